@@ -1,0 +1,367 @@
+"""The per-body accumulator: evidence over time, one frame at a time.
+
+State is a handful of compact per-element arrays (about 13 bytes per photosite
+in memory, far less on disk where most of it is zero) plus per-block
+opportunity counts, so any number of frames costs the same memory.
+
+Per element:
+
+* ``pos_lo``/``pos_hi`` - weighted count of frames in which it stood out
+  bright, in ordinary and in long/high-ISO ("high exposure index") frames;
+* ``neg`` - the same for dark;
+* ``vlo``/``vhi`` - the range of its own value over those frames (a stuck
+  pixel reads one value whatever the scene);
+* ``tail_pos``/``tail_neg`` - the capture time of the first outlier since the
+  last frame that clearly showed it healthy (the onset), and ``flags`` saying
+  whether such a frame was seen (needed to merge).
+
+A hit is weighed by how rare such outliers were in its frame (and in its
+position of the JPEG 8x8 grid or the CFA): a star field or a noisy night frame
+full of outliers says little. Frames that repeat the previous scene (bursts,
+tripod runs) are counted as frames but add no evidence, or a burst of 50 would
+make every pixel of one scene look stuck.
+
+Every statistic is a sum, a min/max, or an associative "last reset" rule, so
+two accumulators fed consecutive stretches of a roll merge into exactly the
+accumulator fed the whole roll (when the stretches are split at a gap longer
+than ``RUN_GAP``, as ``hotwatch scan --workers`` does).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import evidence as ev_mod
+from .evidence import BLOCK, STRONG_Z, FrameEvidence
+
+FORMAT_VERSION = 1
+MAGIC = b"HOTWATCH-ACC\n"
+EI_HIGH = 400.0  #: exposure time x ISO from which dark current shows (e.g. 1 s at ISO 400)
+RUN_GAP = 600.0  #: seconds: a frame further from the previous one always starts a new run
+RUN_DIFF = 0.02  #: mean thumbnail difference under which a frame repeats the last counted one
+CLEARED_POS = np.uint8(1)
+CLEARED_NEG = np.uint8(2)
+
+_ELEMENT_ARRAYS = {
+    "pos_lo": np.uint16,
+    "pos_hi": np.uint16,
+    "neg": np.uint16,
+    "tail_pos": np.uint32,
+    "tail_neg": np.uint32,
+    "flags": np.uint8,
+    "vlo": np.uint8,
+    "vhi": np.uint8,
+}
+_BLOCK_ARRAYS = {
+    "opp_lo": np.uint16,
+    "opp_hi": np.uint16,
+    "opp_dead": np.uint16,
+    "null_pos": np.float32,
+    "null_neg": np.float32,
+}
+
+
+@dataclass(eq=False)
+class Accumulator:
+    """Evidence about every element of one (body, frame kind, size)."""
+
+    height: int
+    width: int
+    kind: str  #: "raw" or "jpeg"
+    cfa: tuple[tuple[int, ...], ...] | None = None
+    frames: int = 0  #: frames absorbed
+    counted: int = 0  #: frames that added evidence (not repeats of a run)
+    frames_hi: int = 0  #: counted frames with a high exposure index
+    first_time: float | None = None
+    last_time: float | None = None
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    last_thumb: np.ndarray | None = None
+    absorbed: list[bytes] = field(default_factory=list)
+    _absorbed_set: set[bytes] = field(default_factory=set, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.height <= 0 or self.width <= 0:
+            raise ValueError("height and width must be positive")
+        shape = (self.height, self.width)
+        bshape = ev_mod.block_shape(self.height, self.width)
+        for name, dtype in _ELEMENT_ARRAYS.items():
+            if name not in self.arrays:
+                fill = 255 if name == "vlo" else 0
+                self.arrays[name] = np.full(shape, fill, dtype=dtype)
+        for name, dtype in _BLOCK_ARRAYS.items():
+            if name not in self.arrays:
+                self.arrays[name] = np.zeros(bshape, dtype=dtype)
+        self._absorbed_set = set(self.absorbed)
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        arrays = self.__dict__.get("arrays")
+        if arrays is not None and name in arrays:
+            return arrays[name]
+        raise AttributeError(name)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.height, self.width)
+
+    def has_absorbed(self, digest: bytes) -> bool:
+        """Whether a file with this content digest is already counted."""
+        return digest in self._absorbed_set
+
+    # -- one frame ---------------------------------------------------------
+
+    def update(
+        self,
+        ev: FrameEvidence,
+        taken: float,
+        exposure_index: float | None,
+        digest: bytes | None = None,
+    ) -> bool:
+        """Absorb one frame's evidence; return whether it added evidence.
+
+        ``taken`` is the capture time (Unix seconds), ``exposure_index`` the
+        exposure time x ISO (None if unknown: treated as an ordinary frame).
+        A frame whose ``digest`` was already absorbed is ignored, so nothing is
+        counted twice.
+        """
+        if ev.shape != self.shape:
+            raise ValueError(f"frame is {ev.shape}, accumulator is {self.shape}")
+        if digest is not None:
+            if digest in self._absorbed_set:
+                return False
+            self.absorbed.append(digest)
+            self._absorbed_set.add(digest)
+        self.frames += 1
+        repeat = self._repeats_run(ev.thumb, taken)
+        self.first_time = taken if self.first_time is None else min(self.first_time, taken)
+        self.last_time = taken if self.last_time is None else max(self.last_time, taken)
+        if repeat:
+            return False
+        self.last_thumb = ev.thumb
+        self.counted += 1
+        high = exposure_index is not None and exposure_index >= EI_HIGH
+        self.frames_hi += int(high)
+        self._absorb_side(ev, taken, high, positive=True)
+        self._absorb_side(ev, taken, high, positive=False)
+        return True
+
+    def _repeats_run(self, thumb: np.ndarray, taken: float) -> bool:
+        if self.last_thumb is None or self.last_time is None:
+            return False
+        if abs(taken - self.last_time) > RUN_GAP or thumb.shape != self.last_thumb.shape:
+            return False
+        diff = np.abs(thumb.astype(np.float32) - self.last_thumb.astype(np.float32))
+        return float(diff.mean()) < RUN_DIFF
+
+    def _absorb_side(self, ev: FrameEvidence, taken: float, high: bool, positive: bool) -> None:
+        a = self.arrays
+        if positive:
+            idx, z, val, opp = ev.pos_idx, ev.pos_z, ev.pos_val, ev.hot_opp
+            counts = a["opp_hi"] if high else a["opp_lo"]
+            target, tail, null, bit = (
+                a["pos_hi"] if high else a["pos_lo"],
+                a["tail_pos"],
+                a["null_pos"],
+                CLEARED_POS,
+            )
+        else:
+            idx, z, val, opp = ev.neg_idx, -ev.neg_z, ev.neg_val, ev.dead_opp
+            counts, target, tail, null, bit = (
+                a["opp_dead"],
+                a["neg"],
+                a["tail_neg"],
+                a["null_neg"],
+                CLEARED_NEG,
+            )
+        n_opp = _elements_in(opp, self.height, self.width)
+        weights = hit_weights(idx, z, self.width, ev.phase, n_opp)
+        _saturating_add(counts, opp.astype(np.uint16))
+        if n_opp:
+            null[opp] += np.float32(weights.sum(dtype=np.float64) / n_opp)
+        # A frame that could have shown the defect and did not resets the onset.
+        # For bright outliers only long/high-ISO frames count: a hot pixel is
+        # invisible at 1/500 s, and that says nothing about when it appeared.
+        if high or not positive:
+            self._clear(opp, idx, tail, bit)
+        keep = weights > 0
+        idx, weights, val = idx[keep], weights[keep], val[keep]
+        if idx.size == 0:
+            return
+        flat = target.reshape(-1)
+        flat[idx] = np.minimum(flat[idx].astype(np.int32) + weights, 65535).astype(np.uint16)
+        vlo, vhi = a["vlo"].reshape(-1), a["vhi"].reshape(-1)
+        vlo[idx] = np.minimum(vlo[idx], val)
+        vhi[idx] = np.maximum(vhi[idx], val)
+        tflat = tail.reshape(-1)
+        fresh = idx[tflat[idx] == 0]
+        tflat[fresh] = np.uint32(max(1, min(int(taken), 2**32 - 1)))
+
+    def _clear(self, opp: np.ndarray, hit_idx: np.ndarray, tail: np.ndarray, bit: np.uint8) -> None:
+        mask = np.repeat(np.repeat(opp, BLOCK, 0), BLOCK, 1)[: self.height, : self.width]
+        mask = np.ascontiguousarray(mask)
+        mask.reshape(-1)[hit_idx] = False
+        flags = self.arrays["flags"]
+        flags |= mask.view(np.uint8) * bit
+        live = np.flatnonzero(tail)
+        if live.size:
+            tflat = tail.reshape(-1)
+            tflat[live[mask.reshape(-1)[live]]] = 0
+
+    # -- merging -------------------------------------------------------------
+
+    def merge(self, later: Accumulator) -> Accumulator:
+        """This accumulator followed by ``later``, as if fed both in order.
+
+        Exact when ``later``'s frames were all taken after this one's, with a
+        gap longer than ``RUN_GAP`` between them (so no run spans the cut).
+        """
+        if (later.height, later.width, later.kind) != (self.height, self.width, self.kind):
+            raise ValueError("can only merge accumulators of one size and kind")
+        dup = self._absorbed_set & later._absorbed_set
+        if dup:
+            raise ValueError(f"{len(dup)} frames were absorbed by both accumulators")
+        a, b = self.arrays, later.arrays
+        out: dict[str, np.ndarray] = {}
+        for name in ("pos_lo", "pos_hi", "neg", "opp_lo", "opp_hi", "opp_dead"):
+            out[name] = np.minimum(a[name].astype(np.uint32) + b[name], 65535).astype(np.uint16)
+        for name in ("null_pos", "null_neg"):
+            out[name] = a[name] + b[name]
+        out["vlo"] = np.minimum(a["vlo"], b["vlo"])
+        out["vhi"] = np.maximum(a["vhi"], b["vhi"])
+        out["flags"] = a["flags"] | b["flags"]
+        for name, bit in (("tail_pos", CLEARED_POS), ("tail_neg", CLEARED_NEG)):
+            carried = np.where(a[name] != 0, a[name], b[name])
+            out[name] = np.where((b["flags"] & bit) != 0, b[name], carried)
+        times = [t for t in (self.first_time, later.first_time) if t is not None]
+        lasts = [t for t in (self.last_time, later.last_time) if t is not None]
+        return Accumulator(
+            height=self.height,
+            width=self.width,
+            kind=self.kind,
+            cfa=self.cfa or later.cfa,
+            frames=self.frames + later.frames,
+            counted=self.counted + later.counted,
+            frames_hi=self.frames_hi + later.frames_hi,
+            first_time=min(times) if times else None,
+            last_time=max(lasts) if lasts else None,
+            arrays=out,
+            last_thumb=later.last_thumb if later.last_thumb is not None else self.last_thumb,
+            absorbed=self.absorbed + later.absorbed,
+        )
+
+    # -- persistence -----------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        """Serialise with a version, the array layout and a SHA-256 checksum."""
+        names = list(_ELEMENT_ARRAYS) + list(_BLOCK_ARRAYS)
+        meta = {
+            "version": FORMAT_VERSION,
+            "height": self.height,
+            "width": self.width,
+            "kind": self.kind,
+            "cfa": self.cfa,
+            "frames": self.frames,
+            "counted": self.counted,
+            "frames_hi": self.frames_hi,
+            "first_time": self.first_time,
+            "last_time": self.last_time,
+            "arrays": [[n, self.arrays[n].dtype.str, list(self.arrays[n].shape)] for n in names],
+            "thumb": None if self.last_thumb is None else list(self.last_thumb.shape),
+            "absorbed": len(self.absorbed),
+        }
+        comp = zlib.compressobj(1)
+        chunks = [comp.compress(np.ascontiguousarray(self.arrays[n]).tobytes()) for n in names]
+        if self.last_thumb is not None:
+            chunks.append(comp.compress(self.last_thumb.astype(np.float16).tobytes()))
+        chunks.append(comp.compress(b"".join(self.absorbed)))
+        chunks.append(comp.flush())
+        head = json.dumps(meta, sort_keys=True).encode("utf-8")
+        body = MAGIC + struct.pack("<I", len(head)) + head + b"".join(chunks)
+        return body + hashlib.sha256(body).digest()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> Accumulator:
+        """Inverse of :meth:`to_bytes`; raises ``ValueError`` on any damage."""
+        if len(blob) < len(MAGIC) + 36 or not blob.startswith(MAGIC):
+            raise ValueError("not a hotwatch accumulator (bad magic)")
+        body, digest = blob[:-32], blob[-32:]
+        if hashlib.sha256(body).digest() != digest:
+            raise ValueError("accumulator checksum mismatch")
+        pos = len(MAGIC)
+        (hlen,) = struct.unpack_from("<I", body, pos)
+        meta = json.loads(body[pos + 4 : pos + 4 + hlen])
+        if meta.get("version") != FORMAT_VERSION:
+            raise ValueError(f"unsupported accumulator version {meta.get('version')}")
+        raw = zlib.decompress(body[pos + 4 + hlen :])
+        arrays: dict[str, np.ndarray] = {}
+        off = 0
+        for name, dtype, shape in meta["arrays"]:
+            arr = np.frombuffer(raw, dtype=np.dtype(dtype), count=int(np.prod(shape)), offset=off)
+            arrays[name] = arr.reshape(shape).copy()
+            off += arr.nbytes
+        thumb = None
+        if meta["thumb"] is not None:
+            thumb = np.frombuffer(raw, np.float16, int(np.prod(meta["thumb"])), off).copy()
+            thumb = thumb.reshape(meta["thumb"])
+            off += thumb.nbytes
+        absorbed = [raw[off + 16 * i : off + 16 * (i + 1)] for i in range(meta["absorbed"])]
+        cfa = tuple(tuple(r) for r in meta["cfa"]) if meta["cfa"] else None
+        return cls(
+            height=meta["height"],
+            width=meta["width"],
+            kind=meta["kind"],
+            cfa=cfa,
+            frames=meta["frames"],
+            counted=meta["counted"],
+            frames_hi=meta["frames_hi"],
+            first_time=meta["first_time"],
+            last_time=meta["last_time"],
+            arrays=arrays,
+            last_thumb=thumb,
+            absorbed=absorbed,
+        )
+
+    def nbytes(self) -> int:
+        """Memory held by the state arrays."""
+        return sum(a.nbytes for a in self.arrays.values())
+
+
+def content_digest(sha256_hex: str) -> bytes:
+    """The 16-byte form of a file's SHA-256 kept in ``absorbed``."""
+    return bytes.fromhex(sha256_hex)[:16]
+
+
+def hit_weights(idx: np.ndarray, z: np.ndarray, width: int, phase: int, n_opp: int) -> np.ndarray:
+    """Weight of each outlier: -log10 of how common such outliers were, minus one.
+
+    Rates are taken per position in the recurring grid (``phase`` x ``phase``:
+    the JPEG 8x8 blocks, or the CFA), because compression artefacts recur at
+    fixed phases. A strong outlier (above ``STRONG_Z``) is weighed by the rate
+    of strong outliers, which is far lower in a clean frame.
+    """
+    if idx.size == 0 or n_opp == 0:
+        return np.zeros(idx.size, dtype=np.int32)
+    ph = ((idx // width) % phase) * phase + (idx % width) % phase
+    per_phase = max(1.0, n_opp / (phase * phase))
+    strong = z > STRONG_Z
+    n_all = np.bincount(ph, minlength=phase * phase)
+    n_strong = np.bincount(ph[strong], minlength=phase * phase)
+    rate = np.where(strong, np.maximum(n_strong[ph], 1), n_all[ph]) / per_phase
+    w = np.floor(-np.log10(np.maximum(rate, 1e-9))) - 1
+    return np.clip(w, 0, 7).astype(np.int32)
+
+
+def _elements_in(opp: np.ndarray, height: int, width: int) -> int:
+    """How many elements lie in the blocks marked True."""
+    ny = np.minimum(BLOCK, height - np.arange(0, height, BLOCK))
+    nx = np.minimum(BLOCK, width - np.arange(0, width, BLOCK))
+    return int((opp * np.outer(ny, nx)).sum())
+
+
+def _saturating_add(target: np.ndarray, inc: np.ndarray) -> None:
+    np.minimum(target.astype(np.uint32) + inc, 65535, out=target, casting="unsafe")

@@ -1,0 +1,1 @@
+"""One module per group of ``hotwatch`` subcommands; each has ``register(subparsers)``."""

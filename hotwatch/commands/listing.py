@@ -1,0 +1,175 @@
+"""``hotwatch cameras``, ``hotwatch defects`` and ``hotwatch export``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .. import export
+from ..catalogue import Catalogue
+from ..errors import UserError
+from ..model import FrameKind
+from .common import add_json, open_catalogue, pick_body
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "cameras",
+        help="list camera bodies seen",
+        description=(
+            "List the camera bodies seen, with their photo counts. Example: hotwatch cameras --json"
+        ),
+    )
+    add_json(p)
+    p.set_defaults(func=run_cameras)
+
+    p = sub.add_parser(
+        "defects",
+        help="list defects per body",
+        description=(
+            "List the defects found, per body and frame kind/size. BODY is a serial or a unique "
+            "prefix of 'make model serial'. Example: hotwatch defects 3012345 --json"
+        ),
+    )
+    p.add_argument("body", nargs="?", metavar="BODY")
+    add_json(p)
+    p.set_defaults(func=run_defects)
+
+    p = sub.add_parser(
+        "export",
+        help="write a body's defect map for other raw tools",
+        description=(
+            "Write BODY's defect map: dcraw/LibRaw -P (col row unix_time; onset as time), "
+            "RawTherapee .badpixels (x y), or JSON. dcraw and RawTherapee maps use RAW photosite "
+            "coordinates (raw_image_visible). Example: hotwatch export D80 --format rawtherapee"
+        ),
+    )
+    p.add_argument("body", metavar="BODY")
+    p.add_argument("--format", choices=("dcraw", "rawtherapee", "json"), default="json")
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="output file (default: stdout; for rawtherapee, FILE may be a folder)",
+    )
+    p.set_defaults(func=run_export)
+
+
+def run_cameras(args: argparse.Namespace) -> int:
+    with open_catalogue(args.paths, readonly=True) as cat:
+        rows = []
+        for b in cat.bodies():
+            accs = cat.accumulators(body_key=b.key)
+            rows.append(
+                {
+                    "make": b.make,
+                    "model": b.model,
+                    "serial": b.serial,
+                    "label": b.label,
+                    "frames_raw": b.frames_raw,
+                    "frames_jpeg": b.frames_jpeg,
+                    "first_seen": export.iso(b.first_seen),
+                    "last_photo": export.iso(b.last_photo),
+                    "defects": len(cat.defects(body_key=b.key)),
+                    "accumulators": [
+                        {
+                            "frame": a.kind.value,
+                            "width": a.width,
+                            "height": a.height,
+                            "frames": a.frames,
+                        }
+                        for a in accs
+                    ],
+                }
+            )
+    if args.json:
+        print(json.dumps({"cameras": rows}, indent=2))
+        return 0
+    if not rows:
+        print("no camera bodies yet: run hotwatch scan PATH")
+    for r in rows:
+        last = (r["last_photo"] or "?")[:10]
+        print(
+            f"{r['label']}: {r['frames_raw']} raw + {r['frames_jpeg']} jpeg photos, "
+            f"{r['defects']} defects, last photo {last}"
+        )
+        if r["serial"] is None:
+            print(
+                "    no body serial in these files: several bodies of this model may be mixed;"
+                " installing exiftool lets hotwatch read serials exifread cannot"
+            )
+    return 0
+
+
+def camera_entries(cat: Catalogue, body_query: str | None) -> list[dict]:
+    """The ``defects --json`` structure: one entry per (body, frame kind, size)."""
+    bodies = [pick_body(cat, body_query)] if body_query else cat.bodies()
+    out = []
+    for b in bodies:
+        for acc in cat.accumulators(body_key=b.key):
+            defects = [d.to_defect() for d in cat.defects(acc_slug=acc.slug)]
+            defects.sort(key=lambda d: (d.y, d.x))
+            out.append(
+                export.camera_dict(
+                    b.body, acc.kind.value, acc.width, acc.height, acc.frames, defects
+                )
+            )
+    return out
+
+
+def run_defects(args: argparse.Namespace) -> int:
+    with open_catalogue(args.paths, readonly=True) as cat:
+        cams = camera_entries(cat, args.body)
+    if args.json:
+        sys.stdout.write(export.to_json(cams))
+        return 0
+    if not cams:
+        print("no camera bodies yet: run hotwatch scan PATH")
+    for c in cams:
+        label = f"{c['make']} {c['model']}" + (f" #{c['serial']}" if c["serial"] else "")
+        print(
+            f"{label} [{c['frame']} {c['width']}x{c['height']}, {c['frames']} photos]: "
+            f"{len(c['defects'])} defects"
+        )
+        for d in c["defects"]:
+            onset = (d["onset"] or "unknown")[:10]
+            print(
+                f"    {d['kind']:<5} x={d['x']:<5} y={d['y']:<5} score={d['score']:<8} "
+                f"onset {onset}"
+            )
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    with open_catalogue(args.paths, readonly=True) as cat:
+        body = pick_body(cat, args.body)
+        accs = cat.accumulators(body_key=body.key)
+        if args.format == "json":
+            text = export.to_json(camera_entries(cat, body.key))
+            return _emit(text, args.output, None)
+        raws = [a for a in accs if a.kind is FrameKind.RAW]
+        if not raws:
+            raise UserError(
+                f"{body.label} has no RAW photos yet: dcraw and RawTherapee maps need raw "
+                "photosite coordinates (use --format json for JPEG maps)"
+            )
+        acc = max(raws, key=lambda a: a.frames)
+        defects = [d.to_defect() for d in cat.defects(acc_slug=acc.slug)]
+    if args.format == "dcraw":
+        return _emit(export.dcraw_lines(defects), args.output, None)
+    return _emit(export.rawtherapee_lines(defects), args.output, export.rawtherapee_name(body.body))
+
+
+def _emit(text: str, output: Path | None, default_name: str | None) -> int:
+    if output is None:
+        sys.stdout.write(text)
+        return 0
+    if output.is_dir() and default_name:
+        output = output / default_name
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    print(f"wrote {output}", file=sys.stderr)
+    return 0

@@ -1,0 +1,122 @@
+"""From accumulated evidence to a list of defects, each reported once.
+
+An element is a defect when its weighted outlier count is both large in
+absolute terms and many times what a healthy element of its block collected
+(the block's "null" expectation, summed from each frame's outlier rate). Its
+kind follows from which way it stood out and whether its own value moved with
+the scene. In a JPEG one bad photosite smears into a small blob, so only the
+strongest element of a blob is kept; RAW photosites are exact and all kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from .accumulator import Accumulator
+from .evidence import BLOCK
+from .model import Defect, DefectKind
+
+
+@dataclass(frozen=True)
+class DetectParams:
+    """Thresholds; the defaults are tuned on simulated rolls (see benchmarks/)."""
+
+    min_weight: int = 12  #: weighted outlier count needed at the least
+    ratio: float = 8.0  #: ... and this many times the block's null expectation
+    null_floor: float = 1.0  #: added to the null expectation (few-frame caution)
+    stuck_spread_raw: int = 8  #: own-value range (0-255) under which a pixel is "one value"
+    stuck_spread_jpeg: int = 24
+    dead_level: int = 24  #: a dark outlier whose values stay below this is dead
+    blob_radius: int = 2  #: JPEG: outliers this close to a stronger one are its echo
+
+
+def detect(
+    acc: Accumulator, params: DetectParams | None = None, among: np.ndarray | None = None
+) -> list[Defect]:
+    """Defects supported by ``acc``'s evidence, strongest first.
+
+    ``among`` limits the search to these flat element indices (the elements
+    a new frame just hit: only they can have become defects), which keeps a
+    per-frame check cheap. ``confirmed`` is left None: the caller knows which
+    frame confirmed them.
+    """
+    p = params or DetectParams()
+    a = acc.arrays
+    pos_all = a["pos_lo"].reshape(-1)
+    pos_hi, neg_all = a["pos_hi"].reshape(-1), a["neg"].reshape(-1)
+    if among is None:
+        total = pos_all.astype(np.int32) + pos_hi
+        cand = np.flatnonzero((total >= p.min_weight) | (neg_all >= p.min_weight))
+    else:
+        cand = np.unique(among)
+    if cand.size == 0:
+        return []
+    ys, xs = np.divmod(cand, acc.width)
+    by, bx = ys // BLOCK, xs // BLOCK
+    pos_c = pos_all[cand].astype(np.float64) + pos_hi[cand]
+    neg_c = neg_all[cand].astype(np.float64)
+    pos_score = pos_c / (a["null_pos"][by, bx] + p.null_floor)
+    neg_score = neg_c / (a["null_neg"][by, bx] + p.null_floor)
+    pos_sig = (pos_c >= p.min_weight) & (pos_score >= p.ratio)
+    neg_sig = (neg_c >= p.min_weight) & (neg_score >= p.ratio)
+    keep = pos_sig | neg_sig
+    if not keep.any():
+        return []
+    cand, ys, xs = cand[keep], ys[keep], xs[keep]
+    pos_sig, neg_sig = pos_sig[keep], neg_sig[keep]
+    score = np.maximum(np.where(pos_sig, pos_score[keep], 0), np.where(neg_sig, neg_score[keep], 0))
+    kinds = _classify(acc, cand, pos_sig, neg_sig, p)
+    order = np.argsort(-score, kind="stable")
+    if acc.kind == "jpeg":
+        order = _drop_echoes(order, ys, xs, p.blob_radius)
+    tail_pos = a["tail_pos"].reshape(-1)[cand]
+    tail_neg = a["tail_neg"].reshape(-1)[cand]
+    out = []
+    for i in order:
+        onset = _onset(kinds[i], int(tail_pos[i]), int(tail_neg[i]))
+        out.append(Defect(int(xs[i]), int(ys[i]), kinds[i], round(float(score[i]), 2), onset))
+    return out
+
+
+def _classify(
+    acc: Accumulator, cand: np.ndarray, pos_sig: np.ndarray, neg_sig: np.ndarray, p: DetectParams
+) -> list[DefectKind]:
+    vlo = acc.arrays["vlo"].reshape(-1)[cand].astype(np.int32)
+    vhi = acc.arrays["vhi"].reshape(-1)[cand].astype(np.int32)
+    spread_limit = p.stuck_spread_jpeg if acc.kind == "jpeg" else p.stuck_spread_raw
+    constant = (vhi - vlo) <= spread_limit
+    kinds = []
+    for i in range(cand.size):
+        if neg_sig[i] and (not pos_sig[i]) and vhi[i] <= p.dead_level:
+            kinds.append(DefectKind.DEAD)
+        elif (pos_sig[i] and neg_sig[i]) or (pos_sig[i] and constant[i] and vlo[i] > p.dead_level):
+            kinds.append(DefectKind.STUCK)
+        elif pos_sig[i]:
+            kinds.append(DefectKind.HOT)
+        elif constant[i]:
+            kinds.append(DefectKind.STUCK)
+        else:
+            kinds.append(DefectKind.DEAD)
+    return kinds
+
+
+def _drop_echoes(order: np.ndarray, ys: np.ndarray, xs: np.ndarray, radius: int) -> np.ndarray:
+    """Keep the strongest element of each JPEG blob (greedy, strongest first)."""
+    kept: list[int] = []
+    for i in order:
+        if all(abs(ys[i] - ys[k]) > radius or abs(xs[i] - xs[k]) > radius for k in kept):
+            kept.append(int(i))
+    return np.array(kept, dtype=np.int64)
+
+
+def _onset(kind: DefectKind, tail_pos: int, tail_neg: int) -> datetime | None:
+    if kind is DefectKind.HOT:
+        t = tail_pos
+    elif kind is DefectKind.DEAD:
+        t = tail_neg
+    else:
+        t = min((v for v in (tail_pos, tail_neg) if v), default=0)
+    return datetime.fromtimestamp(t, UTC) if t else None

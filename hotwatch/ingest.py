@@ -1,0 +1,431 @@
+"""The steps that take one photo file into its body's accumulator.
+
+identify (catalogue: unchanged? same content seen?) -> read EXIF -> decode ->
+accumulate -> check for new defects -> record. Accumulators are kept in memory
+while a batch runs and persisted at checkpoints; the catalogue rows of the
+files absorbed since the last checkpoint are committed only *after* the
+accumulators are safely on disk. Each accumulator also lists the content
+digests it absorbed, so after a crash between the two steps a file is
+recognised as already counted: no photo is lost, none is counted twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from . import detect as detect_mod
+from . import evidence, frames, store
+from .accumulator import Accumulator, content_digest
+from .catalogue import Catalogue
+from .config import Paths
+from .errors import DamagedState, UnreadableFile, UnsupportedFile
+from .evidence import FrameEvidence
+from .exif import read_camera_file
+from .model import AccumulatorKey, BodyId, CameraFile, Defect, FileStatus, FrameKind
+
+log = logging.getLogger(__name__)
+
+#: Files that live beside photos and are never photos: ignored without a word.
+QUIET_SUFFIXES = frozenset(
+    [
+        ".xmp",
+        ".thm",
+        ".pp3",
+        ".dop",
+        ".aae",
+        ".json",
+        ".db",
+        ".ini",
+        ".txt",
+        ".lrv",
+        ".mov",
+        ".mp4",
+        ".avi",
+        ".mts",
+        ".wav",
+        ".pto",
+        ".xml",
+        ".dat",
+        ".ctg",
+        ".bin",
+        ".log",
+        ".md",
+        ".pdf",
+        ".cos",
+        ".acr",
+        ".arp",
+        ".on1",
+        ".xcf",
+        ".psd",
+        ".lock",
+        ".tmp",
+        ".part",
+        ".crdownload",
+        ".hwacc",
+        ".sqlite",
+        ".sqlite-wal",
+        ".sqlite-shm",
+        ".html",
+    ]
+)
+CHECKPOINT_FRAMES = 25
+CHECKPOINT_SECONDS = 20.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one file."""
+
+    path: Path
+    status: FileStatus | None  #: None: unchanged since last time, or quietly ignored
+    reason: str = ""
+    body: BodyId | None = None
+    kind: FrameKind | None = None
+    new_defects: tuple[Defect, ...] = ()
+
+
+@dataclass
+class _Pending:
+    """A file absorbed since the last checkpoint, waiting for its catalogue row."""
+
+    path: Path
+    size: int
+    mtime_ns: int
+    sha256: str | None
+    status: FileStatus
+    reason: str
+    camera: CameraFile | None = None
+    key: AccumulatorKey | None = None
+    taken_at: datetime | None = None
+    counted: bool = False
+
+
+@dataclass
+class _Slot:
+    acc: Accumulator
+    dirty: bool = False
+    confirmed: dict[tuple[int, int], datetime] = field(default_factory=dict)
+
+
+def is_quiet(path: Path) -> bool:
+    """Sidecars, videos and the like: not photos, and not worth a message."""
+    return path.name.startswith((".", "~")) or path.suffix.lower() in QUIET_SUFFIXES
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def walk(paths: Iterable[Path], on_error: Callable[[Path, str], None]) -> Iterator[Path]:
+    """Every file under ``paths`` (files given directly are yielded as they are)."""
+    for root in paths:
+        if root.is_file():
+            yield root
+            continue
+        if not root.exists():
+            on_error(root, "no such file or folder")
+            continue
+
+        def report(err: OSError, root: Path = root) -> None:
+            on_error(Path(err.filename or root), f"cannot read folder: {err.strerror}")
+
+        for dirpath, dirnames, filenames in os.walk(root, onerror=report):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in sorted(filenames):
+                yield Path(dirpath) / name
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A file read, decoded and reduced to its evidence: the costly, stateless half.
+
+    Picklable, so ``scan --workers`` computes these in other processes while
+    one process feeds them, in capture order, into the accumulators.
+    """
+
+    path: Path
+    size: int
+    mtime_ns: int
+    sha256: str | None
+    status: FileStatus | None = None  #: set when the file cannot be used
+    reason: str = ""
+    camera: CameraFile | None = None
+    key: AccumulatorKey | None = None
+    cfa: tuple[tuple[int, ...], ...] | None = None
+    evidence: FrameEvidence | None = None
+
+
+def prepare(path: Path, exiftool: object | None = None) -> Prepared:
+    """Hash, identify, decode and extract the evidence of one file."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        return Prepared(path, 0, 0, None, FileStatus.FAILED, f"cannot stat: {exc.strerror}")
+    size, mtime = st.st_size, st.st_mtime_ns
+    if size == 0:
+        return Prepared(path, 0, mtime, None, FileStatus.SKIPPED, "empty file")
+    kind = frames.frame_kind_for(path)
+    if kind is None:
+        reason = f"not a photo file type ({path.suffix or 'no suffix'})"
+        return Prepared(path, size, mtime, None, FileStatus.SKIPPED, reason)
+    try:
+        sha = sha256_of(path)
+    except OSError as exc:
+        return Prepared(path, size, mtime, None, FileStatus.FAILED, f"cannot read: {exc.strerror}")
+    try:
+        camera = read_camera_file(path, exiftool)  # type: ignore[arg-type]
+        frame = frames.read_frame(path, kind)
+        ev = evidence.extract(frame.data, black=frame.black, white=frame.white, cfa=frame.cfa)
+    except UnsupportedFile as exc:
+        return Prepared(path, size, mtime, sha, FileStatus.SKIPPED, str(exc))
+    except UnreadableFile as exc:
+        return Prepared(path, size, mtime, sha, FileStatus.FAILED, str(exc))
+    except MemoryError:
+        raise
+    except Exception as exc:  # a decoder bug on one odd file must not stop the batch
+        log.debug("unexpected error reading %s", path, exc_info=True)
+        reason = f"could not decode: {type(exc).__name__}: {exc}"
+        return Prepared(path, size, mtime, sha, FileStatus.FAILED, reason)
+    key = AccumulatorKey(camera.body, frame.kind, frame.width, frame.height)
+    cfa = None if frame.cfa is None else tuple(map(tuple, frame.cfa.tolist()))
+    return Prepared(path, size, mtime, sha, None, "", camera, key, cfa, ev)
+
+
+class Ingestor:
+    """Feeds files into accumulators and records them; one per process.
+
+    Not thread-safe: the daemon gives it one worker thread.
+    """
+
+    def __init__(
+        self,
+        paths: Paths,
+        catalogue: Catalogue,
+        *,
+        exiftool: object | None = None,
+        params: detect_mod.DetectParams | None = None,
+        on_new_defect: Callable[[AccumulatorKey, Defect], None] | None = None,
+    ) -> None:
+        self.paths = paths.ensure()
+        self.catalogue = catalogue
+        self.exiftool = exiftool
+        self.params = params or detect_mod.DetectParams()
+        self.on_new_defect = on_new_defect
+        self._slots: dict[AccumulatorKey, _Slot] = {}
+        self._pending: list[_Pending] = []
+        self._last_checkpoint = time.monotonic()
+
+    # -- one file ----------------------------------------------------------------
+
+    def ingest_file(self, path: Path) -> Outcome:
+        """Take one file in; never raises for a bad file (its outcome says why)."""
+        early = self.triage(path)
+        if early is not None:
+            return early
+        return self.commit(prepare(Path(os.path.abspath(path)), self.exiftool))
+
+    def triage(self, path: Path) -> Outcome | None:
+        """The cheap checks: an Outcome if the file needs no decoding, else None."""
+        path = Path(os.path.abspath(path))
+        if is_quiet(path):
+            return Outcome(path, None, "ignored")
+        try:
+            st = path.stat()
+        except OSError as exc:
+            return self._done(path, 0, 0, None, FileStatus.FAILED, f"cannot stat: {exc.strerror}")
+        known = self.catalogue.file_by_path(str(path))
+        if known and known.size == st.st_size and known.mtime_ns == st.st_mtime_ns:
+            return Outcome(path, None, "unchanged")
+        if any(p.path == path for p in self._pending):
+            return Outcome(path, None, "unchanged")
+        return None
+
+    def commit(self, prep: Prepared) -> Outcome:
+        """Second half of ingest: dedupe, accumulate and record a prepared file."""
+        path = prep.path
+        if prep.status is not None:
+            return self._done(path, prep.size, prep.mtime_ns, prep.sha256, prep.status, prep.reason)
+        dup = self._duplicate_of(prep.sha256, path)
+        if dup:
+            return self._done(
+                path,
+                prep.size,
+                prep.mtime_ns,
+                prep.sha256,
+                FileStatus.SKIPPED,
+                f"same content as {dup} (already counted)",
+            )
+        return self._absorb(prep)
+
+    def _duplicate_of(self, digest_hex: str | None, path: Path) -> str | None:
+        if digest_hex is None:
+            return None
+        row = self.catalogue.file_by_hash(digest_hex)
+        if row and row.path != str(path):
+            return row.path
+        for p in self._pending:
+            if p.sha256 == digest_hex and p.status is FileStatus.INGESTED and p.path != path:
+                return str(p.path)
+        return None
+
+    def _absorb(self, prep: Prepared) -> Outcome:
+        camera, key, ev = prep.camera, prep.key, prep.evidence
+        assert camera is not None and key is not None and ev is not None and prep.sha256
+        try:
+            slot = self._slot(key, prep.cfa)
+        except DamagedState as exc:
+            log.warning("%s", exc)
+            self.catalogue.add_event("damaged_state", camera.body.key, {"message": str(exc)})
+            slot = self._slot(key, prep.cfa)
+        taken = camera.shot.taken_at or datetime.fromtimestamp(prep.mtime_ns / 1e9, UTC)
+        digest = content_digest(prep.sha256)
+        new: list[Defect] = []
+        if not slot.acc.has_absorbed(digest):
+            slot.acc.update(ev, taken.timestamp(), camera.shot.exposure_index, digest=digest)
+            slot.dirty = True
+            new = self._confirm(key, slot, ev, taken)
+        self._pending.append(
+            _Pending(
+                prep.path,
+                prep.size,
+                prep.mtime_ns,
+                prep.sha256,
+                FileStatus.INGESTED,
+                "",
+                camera,
+                key,
+                camera.shot.taken_at,
+                counted=True,
+            )
+        )
+        self._maybe_checkpoint()
+        return Outcome(prep.path, FileStatus.INGESTED, "", camera.body, key.kind, tuple(new))
+
+    def _slot(self, key: AccumulatorKey, cfa: tuple[tuple[int, ...], ...] | None) -> _Slot:
+        slot = self._slots.get(key)
+        if slot is None:
+            acc = store.load(store.path_for(self.paths.accumulators, key))
+            if acc is None:
+                acc = Accumulator(key.height, key.width, key.kind.value, cfa=cfa)
+            slot = _Slot(acc)
+            known = self.catalogue.defects(acc_slug=key.slug)
+            slot.confirmed = {(d.x, d.y): d.confirmed for d in known}
+            self._slots[key] = slot
+        return slot
+
+    def _confirm(self, key: AccumulatorKey, slot: _Slot, ev, taken: datetime) -> list[Defect]:
+        """Defects that this frame's outliers just pushed over the line."""
+        import numpy as np
+
+        hit = np.concatenate([ev.pos_idx, ev.neg_idx])
+        if hit.size == 0:
+            return []
+        found = detect_mod.detect(slot.acc, self.params, among=hit)
+        new = []
+        for d in found:
+            if (d.x, d.y) in slot.confirmed or self._near_known(slot, key, d):
+                continue
+            slot.confirmed[(d.x, d.y)] = taken
+            new.append(d)
+        return new
+
+    def _near_known(self, slot: _Slot, key: AccumulatorKey, d: Defect) -> bool:
+        """JPEG: an echo beside a known defect is that defect, not a new one."""
+        if key.kind is not FrameKind.JPEG:
+            return False
+        r = self.params.blob_radius
+        return any(abs(x - d.x) <= r and abs(y - d.y) <= r for x, y in slot.confirmed)
+
+    def _done(
+        self, path: Path, size: int, mtime_ns: int, sha: str | None, status: FileStatus, reason: str
+    ) -> Outcome:
+        self._pending.append(_Pending(path, size, mtime_ns, sha, status, reason))
+        if status is FileStatus.FAILED:
+            log.warning("failed: %s: %s", path, reason)
+        else:
+            log.info("skipped: %s: %s", path, reason)
+        self._maybe_checkpoint()
+        return Outcome(path, status, reason)
+
+    # -- checkpoints --------------------------------------------------------------
+
+    def _maybe_checkpoint(self) -> None:
+        due = time.monotonic() - self._last_checkpoint > CHECKPOINT_SECONDS
+        if len(self._pending) >= CHECKPOINT_FRAMES or due:
+            self.checkpoint()
+
+    def checkpoint(self) -> list[tuple[AccumulatorKey, Defect]]:
+        """Persist dirty accumulators, then commit the pending catalogue rows.
+
+        Returns the defects that became known to the catalogue (new events).
+        """
+        for key, slot in self._slots.items():
+            if slot.dirty:
+                store.save(store.path_for(self.paths.accumulators, key), slot.acc)
+        announced: list[tuple[AccumulatorKey, Defect]] = []
+        now = datetime.now(UTC)
+        with self.catalogue.atomic():
+            for p in self._pending:
+                if p.camera is not None and p.key is not None:
+                    self.catalogue.ensure_body(p.camera.body, now)
+                    self.catalogue.count_frame(p.key, p.taken_at)
+                self.catalogue.record_file(
+                    path=str(p.path),
+                    size=p.size,
+                    mtime_ns=p.mtime_ns,
+                    sha256=p.sha256,
+                    status=p.status,
+                    reason=p.reason,
+                    body_key=p.camera.body.key if p.camera else None,
+                    acc_slug=p.key.slug if p.key else None,
+                    kind=p.key.kind if p.key else None,
+                    taken_at=p.taken_at,
+                )
+            for key, slot in self._slots.items():
+                if not slot.dirty:
+                    continue
+                found = [
+                    _with_confirmed(d, slot.confirmed.get((d.x, d.y)))
+                    for d in detect_mod.detect(slot.acc, self.params)
+                ]
+                for d in self.catalogue.sync_defects(key, found, now):
+                    announced.append((key, d))
+                slot.dirty = False
+        self._pending.clear()
+        self._last_checkpoint = time.monotonic()
+        for key, d in announced:
+            log.info(
+                "new %s pixel on %s (%s %dx%d) at x=%d y=%d, first seen %s",
+                d.kind.value,
+                key.body.label,
+                key.kind.value,
+                key.width,
+                key.height,
+                d.x,
+                d.y,
+                d.onset.date().isoformat() if d.onset else "unknown",
+            )
+            if self.on_new_defect:
+                self.on_new_defect(key, d)
+        return announced
+
+    def close(self) -> None:
+        self.checkpoint()
+        self._slots.clear()
+
+
+def _with_confirmed(d: Defect, confirmed: datetime | None) -> Defect:
+    from dataclasses import replace
+
+    return replace(d, confirmed=confirmed)

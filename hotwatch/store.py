@@ -1,0 +1,91 @@
+"""Accumulator files on disk: atomic saves, verified loads, damaged files set aside.
+
+A save writes a temporary file, fsyncs it, renames it over the old one and
+fsyncs the directory, so a crash at any instant leaves either the old or the
+new state. A load verifies the checksum; a damaged file is moved aside under a
+``.damaged-<time>`` name and reported, never silently reused or overwritten.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+from .accumulator import Accumulator
+from .errors import DamagedState
+from .model import AccumulatorKey
+
+log = logging.getLogger(__name__)
+SUFFIX = ".hwacc"
+
+
+def path_for(folder: Path, key: AccumulatorKey) -> Path:
+    return folder / f"{key.slug}{SUFFIX}"
+
+
+def save(path: Path, acc: Accumulator) -> int:
+    """Persist atomically; return the number of bytes written."""
+    blob = acc.to_bytes()
+    write_atomically(path, blob)
+    return len(blob)
+
+
+def write_atomically(path: Path, blob: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(blob)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def load(path: Path) -> Accumulator | None:
+    """The accumulator stored at ``path``, None if there is none yet.
+
+    Raises DamagedState (after moving the file aside) if it fails its checks.
+    """
+    try:
+        blob = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        return Accumulator.from_bytes(blob)
+    except Exception as exc:  # ValueError, zlib.error, KeyError...: any damage
+        aside = set_aside(path)
+        raise DamagedState(
+            f"accumulator {path.name} is damaged ({exc}); moved to {aside.name}"
+        ) from exc
+
+
+def set_aside(path: Path) -> Path:
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    aside = path.with_name(f"{path.name}.damaged-{stamp}")
+    n = 1
+    while aside.exists():
+        aside = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
+        n += 1
+    os.replace(path, aside)
+    _fsync_dir(path.parent)
+    log.warning("set aside damaged state file %s as %s", path, aside.name)
+    return aside
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
