@@ -1,0 +1,582 @@
+"""The catalogue against real SQLite files: schema, transactions, queries, concurrency."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from hotwatch.catalogue import (
+    MIGRATIONS,
+    NEW_BODY,
+    NEW_DEFECT,
+    SCHEMA_VERSION,
+    Catalogue,
+    Migration,
+    apply_migrations,
+    schema_version,
+)
+from hotwatch.errors import DamagedState, UserError
+from hotwatch.model import AccumulatorKey, BodyId, Defect, DefectKind, FileStatus, FrameKind
+
+REPO = Path(__file__).resolve().parents[1]
+BODY = BodyId("NIKON", "D80", "3012345")
+RAW = AccumulatorKey(BODY, FrameKind.RAW, 64, 48)
+JPEG = AccumulatorKey(BODY, FrameKind.JPEG, 640, 480)
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))
+TABLES = {"files", "bodies", "accumulators", "defects", "defect_history", "events", "meta"}
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "catalogue.sqlite"
+
+
+@pytest.fixture
+def cat(db_path: Path) -> Iterator[Catalogue]:
+    with Catalogue(db_path) as c:
+        yield c
+
+
+def record(cat: Catalogue, path: str, sha: str | None, **kw: object) -> None:
+    kw.setdefault("status", FileStatus.INGESTED)
+    cat.record_file(path=path, size=100, mtime_ns=1, sha256=sha, **kw)  # type: ignore[arg-type]
+
+
+def ingest(cat: Catalogue, path: str, key: AccumulatorKey = RAW, taken_at: datetime = T0) -> None:
+    """What the ingest step writes for one photo, in one transaction."""
+    with cat.atomic():
+        record(
+            cat,
+            path,
+            hashlib.sha256(path.encode()).hexdigest(),
+            body_key=key.body.key,
+            acc_slug=key.slug,
+            kind=key.kind,
+            taken_at=taken_at,
+        )
+        cat.count_frame(key, taken_at)
+
+
+def table_names(path: Path) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def test_new_catalogue_has_schema_in_wal_mode_and_reopens(db_path: Path) -> None:
+    with Catalogue(db_path) as cat:
+        ingest(cat, "/photos/a.nef")
+    assert table_names(db_path) >= TABLES
+    conn = sqlite3.connect(db_path)
+    assert schema_version(conn) == SCHEMA_VERSION
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+    with Catalogue(db_path) as cat:
+        assert [f.path for f in cat.files()] == ["/photos/a.nef"]
+        assert cat.bodies()[0].frames_raw == 1
+
+
+def test_migrations_are_idempotent(db_path: Path) -> None:
+    Catalogue(db_path).close()
+    Catalogue(db_path).close()
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    assert apply_migrations(conn) == []
+    assert schema_version(conn) == SCHEMA_VERSION
+    rows = conn.execute("SELECT version FROM migrations ORDER BY version").fetchall()
+    assert [r[0] for r in rows] == [m.version for m in MIGRATIONS]
+    conn.close()
+
+
+def test_migrations_run_in_order_and_a_failed_one_stays_pending(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    second = Migration(2, "notes", ("CREATE TABLE notes (text TEXT)",))
+    broken = Migration(3, "broken", ("CREATE TABLE half (x)", "INSERT INTO nowhere VALUES (1)"))
+    with pytest.raises(sqlite3.OperationalError, match="nowhere"):
+        apply_migrations(conn, (*MIGRATIONS, second, broken))
+    assert schema_version(conn) == 2
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "notes" in names
+    assert "half" not in names  # the failed step left nothing behind
+    fixed = Migration(3, "fixed", ("CREATE TABLE half (x)",))
+    assert apply_migrations(conn, (*MIGRATIONS, second, fixed)) == [3]
+    assert schema_version(conn) == 3
+    with pytest.raises(ValueError, match="increasing"):
+        apply_migrations(conn, (fixed, second))
+    conn.close()
+
+
+def test_catalogue_from_a_newer_hotwatch_is_refused_untouched(db_path: Path) -> None:
+    Catalogue(db_path).close()
+    with sqlite3.connect(db_path) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    before = db_path.read_bytes()
+    with pytest.raises(UserError, match="newer hotwatch"):
+        Catalogue(db_path)
+    assert db_path.read_bytes() == before
+
+
+# --------------------------------------------------------------------------- transactions
+
+
+def test_atomic_rolls_back_everything_on_exception(cat: Catalogue, db_path: Path) -> None:
+    with pytest.raises(RuntimeError), cat.atomic():
+        ingest(cat, "/photos/a.nef")
+        cat.sync_defects(RAW, [Defect(3, 4, DefectKind.HOT, 9.0, T0)], T0)
+        raise RuntimeError("decoder crashed half way")
+    with Catalogue(db_path, readonly=True) as other:
+        assert other.files() == []
+        assert other.bodies() == []
+        assert other.defects() == []
+        assert other.events_since(0) == []
+    ingest(cat, "/photos/a.nef")  # the connection is usable again
+    assert len(cat.files()) == 1
+
+
+def test_nested_atomic_is_a_savepoint(cat: Catalogue) -> None:
+    with cat.atomic():
+        ingest(cat, "/photos/kept.nef")
+        with pytest.raises(ValueError), cat.atomic():
+            ingest(cat, "/photos/undone.nef")
+            raise ValueError
+        cat.set_state("k", "v")
+    assert [f.path for f in cat.files()] == ["/photos/kept.nef"]
+    assert cat.bodies()[0].frames_raw == 1
+    assert cat.get_state("k") == "v"
+
+    with pytest.raises(KeyError), cat.atomic():
+        with cat.atomic():
+            ingest(cat, "/photos/inner-ok.nef")
+        raise KeyError("outer fails")
+    assert [f.path for f in cat.files()] == ["/photos/kept.nef"]
+
+
+# --------------------------------------------------------------------------- files
+
+
+def test_record_and_find_by_path_and_by_hash(cat: Catalogue) -> None:
+    sha = "ab" * 32
+    cat.record_file(
+        path="/card/DSC_0001.NEF",
+        size=12,
+        mtime_ns=34,
+        sha256=sha,
+        status=FileStatus.INGESTED,
+        body_key=BODY.key,
+        acc_slug=RAW.slug,
+        kind=FrameKind.RAW,
+        taken_at=T0,
+    )
+    cat.record_file(
+        path="/backup/copy of DSC_0001.NEF",
+        size=12,
+        mtime_ns=99,
+        sha256=sha,
+        status=FileStatus.SKIPPED,
+        reason="duplicate of /card/DSC_0001.NEF",
+    )
+    row = cat.file_by_path("/card/DSC_0001.NEF")
+    assert row is not None
+    assert (row.size, row.mtime_ns, row.kind, row.status) == (12, 34, FrameKind.RAW, "ingested")
+    assert row.taken_at == T0 and row.taken_at.utcoffset() == timedelta(hours=2)
+    assert cat.file_by_path("/nowhere.jpg") is None
+
+    assert cat.file_by_hash(sha).path == "/card/DSC_0001.NEF"  # type: ignore[union-attr]
+    skipped = cat.file_by_hash(sha, FileStatus.SKIPPED)
+    assert skipped is not None and skipped.path == "/backup/copy of DSC_0001.NEF"
+    assert cat.file_by_hash("cd" * 32) is None
+
+    first_seen = row.first_seen
+    cat.record_file(
+        path="/card/DSC_0001.NEF",
+        size=13,
+        mtime_ns=35,
+        sha256=None,
+        status=FileStatus.FAILED,
+        reason="truncated",
+        seen_at=datetime(2030, 1, 1, tzinfo=UTC),
+    )
+    again = cat.file_by_path("/card/DSC_0001.NEF")
+    assert again is not None
+    assert (again.size, again.status, again.reason, again.sha256) == (
+        13,
+        "failed",
+        "truncated",
+        None,
+    )
+    assert again.first_seen == first_seen
+    assert again.last_seen == datetime(2030, 1, 1, tzinfo=UTC)
+    assert len(cat.files()) == 2
+    assert cat.file_by_hash(sha) is None  # the ingested row for that content is gone
+
+
+def test_files_filters_and_status_counts(cat: Catalogue) -> None:
+    ingest(cat, "/p/1.nef")
+    ingest(cat, "/p/2.jpg", key=JPEG)
+    record(cat, "/p/notes.txt", None, status=FileStatus.SKIPPED, reason="not a photo")
+    record(cat, "/p/readme.md", None, status=FileStatus.SKIPPED, reason="not a photo")
+    record(cat, "/p/tiny.jpg", "01" * 32, status=FileStatus.SKIPPED, reason="too small")
+    record(cat, "/p/bad.nef", "02" * 32, status=FileStatus.FAILED, reason="truncated")
+
+    assert [f.path for f in cat.files(FileStatus.SKIPPED)] == [
+        "/p/notes.txt",
+        "/p/readme.md",
+        "/p/tiny.jpg",
+    ]
+    assert [f.path for f in cat.files(body_key=BODY.key)] == ["/p/1.nef", "/p/2.jpg"]
+    assert cat.files(FileStatus.FAILED, body_key=BODY.key) == []
+    assert cat.status_counts() == {
+        "ingested": {"": 2},
+        "skipped": {"not a photo": 2, "too small": 1},
+        "failed": {"truncated": 1},
+    }
+    assert cat.status_counts(BODY.key) == {"ingested": {"": 2}, "skipped": {}, "failed": {}}
+
+
+# --------------------------------------------------------------------------- bodies
+
+
+def test_ensure_body_is_new_once_and_writes_one_event(cat: Catalogue) -> None:
+    assert cat.ensure_body(BODY, T0) is True
+    assert cat.ensure_body(BODY, T0 + timedelta(days=1)) is False
+    (event,) = cat.events_since(0)
+    assert (event.type, event.body_key) == (NEW_BODY, BODY.key)
+    assert event.payload == {
+        "make": "NIKON",
+        "model": "D80",
+        "serial": "3012345",
+        "body": "NIKON D80 #3012345",
+    }
+    (row,) = cat.bodies()
+    assert row.body == BODY and row.label == "NIKON D80 #3012345"
+    assert row.first_seen == T0
+
+
+def test_count_frame_bumps_counters_and_dates(cat: Catalogue) -> None:
+    # Photos arrive out of order: first/last follow capture time, not arrival.
+    times = [T0, T0 - timedelta(days=3), T0 + timedelta(days=2)]
+    for t in times:
+        cat.count_frame(RAW, t)
+    cat.count_frame(RAW, None)
+    cat.count_frame(JPEG, T0 + timedelta(days=5))
+
+    (body,) = cat.bodies()
+    assert (body.frames_raw, body.frames_jpeg, body.frames) == (4, 1, 5)
+    assert body.last_photo == T0 + timedelta(days=5)
+    accs = {a.kind: a for a in cat.accumulators(BODY.key)}
+    raw = accs[FrameKind.RAW]
+    assert (raw.frames, raw.width, raw.height, raw.slug) == (4, 64, 48, RAW.slug)
+    assert raw.first_taken == T0 - timedelta(days=3)
+    assert raw.last_taken == T0 + timedelta(days=2)
+    assert raw.key == RAW
+    assert accs[FrameKind.JPEG].frames == 1
+    assert cat.accumulators("nobody") == []
+    assert [e.type for e in cat.events_since(0)] == [NEW_BODY]  # body created once
+
+
+def test_find_bodies_by_serial_name_and_prefix(cat: Catalogue) -> None:
+    bodies = [
+        BodyId("Canon", "EOS R", "111"),
+        BodyId("Canon", "EOS R5", "222"),
+        BodyId("Canon", "EOS R5", "333"),
+        BodyId("NIKON", "D80", "3012345"),
+        BodyId("NIKON", "D80", None),
+    ]
+    for b in bodies:
+        cat.ensure_body(b, T0)
+
+    def serials(query: str) -> list[str | None]:
+        return [b.serial for b in cat.find_bodies(query)]
+
+    assert serials("3012345") == ["3012345"]
+    assert serials("#222") == ["222"]
+    assert serials("NIKON|D80|3012345") == ["3012345"]  # the key
+    assert serials("canon  EOS r") == ["111"]  # whole words first: the R, not the R5s
+    assert serials("canon eos r5") == ["222", "333"]  # ambiguous: the caller says so
+    assert serials("Canon EOS R5 #333") == ["333"]  # a label
+    assert serials("eos r5 2") == ["222"]  # model + serial prefix
+    assert serials("nikon d8") == [None, "3012345"]
+    assert serials("nikon d80") == [None]  # exact name of the body without serial
+    assert serials("canon") == ["111", "222", "333"]
+    assert serials("sony") == []
+    assert serials("   ") == []
+
+
+# --------------------------------------------------------------------------- defects
+
+
+def test_sync_defects_new_same_changed_and_missing(cat: Catalogue) -> None:
+    hot = Defect(10, 20, DefectKind.HOT, 8.0, onset=T0)
+    stuck = Defect(30, 5, DefectKind.STUCK, 50.0, onset=None, confirmed=T0 - timedelta(hours=1))
+    at1 = T0 + timedelta(hours=1)
+
+    new = cat.sync_defects(RAW, [hot, stuck], at1)
+    assert new == [Defect(10, 20, DefectKind.HOT, 8.0, T0, confirmed=at1), stuck]
+    events = cat.events_since(0, types=[NEW_DEFECT])
+    assert len(events) == 2
+    assert events[0].body_key == BODY.key
+    assert events[0].payload == {
+        "defect_id": cat.defects()[1].id,
+        "acc_slug": RAW.slug,
+        "x": 10,
+        "y": 20,
+        "kind": "hot",
+        "onset": T0.isoformat(),
+        "confirmed": at1.isoformat(),
+        "score": 8.0,
+        "frame_kind": "raw",
+        "width": 64,
+        "height": 48,
+        "body": "NIKON D80 #3012345",
+    }
+    last = cat.last_event_id()
+
+    # The same result again: scores move, nothing new, no history.
+    at2 = at1 + timedelta(hours=1)
+    assert cat.sync_defects(RAW, [Defect(10, 20, DefectKind.HOT, 9.5, T0), stuck], at2) == []
+    assert cat.events_since(last) == []
+    rows = {(d.x, d.y): d for d in cat.defects(RAW.slug)}
+    assert rows[10, 20].score == 9.5 and rows[10, 20].confirmed == at1
+    assert len(cat.defect_history(rows[10, 20].id)) == 1
+
+    # The hot pixel becomes stuck; the stuck one is not detected this time.
+    at3 = at2 + timedelta(hours=1)
+    assert cat.sync_defects(RAW, [Defect(10, 20, DefectKind.STUCK, 70.0, None)], at3) == []
+    assert cat.events_since(last) == []
+    rows = {(d.x, d.y): d for d in cat.defects(body_key=BODY.key)}
+    assert rows[10, 20].kind == DefectKind.STUCK
+    assert rows[10, 20].onset == T0  # a detection without onset keeps the known one
+    assert rows[30, 5].status == "active" and rows[30, 5].score == 50.0  # not healed
+    history = cat.defect_history(rows[10, 20].id)
+    assert [(h.kind, h.note) for h in history] == [
+        (DefectKind.HOT, "found"),
+        (DefectKind.STUCK, "kind hot -> stuck"),
+    ]
+    assert history[1].at == at3 and history[1].score == 70.0
+    assert rows[10, 20].to_defect() == Defect(10, 20, DefectKind.STUCK, 70.0, T0, at1)
+    assert (rows[10, 20].frame_kind, rows[10, 20].width) == (FrameKind.RAW, 64)
+
+    # A changed onset is history too.
+    earlier = T0 - timedelta(days=7)
+    cat.sync_defects(RAW, [Defect(10, 20, DefectKind.STUCK, 70.0, earlier)], at3)
+    assert cat.defect_history(rows[10, 20].id)[-1].note == (
+        f"onset {T0.isoformat()} -> {earlier.isoformat()}"
+    )
+
+    with pytest.raises(ValueError, match="twice"):
+        cat.sync_defects(RAW, [hot, hot], at3)
+    with pytest.raises(ValueError, match="finite"):
+        cat.sync_defects(RAW, [Defect(1, 1, DefectKind.DEAD, float("nan"), None)], at3)
+    assert len(cat.defects()) == 2  # neither bad call wrote anything
+
+
+def test_mark_seen_and_unseen_count(cat: Catalogue) -> None:
+    other = AccumulatorKey(BodyId("FUJIFILM", "X-T3", "9"), FrameKind.RAW, 60, 60)
+    cat.sync_defects(RAW, [Defect(1, 1, DefectKind.HOT, 5.0, None)], T0)
+    cat.sync_defects(other, [Defect(2, 2, DefectKind.DEAD, 5.0, None)], T0)
+    assert cat.unseen_defects() == 2
+    assert cat.mark_seen(BODY.key) == 1
+    assert cat.unseen_defects() == 1
+    assert cat.unseen_defects(BODY.key) == 0
+    assert cat.mark_seen() == 1
+    assert cat.mark_seen() == 0
+    assert all(d.seen for d in cat.defects())
+
+
+# --------------------------------------------------------------------------- events and state
+
+
+def test_events_since_pages_and_filters(cat: Catalogue) -> None:
+    ids = [cat.add_event("tick" if i % 3 else "tock", None, {"i": i, "at": T0}) for i in range(25)]
+    assert ids == sorted(ids) and len(set(ids)) == 25
+    pages, last = [], 0
+    while page := cat.events_since(last, limit=10):
+        pages.append([e.payload["i"] for e in page])
+        last = page[-1].id
+    assert [len(p) for p in pages] == [10, 10, 5]
+    assert [i for p in pages for i in p] == list(range(25))
+    assert cat.events_since(ids[-1]) == []
+    tocks = cat.events_since(0, types=["tock"])
+    assert [e.payload["i"] for e in tocks] == list(range(0, 25, 3))
+    assert tocks[0].payload["at"] == T0.isoformat() and tocks[0].body_key == ""
+    assert cat.events_since(0, types=[]) == []
+    assert cat.last_event_id() == ids[-1]
+
+
+def test_state_round_trip(cat: Catalogue, db_path: Path) -> None:
+    assert cat.get_state("tray.last_event") is None
+    assert cat.get_state("tray.last_event", "0") == "0"
+    cat.set_state("tray.last_event", "41")
+    cat.set_state("tray.last_event", "42")
+    with Catalogue(db_path, readonly=True) as reader:
+        assert reader.get_state("tray.last_event") == "42"
+
+
+# --------------------------------------------------------------------------- read-only
+
+
+def test_readonly_reads_but_cannot_write(cat: Catalogue, db_path: Path) -> None:
+    ingest(cat, "/photos/a.nef")
+    with Catalogue(db_path, readonly=True) as reader:
+        assert len(reader.files()) == 1
+        with reader.snapshot():
+            assert reader.bodies()[0].frames == 1
+        with pytest.raises(PermissionError):
+            reader.set_state("x", "y")
+        with pytest.raises(PermissionError):
+            ingest(reader, "/photos/b.nef")
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            reader._conn.execute("DELETE FROM files")
+    assert len(cat.files()) == 1
+
+
+def test_readonly_needs_an_existing_catalogue(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="no catalogue"):
+        Catalogue(tmp_path / "missing.sqlite", readonly=True)
+    assert not (tmp_path / "missing.sqlite").exists()
+
+
+# --------------------------------------------------------------------------- damage
+
+
+def _fill(db_path: Path) -> None:
+    with Catalogue(db_path) as cat, cat.atomic():
+        for i in range(300):
+            record(cat, f"/photos/2024/{i:05d}-{'x' * 60}.nef", f"{i:064x}")
+    assert not db_path.with_name(db_path.name + "-wal").exists()  # checkpointed on close
+
+
+@pytest.mark.parametrize("where", ["header", "second page", "middle page", "last page"])
+def test_damaged_catalogue_raises_and_is_left_untouched(db_path: Path, where: str) -> None:
+    _fill(db_path)
+    data = bytearray(db_path.read_bytes())
+    page = 4096
+    pages = len(data) // page
+    start = {"header": 0, "second page": page, "middle page": pages // 2 * page}.get(
+        where, (pages - 1) * page
+    )
+    data[start : start + page] = b"\xa5" * page
+    db_path.write_bytes(bytes(data))
+
+    for readonly in (False, True):
+        with pytest.raises(DamagedState, match="damaged"):
+            Catalogue(db_path, readonly=readonly)
+    assert db_path.read_bytes() == bytes(data)
+
+
+# --------------------------------------------------------------------------- concurrency
+
+
+def _env() -> dict[str, str]:
+    """The child processes import this checkout of hotwatch."""
+    extra = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), extra]))}
+
+
+READER = """
+import sys
+from pathlib import Path
+from hotwatch.catalogue import Catalogue
+
+path, expected = Path(sys.argv[1]), int(sys.argv[2])
+count, last_id, polls, partial = 0, 0, 0, 0
+with Catalogue(path, readonly=True) as cat:
+    print("ready", flush=True)
+    while count < expected:
+        with cat.snapshot():
+            n_files = len(cat.files())
+            events = cat.events_since(last_id, types=["frame"])
+            n_events = len(cat.events_since(0, types=["frame"]))
+        assert n_files == n_events, (n_files, n_events)  # never half a transaction
+        for event in events:
+            assert event.payload["i"] == count, (event.payload, count)  # in order, no gap
+            count, last_id = count + 1, event.id
+        polls += 1
+        partial += 0 < n_files < expected
+print("done", polls, partial, flush=True)
+"""
+
+
+def test_writer_tray_and_reader_process_work_concurrently(cat: Catalogue, db_path: Path) -> None:
+    n = 300
+    env = _env()
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(db_path), str(n)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert reader.stdout is not None
+    assert reader.stdout.readline().strip() == "ready"
+
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def tray() -> None:
+        """A second writer, as the tray marking defects seen."""
+        try:
+            with Catalogue(db_path) as mine:
+                while not stop.is_set():
+                    # Read, then write, in one transaction: with a deferred BEGIN the
+                    # upgrade to a write lock fails at once if the daemon committed
+                    # in between ("database is locked"); BEGIN IMMEDIATE waits.
+                    with mine.atomic():
+                        if mine.unseen_defects():
+                            mine.mark_seen()
+                        mine.set_state("tray.last_event", str(mine.last_event_id()))
+        except BaseException as e:
+            errors.append(e)
+
+    thread = threading.Thread(target=tray)
+    thread.start()
+    try:
+        for i in range(n):
+            with cat.atomic():
+                record(cat, f"/photos/{i:04d}.nef", f"{i:064x}")
+                cat.add_event("frame", None, {"i": i})
+                if i % 50 == 0:
+                    cat.sync_defects(RAW, [Defect(i, i, DefectKind.HOT, 1.0, None)], T0)
+            stop.wait(0.001)  # a daemon paces its writes; lets the reader poll between them
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    out, err = reader.communicate(timeout=60)
+    assert reader.returncode == 0, err
+    assert not errors, errors
+    done, polls, partial = out.split()
+    assert done == "done" and int(polls) > 1
+    assert int(partial) > 0  # the reader really ran while the writer wrote
+    assert len(cat.files()) == n
+    assert cat.get_state("tray.last_event") is not None  # the tray wrote too
+    assert cat.unseen_defects() + sum(d.seen for d in cat.defects()) == n // 50
+
+
+def test_two_processes_opening_a_new_catalogue_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "new.sqlite"
+    code = (
+        "import sys; from pathlib import Path; from hotwatch.catalogue import Catalogue\n"
+        "with Catalogue(Path(sys.argv[1])) as c: c.set_state(sys.argv[2], 'x')\n"
+    )
+    env = _env()
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(path), f"p{i}"], env=env)
+        for i in range(3)
+    ]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
+    with Catalogue(path) as cat:
+        assert [cat.get_state(f"p{i}") for i in range(3)] == ["x", "x", "x"]
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == len(MIGRATIONS)
+    conn.close()
