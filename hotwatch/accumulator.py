@@ -62,9 +62,12 @@ _BLOCK_ARRAYS = {
     "opp_lo": np.uint16,
     "opp_hi": np.uint16,
     "opp_dead": np.uint16,
-    "null_pos": np.float32,
-    "null_neg": np.float32,
+    "null_pos": np.uint32,
+    "null_neg": np.uint32,
 }
+#: null expectations are kept in thousandths of a weight, as integers, so sums are exact
+#: in any order (float sums are not associative, and merging must equal one long feed)
+NULL_SCALE = 1000
 
 
 @dataclass(eq=False)
@@ -182,12 +185,17 @@ class Accumulator:
         weights = hit_weights(idx, z, self.width, ev.phase, n_opp)
         _saturating_add(counts, opp.astype(np.uint16))
         if n_opp:
-            null[opp] += np.float32(weights.sum(dtype=np.float64) / n_opp)
+            null[opp] += np.uint32(round(NULL_SCALE * float(weights.sum()) / n_opp))
         # A frame that could have shown the defect and did not resets the onset.
         # For bright outliers only long/high-ISO frames count: a hot pixel is
         # invisible at 1/500 s, and that says nothing about when it appeared.
-        if high or not positive:
-            self._clear(opp, idx, tail, bit)
+        # An outlier the other way is no sign of health either (a stuck pixel
+        # is dark against a bright scene and bright against a dark one).
+        outliers = np.concatenate([ev.pos_idx, ev.neg_idx])
+        if positive and high:
+            self._clear(ev.hot_clear, outliers, tail, bit)
+        elif not positive:
+            self._clear(ev.dead_clear, outliers, tail, bit)
         keep = weights > 0
         idx, weights, val = idx[keep], weights[keep], val[keep]
         if idx.size == 0:
@@ -230,7 +238,7 @@ class Accumulator:
         for name in ("pos_lo", "pos_hi", "neg", "opp_lo", "opp_hi", "opp_dead"):
             out[name] = np.minimum(a[name].astype(np.uint32) + b[name], 65535).astype(np.uint16)
         for name in ("null_pos", "null_neg"):
-            out[name] = a[name] + b[name]
+            out[name] = a[name] + b[name]  # uint32 thousandths: exact
         out["vlo"] = np.minimum(a["vlo"], b["vlo"])
         out["vhi"] = np.maximum(a["vhi"], b["vhi"])
         out["flags"] = a["flags"] | b["flags"]

@@ -828,6 +828,30 @@ class Catalogue:
         if changes:
             self._history(row.id, at, kind, defect.score, onset, "; ".join(changes))
 
+    def retire_defects(
+        self, key: AccumulatorKey, positions: Sequence[tuple[int, int]], at: datetime, note: str
+    ) -> int:
+        """Mark defects gone (e.g. a JPEG echo that detection has since merged
+        into its blob), with a history row and a ``defect_gone`` event each."""
+        count = 0
+        with self.atomic():
+            stored = {(r.x, r.y): r for r in self.defects(acc_slug=key.slug)}
+            for pos in positions:
+                row = stored.get(pos)
+                if row is None:
+                    continue
+                self._q(
+                    "UPDATE defects SET status = ?, updated = ? WHERE id = ?",
+                    ("gone", _iso(at), row.id),
+                )
+                self._history(row.id, at, row.kind, row.score, row.onset, note)
+                self.add_event(
+                    DEFECT_GONE, key.body.key,
+                    {"x": row.x, "y": row.y, "kind": row.kind.value, "note": note},
+                )
+                count += 1
+        return count
+
     def _history(
         self,
         defect_id: int,
@@ -847,9 +871,9 @@ class Catalogue:
         self,
         acc_slug: str | None = None,
         body_key: str | None = None,
-        status: str | None = None,
+        status: str | None = "active",
     ) -> list[DefectRow]:
-        """Stored defects (all statuses unless ``status``), by body, accumulator, y, x."""
+        """Stored defects (active ones unless ``status``; None: all), by body, accumulator, y, x."""
         rows = self._q(
             """SELECT d.*, a.kind AS frame_kind, a.width, a.height FROM defects d
                JOIN accumulators a ON a.slug = d.acc_slug

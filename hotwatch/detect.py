@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from .accumulator import Accumulator
+from .accumulator import NULL_SCALE, Accumulator
 from .evidence import BLOCK
 from .model import Defect, DefectKind
 
@@ -30,7 +30,9 @@ class DetectParams:
     stuck_spread_raw: int = 8  #: own-value range (0-255) under which a pixel is "one value"
     stuck_spread_jpeg: int = 24
     dead_level: int = 24  #: a dark outlier whose values stay below this is dead
-    blob_radius: int = 2  #: JPEG: outliers this close to a stronger one are its echo
+    blob_radius: int = 3  #: JPEG: outliers this close to a stronger one are its blob
+    echo_radius: int = 15  #: JPEG: ... and weaker ones this close (one 16x8 MCU) its ringing
+    echo_ratio: float = 0.3
 
 
 def detect(
@@ -58,8 +60,8 @@ def detect(
     by, bx = ys // BLOCK, xs // BLOCK
     pos_c = pos_all[cand].astype(np.float64) + pos_hi[cand]
     neg_c = neg_all[cand].astype(np.float64)
-    pos_score = pos_c / (a["null_pos"][by, bx] + p.null_floor)
-    neg_score = neg_c / (a["null_neg"][by, bx] + p.null_floor)
+    pos_score = pos_c / (a["null_pos"][by, bx] / NULL_SCALE + p.null_floor)
+    neg_score = neg_c / (a["null_neg"][by, bx] / NULL_SCALE + p.null_floor)
     pos_sig = (pos_c >= p.min_weight) & (pos_score >= p.ratio)
     neg_sig = (neg_c >= p.min_weight) & (neg_score >= p.ratio)
     keep = pos_sig | neg_sig
@@ -71,7 +73,7 @@ def detect(
     kinds = _classify(acc, cand, pos_sig, neg_sig, p)
     order = np.argsort(-score, kind="stable")
     if acc.kind == "jpeg":
-        order = _drop_echoes(order, ys, xs, p.blob_radius)
+        order, ys, xs = _blob_centres(order, ys, xs, score, pos_sig, p)
     tail_pos = a["tail_pos"].reshape(-1)[cand]
     tail_neg = a["tail_neg"].reshape(-1)[cand]
     out = []
@@ -103,13 +105,46 @@ def _classify(
     return kinds
 
 
-def _drop_echoes(order: np.ndarray, ys: np.ndarray, xs: np.ndarray, radius: int) -> np.ndarray:
-    """Keep the strongest element of each JPEG blob (greedy, strongest first)."""
+def _blob_centres(
+    order: np.ndarray,
+    ys: np.ndarray,
+    xs: np.ndarray,
+    score: np.ndarray,
+    bright: np.ndarray,
+    p: DetectParams,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One report per JPEG blob, at the blob's centre.
+
+    Strongest first: every weaker candidate within ``blob_radius`` belongs to
+    the blob, and so does a much weaker one within ``echo_radius`` (chroma
+    subsampling and ringing spread a strong defect along the 8x8 grid), and
+    so does a weaker one of the opposite polarity (the overshoot of JPEG's
+    ringing puts a dark ring around a bright defect and vice versa). The
+    blob is reported at the candidate nearest its score-weighted centroid, so
+    a symmetric smear points at the bad photosite itself.
+    """
+    ys, xs = ys.copy(), xs.copy()
+    taken = np.zeros(order.size, dtype=bool)
+    pos_in_order = {int(i): k for k, i in enumerate(order)}
     kept: list[int] = []
-    for i in order:
-        if all(abs(ys[i] - ys[k]) > radius or abs(xs[i] - xs[k]) > radius for k in kept):
-            kept.append(int(i))
-    return np.array(kept, dtype=np.int64)
+    for k, i in enumerate(order):
+        if taken[k]:
+            continue
+        dy, dx = np.abs(ys - ys[i]), np.abs(xs - xs[i])
+        near = (dy <= p.blob_radius) & (dx <= p.blob_radius)
+        weaker = (score < p.echo_ratio * score[i]) | ((bright != bright[i]) & (score < score[i]))
+        echo = (dy <= p.echo_radius) & (dx <= p.echo_radius) & weaker
+        members = np.flatnonzero(near | echo)
+        members = members[[not taken[pos_in_order[int(m)]] for m in members]]
+        for m in members:
+            taken[pos_in_order[int(m)]] = True
+        core = members[(dy[members] <= p.blob_radius) & (dx[members] <= p.blob_radius)]
+        w = score[core]
+        cy, cx = (ys[core] * w).sum() / w.sum(), (xs[core] * w).sum() / w.sum()
+        best = core[np.argmin((ys[core] - cy) ** 2 + (xs[core] - cx) ** 2 - 1e-6 * w)]
+        ys[i], xs[i] = ys[best], xs[best]
+        kept.append(int(i))
+    return np.array(kept, dtype=np.int64), ys, xs
 
 
 def _onset(kind: DefectKind, tail_pos: int, tail_neg: int) -> datetime | None:

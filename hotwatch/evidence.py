@@ -25,7 +25,11 @@ STRIP = 64  #: rows processed at once; a multiple of BLOCK
 HIT_Z = 3.0  #: an element is an outlier in a frame above this many local sigmas
 STRONG_Z = 6.0  #: a strong outlier; weighed by how rare such outliers are in the frame
 BRIGHT = 0.80  #: neighbour level above which a hot pixel cannot stand out
-DARK = 0.12  #: neighbour level below which a dead pixel cannot stand out
+DARK_JPEG = 0.12  #: neighbour level (gamma-encoded) below which a dead pixel cannot stand out
+DARK_RAW = 0.02  #: the same in linear raw values (mid-grey is about 0.18 there)
+CLEAR_Z = 3 * HIT_Z  #: a block where a dead photosite would stand this far out shows health
+QUIET_RAW = 0.006  #: block noise under which a bright defect of 2% of the range stands 3x out
+QUIET_JPEG = 0.012
 THUMB = 8  #: blocks per thumbnail cell edge for burst detection
 
 
@@ -50,6 +54,8 @@ class FrameEvidence:
     neg_val: np.ndarray
     hot_opp: np.ndarray
     dead_opp: np.ndarray
+    dead_clear: np.ndarray
+    hot_clear: np.ndarray
     thumb: np.ndarray
     phase: int  #: period of the recurring-artefact grid (8 for JPEG, the CFA size for RAW)
 
@@ -94,21 +100,29 @@ def extract(
     by, bx = block_shape(height, width)
     scale = 1.0 / (white - np.asarray(black, dtype=np.float32))
     floor = _noise_floor(data.dtype, white, black)
+    dark = DARK_JPEG if cfa is None else DARK_RAW
+    quiet = QUIET_JPEG if cfa is None else QUIET_RAW
 
     hot_opp = np.zeros((by, bx), dtype=bool)
     dead_opp = np.zeros((by, bx), dtype=bool)
+    dead_clear = np.zeros((by, bx), dtype=bool)
+    hot_clear = np.zeros((by, bx), dtype=bool)
     level_sum = np.zeros((by, bx), dtype=np.float32)
     hits: dict[str, list[np.ndarray]] = {k: [] for k in ("pi", "pz", "pv", "ni", "nz", "nv")}
 
     for y0 in range(0, height, STRIP):
         y1 = min(height, y0 + STRIP)
-        zpos, zneg, own, level = _strip(planes, y0, y1, halo, cfa, black, scale, floor)
+        zpos, zneg, own, level, sigma = _strip(planes, y0, y1, halo, cfa, black, scale, floor)
         ry0 = y0 // BLOCK
         bmax = _block_reduce(level, np.maximum)
         bmin = _block_reduce(level, np.minimum)
         rows = slice(ry0, ry0 + bmax.shape[0])
         hot_opp[rows] = bmax < BRIGHT
-        dead_opp[rows] = bmin > DARK
+        dead_opp[rows] = bmin > dark
+        # A dead photosite would stand far out here: not showing one is proof of health.
+        dead_clear[rows] = (bmin > dark) & (bmin > CLEAR_Z * sigma)
+        # Quiet and not bright: any bright defect of a few percent would show here.
+        hot_clear[rows] = hot_opp[rows] & (sigma < quiet)
         level_sum[rows] = _block_reduce(level, np.add) / _block_counts(level.shape)
         _collect(zpos, own, y0, width, hot_opp[rows], +1, hits["pi"], hits["pz"], hits["pv"])
         _collect(zneg, own, y0, width, dead_opp[rows], -1, hits["ni"], hits["nz"], hits["nv"])
@@ -126,6 +140,8 @@ def extract(
         neg_val=cat(hits["nv"], np.uint8),
         hot_opp=hot_opp,
         dead_opp=dead_opp,
+        dead_clear=dead_clear,
+        hot_clear=hot_clear,
         thumb=_thumbnail(level_sum),
         phase=8 if cfa is None else int(np.asarray(cfa).shape[0]),
     )
@@ -146,11 +162,14 @@ def _strip(
     black: float | np.ndarray,
     scale: np.ndarray,
     floor: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Scaled residuals of one strip: most positive and most negative over channels."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Scaled residuals of one strip: most positive and most negative over channels.
+
+    Also the neighbour level (brightest channel) and the block noise (noisiest channel).
+    """
     height = planes[0].shape[0]
     a0, a1 = max(0, y0 - halo), min(height, y1 + halo)
-    zpos = zneg = own = level = None
+    zpos = zneg = own = level = sig = None
     for plane in planes:
         vals = plane[a0:a1].astype(np.float32)
         if np.ndim(black) == 0:
@@ -174,13 +193,14 @@ def _strip(
             / np.repeat(np.repeat(sigma, BLOCK, 0), BLOCK, 1)[: resid.shape[0], : resid.shape[1]]
         )
         if zpos is None:
-            zpos, zneg, own, level = z, z.copy(), mine, lev
+            zpos, zneg, own, level, sig = z, z.copy(), mine, lev, sigma
         else:
             np.maximum(zpos, z, out=zpos)
             np.minimum(zneg, z, out=zneg)
             np.maximum(level, lev, out=level)
             own = np.maximum(own, mine)
-    return zpos, zneg, own, level
+            sig = np.maximum(sig, sigma)
+    return zpos, zneg, own, level, sig
 
 
 def _pad_rows(vals: np.ndarray, top: int, bottom: int) -> np.ndarray:

@@ -16,7 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -325,9 +325,15 @@ class Ingestor:
         return slot
 
     def _confirm(self, key: AccumulatorKey, slot: _Slot, ev, taken: datetime) -> list[Defect]:
-        """Defects that this frame's outliers just pushed over the line."""
+        """Defects that this frame's outliers just pushed over the line (RAW).
+
+        A JPEG blob's centre is only settled by the full detection at a
+        checkpoint, so JPEG defects are confirmed there.
+        """
         import numpy as np
 
+        if key.kind is FrameKind.JPEG:
+            return []
         hit = np.concatenate([ev.pos_idx, ev.neg_idx])
         if hit.size == 0:
             return []
@@ -339,6 +345,30 @@ class Ingestor:
             slot.confirmed[(d.x, d.y)] = taken
             new.append(d)
         return new
+
+    def _settled(self, key: AccumulatorKey, slot: _Slot, found: list[Defect]) -> list[Defect]:
+        """Found defects with their confirmation times."""
+        out = []
+        for d in found:
+            when = slot.confirmed.get((d.x, d.y)) or _utc(slot.acc.last_time)
+            out.append(replace(d, confirmed=when))
+        return out
+
+    def _retire_echoes(
+        self, key: AccumulatorKey, slot: _Slot, found: list[Defect], now: datetime
+    ) -> None:
+        """Known JPEG defects that detection now counts as part of another blob."""
+        here = {(d.x, d.y) for d in found}
+        r = self.params.echo_radius
+        stale = [
+            k
+            for k in slot.confirmed
+            if k not in here and any(abs(k[0] - x) <= r and abs(k[1] - y) <= r for x, y in here)
+        ]
+        if stale:
+            self.catalogue.retire_defects(key, stale, now, "merged into a neighbouring blob")
+            for k in stale:
+                del slot.confirmed[k]
 
     def _near_known(self, slot: _Slot, key: AccumulatorKey, d: Defect) -> bool:
         """JPEG: an echo beside a known defect is that defect, not a new one."""
@@ -395,10 +425,9 @@ class Ingestor:
             for key, slot in self._slots.items():
                 if not slot.dirty:
                     continue
-                found = [
-                    _with_confirmed(d, slot.confirmed.get((d.x, d.y)))
-                    for d in detect_mod.detect(slot.acc, self.params)
-                ]
+                found = self._settled(key, slot, detect_mod.detect(slot.acc, self.params))
+                if key.kind is FrameKind.JPEG:
+                    self._retire_echoes(key, slot, found, now)
                 for d in self.catalogue.sync_defects(key, found, now):
                     announced.append((key, d))
                 slot.dirty = False
@@ -425,7 +454,5 @@ class Ingestor:
         self._slots.clear()
 
 
-def _with_confirmed(d: Defect, confirmed: datetime | None) -> Defect:
-    from dataclasses import replace
-
-    return replace(d, confirmed=confirmed)
+def _utc(stamp: float | None) -> datetime | None:
+    return datetime.fromtimestamp(stamp, UTC) if stamp is not None else None

@@ -1,0 +1,163 @@
+"""The accumulator: updates, merging, persistence, crash safety."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hotwatch import store
+from hotwatch.accumulator import RUN_GAP, Accumulator
+from hotwatch.detect import detect
+from hotwatch.errors import DamagedState
+from hotwatch.evidence import extract
+
+H, W = 96, 128
+PATTERN = np.array([[0, 1], [1, 2]], dtype=np.uint8)
+
+
+def _frame(rng, f, defects=()):
+    yy, xx = np.mgrid[0:H, 0:W]
+    scene = 0.25 + 0.15 * np.sin(xx / (7 + f % 5) + f) * np.cos(yy / 9 - f) + 0.1 * rng.random()
+    raw = scene * 3800 + 200
+    raw = raw + rng.normal(0, np.sqrt(raw / 4) + 2)
+    for y, x, value in defects:
+        raw[y, x] = value
+    return np.clip(raw, 0, 4095).astype(np.uint16)
+
+
+def _feed(acc, frames, t0, start=0):
+    for i, raw in enumerate(frames):
+        ev = extract(raw, black=200, white=4095, cfa=PATTERN)
+        acc.update(
+            ev,
+            t0 + (start + i) * 60.0,
+            3000.0 if i % 4 == 0 else 20.0,
+            digest=(start + i).to_bytes(16, "big"),
+        )
+
+
+def _roll(n, seed=1):
+    rng = np.random.default_rng(seed)
+    defects = [(20, 30, 4000), (50, 70, 200), (80, 100, 2500)]
+    return [_frame(rng, f, defects if f >= 5 else defects[:2]) for f in range(n)]
+
+
+def test_finds_planted_defects_and_nothing_else():
+    acc = Accumulator(H, W, "raw")
+    _feed(acc, _roll(40), 1.7e9)
+    found = {(d.x, d.y): d.kind.value for d in detect(acc)}
+    assert found == {(30, 20): "stuck", (70, 50): "dead", (100, 80): "stuck"}
+
+
+def test_merge_equals_sequential():
+    frames = _roll(40)
+    one = Accumulator(H, W, "raw")
+    _feed(one, frames, 1.7e9)
+    a, b = Accumulator(H, W, "raw"), Accumulator(H, W, "raw")
+    _feed(a, frames[:17], 1.7e9)
+    # the second stretch starts after a gap longer than RUN_GAP, as scan would split it
+    b_frames = frames[17:]
+    seq = Accumulator(H, W, "raw")
+    _feed(seq, frames[:17], 1.7e9)
+    for i, raw in enumerate(b_frames):
+        t = 1.7e9 + 17 * 60 + RUN_GAP + 1 + i * 60.0
+        ei = 3000.0 if (17 + i) % 4 == 0 else 20.0
+        for acc in (b, seq):
+            acc.update(
+                extract(raw, black=200, white=4095, cfa=PATTERN),
+                t,
+                ei,
+                digest=(17 + i).to_bytes(16, "big"),
+            )
+    merged = a.merge(b)
+    for name, arr in seq.arrays.items():
+        assert np.array_equal(arr, merged.arrays[name]), name
+    assert (merged.frames, merged.counted) == (seq.frames, seq.counted)
+    assert detect(merged) == detect(seq)
+    assert one.frames == merged.frames
+
+
+def test_same_content_is_never_counted_twice():
+    acc = Accumulator(H, W, "raw")
+    raw = _roll(1)[0]
+    ev = extract(raw, black=200, white=4095, cfa=PATTERN)
+    assert acc.update(ev, 1.7e9, 100.0, digest=b"x" * 16)
+    assert not acc.update(ev, 1.7e9 + 5000, 100.0, digest=b"x" * 16)
+    assert acc.frames == 1
+    with pytest.raises(ValueError):
+        acc.merge(acc)
+
+
+def test_round_trip_and_checksum(tmp_path):
+    acc = Accumulator(H, W, "jpeg")
+    _feed(acc, _roll(8), 1.7e9)
+    path = tmp_path / "a.hwacc"
+    size = store.save(path, acc)
+    assert size < 12 * H * W
+    back = store.load(path)
+    assert back is not None and detect(back) == detect(acc)
+    assert all(np.array_equal(v, back.arrays[k]) for k, v in acc.arrays.items())
+    blob = bytearray(path.read_bytes())
+    blob[len(blob) // 2] ^= 0x40
+    path.write_bytes(bytes(blob))
+    with pytest.raises(DamagedState):
+        store.load(path)
+    assert not path.exists(), "a damaged file is set aside, never reused"
+    assert list(tmp_path.glob("a.hwacc.damaged-*"))
+
+
+def test_kill_during_saves_leaves_old_or_new_state(tmp_path):
+    """SIGKILL a process that saves in a loop: what is on disk always loads."""
+    path = tmp_path / "acc.hwacc"
+    code = textwrap.dedent(f"""
+        import numpy as np, sys
+        from hotwatch import store
+        from hotwatch.accumulator import Accumulator
+        acc = Accumulator(600, 800, "raw")
+        i = 0
+        while True:
+            acc.frames = i
+            acc.arrays["pos_lo"][:] = i % 65535
+            store.save(__import__("pathlib").Path({str(path)!r}), acc)
+            i += 1
+            if i == 3:
+                print("saving", flush=True)
+    """)
+    for delay in (0.05, 0.13, 0.31):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code], stdout=subprocess.PIPE, cwd=Path(__file__).parent.parent
+        )
+        assert proc.stdout.readline().strip() == b"saving"
+        import time
+
+        time.sleep(delay)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        acc = store.load(path)
+        assert acc is not None
+        assert np.all(acc.arrays["pos_lo"] == acc.frames % 65535)
+    assert not list(tmp_path.glob("*.damaged-*"))
+
+
+def test_core_is_pure():
+    """The core imports no I/O library: it can be tested and reused without files."""
+    code = (
+        "import sys, hotwatch.accumulator, hotwatch.detect, hotwatch.cfa, hotwatch.evidence;"
+        "bad = {'sqlite3','PIL','rawpy','watchdog','exifread'} & set(sys.modules);"
+        "print(sorted(bad))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parent.parent,
+    ).stdout
+    assert out.strip() == "[]"
