@@ -1,0 +1,290 @@
+"""Helpers for the darktable tests: small real files, darktable-cli renders, measurements.
+
+Everything here makes or reads real files; darktable-cli and darktable are the
+real programs (darktable 4.2 from Debian in CI).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tifffile
+from PIL import Image
+
+W, H = 256, 192  # rendered size: a darktable-cli run stays well under a second
+
+
+def smooth_scene(h: int, w: int, seed: int, noise: float = 0.004) -> np.ndarray:
+    """A smooth mid-grey gradient with a little noise, values 0..1, shape (h, w)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = 0.40 + 0.08 * np.sin(xx / 45.0) + 0.06 * np.cos(yy / 35.0)
+    return base + rng.normal(0.0, noise, (h, w))
+
+
+def write_jpeg(
+    path: Path,
+    defects: list[tuple[int, int, str]],
+    seed: int = 1,
+    *,
+    orientation: int = 1,
+    size: tuple[int, int] = (W, H),
+    taken: str = "2024:05:01 12:00:00",
+) -> np.ndarray:
+    """A JPEG (quality 100, no chroma subsampling) with hot (white) / dead (black) pixels."""
+    w, h = size
+    g = smooth_scene(h, w, seed)
+    rgb = np.stack([g * 0.95, g, g * 1.05], -1)
+    for x, y, kind in defects:
+        rgb[y, x] = 1.0 if kind != "dead" else 0.0
+    arr = (np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)
+    img = Image.fromarray(arr)
+    exif = Image.Exif()
+    exif[0x010F] = "HOTWATCH"
+    exif[0x0110] = "SIM-J1"
+    exif[0x0112] = orientation
+    exif[0x0132] = taken
+    img.save(path, quality=100, subsampling=0, exif=exif.tobytes())
+    return arr
+
+
+@dataclass(frozen=True)
+class DngLayout:
+    raw_width: int
+    raw_height: int
+    left: int  # ActiveArea margins = rawpy left_margin / top_margin
+    top: int
+    width: int  # visible (active) size
+    height: int
+
+
+def write_dng(
+    path: Path,
+    defects: list[tuple[int, int, str]],
+    seed: int = 2,
+    *,
+    layout: DngLayout | None = None,
+    orientation: int = 1,
+) -> DngLayout:
+    """A 12-bit RGGB DNG whose ActiveArea leaves sensor margins (masked border photosites).
+
+    Defects are (x, y, kind) in visible (``raw_image_visible``) coordinates:
+    hot = white level, dead = black level.
+    """
+    lay = layout or DngLayout(W + 16, H + 10, 12, 6, W, H)
+    black, white = 256, 4095
+    scene = smooth_scene(lay.height, lay.width, seed, noise=0.003)
+    gains = np.array([[0.55, 1.0], [1.0, 0.7]])  # R G / G B: a plausible daylight raw
+    mosaic = scene * np.tile(gains, (lay.height // 2, lay.width // 2))
+    vis = black + mosaic * (white - black) * 0.5
+    for x, y, kind in defects:
+        vis[y, x] = white if kind != "dead" else black
+    full = np.full((lay.raw_height, lay.raw_width), black + 3.0)  # masked margins
+    full[lay.top : lay.top + lay.height, lay.left : lay.left + lay.width] = vis
+    data = np.clip(full.round(), 0, white).astype(np.uint16)
+
+    def srat(vals):
+        return [v for a in vals for v in (round(a * 10000), 10000)]
+
+    tags = [
+        (254, "I", 1, 0, True),
+        (271, "s", 0, "HOTWATCH", True),
+        (272, "s", 0, "SIM-R1", True),
+        (274, "H", 1, orientation, True),
+        (306, "s", 0, "2024:05:01 12:00:00", True),
+        (33421, "H", 2, (2, 2), True),
+        (33422, "B", 4, (0, 1, 1, 2), True),
+        (50706, "B", 4, (1, 4, 0, 0), True),
+        (50707, "B", 4, (1, 1, 0, 0), True),
+        (50708, "s", 0, "HOTWATCH SIM-R1", True),
+        (50710, "B", 3, (0, 1, 2), True),
+        (50711, "H", 1, 1, True),
+        (50714, "I", 1, black, True),
+        (50717, "I", 1, white, True),
+        (
+            50721,
+            "q",
+            9,
+            tuple(
+                srat([0.6722, -0.0635, -0.0963, -0.4287, 1.2460, 0.2028, -0.0908, 0.2162, 0.5668])
+            ),
+            True,
+        ),
+        (50728, "Q", 3, (5500, 10000, 10000, 10000, 7800, 10000), True),
+        (50778, "H", 1, 21, True),
+        (50829, "I", 4, (lay.top, lay.left, lay.top + lay.height, lay.left + lay.width), True),
+        (50719, "I", 2, (0, 0), True),
+        (50720, "I", 2, (lay.width, lay.height), True),
+    ]
+    tags = [(c, t, n, v, w) for c, t, n, v, w in tags]
+    # tifffile has no signed-rational code letter: 'q' is int64, so write SRATIONAL (10)
+    # through its numeric type code instead.
+    fixed = []
+    for code, dtype, count, value, wr in tags:
+        if dtype == "q":
+            fixed.append((code, 10, count, value, wr))
+        elif dtype == "Q":
+            fixed.append((code, 5, count, value, wr))
+        else:
+            fixed.append((code, dtype, count, value, wr))
+    tifffile.imwrite(path, data, photometric=32803, extratags=fixed, metadata=None)
+    return lay
+
+
+def render(
+    src: Path, xmp: Path | None, out: Path, configdir: Path
+) -> tuple[np.ndarray, float, str]:
+    """Render with darktable-cli 4.2 to a float TIFF; returns (array HxWx3, seconds, log)."""
+    if out.exists():
+        out.unlink()  # darktable-cli would otherwise write out_01.tif
+    cmd = ["darktable-cli", str(src)]
+    if xmp is not None:
+        cmd.append(str(xmp))
+    cmd += [
+        str(out),
+        "--core",
+        "--library",
+        ":memory:",
+        "--configdir",
+        str(configdir),
+        "--conf",
+        "plugins/imageio/format/tiff/bpp=32",
+        "--conf",
+        "plugins/imageio/format/tiff/compress=0",
+        "--conf",
+        "write_sidecar_files=never",
+    ]
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "LANG": "C"}
+    )
+    seconds = time.monotonic() - t0
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log
+    assert out.exists(), log
+    arr = tifffile.imread(out)
+    return arr[..., :3].astype(np.float64), seconds, log
+
+
+def residual(img: np.ndarray, x: int, y: int) -> float:
+    """Channel-mean value at (x, y) minus the median of its 11x11 ring (centre 5x5 excluded)."""
+    y0, y1 = max(0, y - 5), min(img.shape[0], y + 6)
+    x0, x1 = max(0, x - 5), min(img.shape[1], x + 6)
+    win = img[y0:y1, x0:x1].mean(axis=-1)
+    mask = np.ones_like(win, dtype=bool)
+    mask[max(0, y - 2 - y0) : y + 3 - y0, max(0, x - 2 - x0) : x + 3 - x0] = False
+    return float(win[y - y0, x - x0] - np.median(win[mask]))
+
+
+def changed_far(
+    a: np.ndarray, b: np.ndarray, points: list[tuple[int, int]], reach: int = 6, tol: float = 1e-4
+) -> list[tuple[int, int]]:
+    """Pixels that differ between two renders farther than ``reach`` from every point."""
+    diff = np.abs(a - b).max(axis=-1) > tol
+    near = np.zeros_like(diff)
+    for x, y in points:
+        near[max(0, y - reach) : y + reach + 1, max(0, x - reach) : x + reach + 1] = True
+    ys, xs = np.nonzero(diff & ~near)
+    return list(zip(xs.tolist(), ys.tolist(), strict=True))
+
+
+def oriented(x: int, y: int, w: int, h: int, orientation: int) -> tuple[int, int]:
+    """Where stored pixel (x, y) of a w x h frame appears after EXIF orientation."""
+    return {
+        1: (x, y),
+        2: (w - 1 - x, y),
+        3: (w - 1 - x, h - 1 - y),
+        4: (x, h - 1 - y),
+        5: (y, x),
+        6: (h - 1 - y, x),
+        7: (h - 1 - y, w - 1 - x),
+        8: (y, w - 1 - x),
+    }[orientation]
+
+
+# ------------------------------------------------- a user's own darktable edit
+
+USER_CIRCLE_ID = 1_714_000_001  # darktable numbers forms from time(NULL)
+USER_GROUP_ID = 1_714_000_002
+
+
+def user_edit_xmp(
+    filename: str, w: int, h: int, blemish: tuple[int, int], exposure_ev: float = 0.5
+) -> str:
+    """A sidecar as darktable 4.2 writes it after a user's edit.
+
+    Two history entries: an exposure change, then the user's own retouch
+    instance (multi_priority 0) healing ``blemish`` with one circle.
+    """
+    exposure = struct.pack("<iffffi", 0, 0.0, exposure_ev, 50.0, -4.0, 0)
+    forms = bytearray()
+    for i in range(300):
+        fid, alg = (USER_CIRCLE_ID, 2) if i == 0 else (0, 0)
+        forms += struct.pack("<iiiifi3ffi", fid, 0, alg, 0, 10.0, 0, 0, 0, 0, 0.0, 2)
+    forms += struct.pack(
+        "<iiii3fifi3ffi", 2, 0, 0, 0, -3.0, 0.0, 3.0, 0, 10.0, 0, 0, 0, 0, 0.0, 1000
+    )
+    default_blend = bytes.fromhex(
+        "000000000000000018000000000000000000c842000000000000000000000000"
+    )
+    blend = bytearray(default_blend + bytes(420 - len(default_blend)))
+    blend[36:40] = struct.pack("<i", 5)  # feathering_guide, as darktable's default
+    for k in range(16):
+        struct.pack_into("<4f", blend, 68 + 16 * k, 0.0, 0.0, 1.0, 1.0)
+    blend_user = bytearray(blend)
+    struct.pack_into("<i", blend_user, 24, USER_GROUP_ID)
+    bx, by = blemish
+    s = float(min(w, h))
+    circle = struct.pack("<4f", bx / w, by / h, 4.0 / s, 1.0 / s)
+    src = struct.pack("<2f", (bx - 12) / w, by / h)
+    group = struct.pack("<iiif", USER_CIRCLE_ID, USER_GROUP_ID, 3, 1.0)
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="XMP Core 4.4.0-Exiv2">
+ <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+  <rdf:Description rdf:about=""
+    xmlns:xmp="http://ns.adobe.com/xap/1.0/"
+    xmlns:xmpMM="http://ns.adobe.com/xap/1.0/mm/"
+    xmlns:darktable="http://darktable.sf.net/"
+    xmlns:dc="http://purl.org/dc/elements/1.1/"
+   xmp:Rating="3"
+   xmpMM:DerivedFrom="{filename}"
+   darktable:xmp_version="5"
+   darktable:raw_params="0"
+   darktable:auto_presets_applied="1"
+   darktable:history_end="2"
+   darktable:iop_order_version="2">
+   <darktable:masks_history>
+    <rdf:Seq>
+     <rdf:li darktable:mask_num="1" darktable:mask_id="{USER_CIRCLE_ID}" darktable:mask_type="9"
+      darktable:mask_name="circle #1" darktable:mask_version="6"
+      darktable:mask_points="{circle.hex()}" darktable:mask_nb="1"
+      darktable:mask_src="{src.hex()}"/>
+     <rdf:li darktable:mask_num="1" darktable:mask_id="{USER_GROUP_ID}" darktable:mask_type="12"
+      darktable:mask_name="grp retouch" darktable:mask_version="6"
+      darktable:mask_points="{group.hex()}" darktable:mask_nb="1"
+      darktable:mask_src="0000000000000000"/>
+    </rdf:Seq>
+   </darktable:masks_history>
+   <darktable:history>
+    <rdf:Seq>
+     <rdf:li darktable:num="0" darktable:operation="exposure" darktable:enabled="1"
+      darktable:modversion="6" darktable:params="{exposure.hex()}" darktable:multi_name=""
+      darktable:multi_priority="0" darktable:blendop_version="11"
+      darktable:blendop_params="{bytes(blend).hex()}"/>
+     <rdf:li darktable:num="1" darktable:operation="retouch" darktable:enabled="1"
+      darktable:modversion="3" darktable:params="{bytes(forms).hex()}" darktable:multi_name=""
+      darktable:multi_priority="0" darktable:blendop_version="11"
+      darktable:blendop_params="{bytes(blend_user).hex()}"/>
+    </rdf:Seq>
+   </darktable:history>
+   <dc:subject><rdf:Bag><rdf:li>holiday</rdf:li></rdf:Bag></dc:subject>
+  </rdf:Description>
+ </rdf:RDF>
+</x:xmpmeta>
+"""

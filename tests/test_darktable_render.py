@@ -1,0 +1,246 @@
+"""Real darktable 4.2 renders of the sidecars hotwatch writes.
+
+Every test renders with ``darktable-cli`` (float TIFF) and measures pixels:
+a defect counts as healed when its channel-mean value is within 0.02 of the
+median of its surroundings (it stood >= 0.2 off before), and no pixel farther
+than 6 px from a defect may change against a baseline with the same modules
+enabled (a hotwatch instance with no shapes, or the user's own edit).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import rawpy
+from darktable_util import (
+    changed_far,
+    oriented,
+    render,
+    residual,
+    user_edit_xmp,
+    write_dng,
+    write_jpeg,
+)
+
+from hotwatch import darktable as dt
+
+HEALED = 0.02
+BEFORE = 0.2
+# green photosites (x + y odd on RGGB), so a single defect shows strongly after demosaic
+DEFECTS = [(40, 51, "hot"), (121, 100, "hot"), (200, 31, "dead"), (60, 151, "dead"), (9, 10, "hot")]
+
+
+@pytest.fixture(scope="module")
+def configdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("dtconf")
+
+
+def _points(defects):
+    return [(x, y) for x, y, *_ in defects]
+
+
+def _assert_healed(healed, base, defects, orientation=1):
+    h, w = base.shape[:2]
+    if orientation in (5, 6, 7, 8):
+        w, h = h, w  # stored size
+    for x, y in _points(defects):
+        ox, oy = _locate(base, *oriented(x, y, w, h, orientation))
+        before, after = residual(base, ox, oy), residual(healed, ox, oy)
+        assert abs(before) >= BEFORE, f"defect {(x, y)} did not show before: {before:.3f}"
+        assert abs(after) <= HEALED, f"defect {(x, y)} not healed: {before:.3f} -> {after:.3f}"
+
+
+def _locate(img, x, y):
+    """Where the defect shows in a render: the strongest pixel within 1 px of (x, y).
+
+    darktable's flip lands a rotated frame up to 1 px off on a mirrored axis
+    (x' = W - x), so the exact output pixel is found, not assumed.
+    """
+    h, w = img.shape[:2]
+    near = [
+        (abs(residual(img, i, j)), i, j)
+        for j in range(max(0, y - 1), min(h, y + 2))
+        for i in range(max(0, x - 1), min(w, x + 2))
+    ]
+    _, i, j = max(near)
+    return i, j
+
+
+def _write(path: Path, text: str | None) -> Path:
+    assert text is not None
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_dng_with_sensor_margins_heals_every_defect_and_nothing_else(tmp_path, configdir):
+    dng = tmp_path / "margins.dng"
+    write_dng(dng, DEFECTS)
+    with rawpy.imread(str(dng)) as raw:
+        s = raw.sizes
+        assert (s.left_margin, s.top_margin) == (12, 6)  # the margins are real
+    target = dt.SidecarTarget.raw(
+        s.raw_width, s.raw_height, s.width, s.height, s.left_margin, s.top_margin
+    )
+    shapes = dt.heal_shapes(_points(DEFECTS), target)
+    xmp = _write(tmp_path / "margins.dng.xmp", dt.patch_sidecar(None, shapes, "raw", dng.name))
+    base_xmp = _write(
+        tmp_path / "base.xmp", dt.patch_sidecar(None, [], "raw", dng.name, keep_empty=True)
+    )
+    healed, _t1, log = render(dng, xmp, tmp_path / "healed.tif", configdir)
+    base, _t2, _ = render(dng, base_xmp, tmp_path / "base.tif", configdir)
+    assert "cannot get iop-order" not in log
+    assert healed.shape[:2] == (192, 256)
+    _assert_healed(healed, base, DEFECTS)
+    assert changed_far(healed, base, _points(DEFECTS)) == []
+    # the cropped size instead of the sensor buffer misses: proves the margins matter
+    wrong = dt.SidecarTarget.jpeg(s.width, s.height)
+    _write(xmp, dt.patch_sidecar(None, dt.heal_shapes(_points(DEFECTS), wrong), "raw", dng.name))
+    missed, _, _ = render(dng, xmp, tmp_path / "wrong.tif", configdir)
+    assert any(abs(residual(missed, x, y)) > HEALED for x, y in _points(DEFECTS))
+
+
+@pytest.mark.parametrize("orientation", [6, 8])
+def test_jpeg_heals_with_orientation(tmp_path, configdir, orientation):
+    jpg = tmp_path / "photo.jpg"
+    write_jpeg(jpg, DEFECTS, orientation=orientation)
+    target = dt.SidecarTarget.jpeg(256, 192, orientation=orientation)
+    xmp = _write(
+        tmp_path / "photo.jpg.xmp",
+        dt.patch_sidecar(None, dt.heal_shapes(_points(DEFECTS), target), "jpeg", jpg.name),
+    )
+    base_xmp = _write(
+        tmp_path / "base.xmp", dt.patch_sidecar(None, [], "jpeg", jpg.name, keep_empty=True)
+    )
+    healed, _t1, _ = render(jpg, xmp, tmp_path / "healed.tif", configdir)
+    base, _t2, _ = render(jpg, base_xmp, tmp_path / "base.tif", configdir)
+    assert healed.shape[:2] == (256, 192)  # rotated by darktable's flip
+    _assert_healed(healed, base, DEFECTS, orientation)
+    moved = [oriented(x, y, 256, 192, orientation) for x, y in _points(DEFECTS)]
+    assert changed_far(healed, base, moved) == []
+
+
+def test_user_edit_survives_and_heal_twice_is_heal_once(tmp_path, configdir):
+    jpg = tmp_path / "edited.jpg"
+    blemish = (180, 140)
+    write_jpeg(jpg, [*DEFECTS, (*blemish, "hot")])
+    user = user_edit_xmp(jpg.name, 256, 192, blemish)
+    user_xmp = _write(tmp_path / "user.xmp", user)
+    plain, _, _ = render(jpg, None, tmp_path / "plain.tif", configdir)
+    mine, _, _ = render(jpg, user_xmp, tmp_path / "user.tif", configdir)
+    assert (mine - plain).mean() > 0.05  # the user's exposure change shows
+    assert abs(residual(mine, *blemish)) <= HEALED  # and their own heal works
+
+    shapes = dt.heal_shapes(_points(DEFECTS), dt.SidecarTarget.jpeg(256, 192))
+    once = dt.patch_sidecar(user, shapes, "jpeg", jpg.name)
+    assert once is not None and "iop_order_list" in once  # our instance is retouch #1
+    assert dt.patch_sidecar(once, shapes, "jpeg", jpg.name) is None  # twice = once
+    xmp = _write(tmp_path / "edited.jpg.xmp", once)
+    healed, _t, log = render(jpg, xmp, tmp_path / "healed.tif", configdir)
+    assert "cannot get iop-order" not in log
+    _assert_healed(healed, mine, DEFECTS)
+    assert abs(residual(healed, *blemish)) <= HEALED  # the user's shape survived
+    assert changed_far(healed, mine, _points(DEFECTS)) == []  # and so did their exposure
+
+    # a changed list replaces hotwatch's shapes (the first defect is dropped), never stacks
+    fewer = dt.heal_shapes(_points(DEFECTS[1:]), dt.SidecarTarget.jpeg(256, 192))
+    again = dt.patch_sidecar(once, fewer, "jpeg", jpg.name)
+    assert again is not None
+    assert (
+        again.count('darktable:operation="retouch"')
+        == once.count('darktable:operation="retouch"') + 1
+    )
+    _write(xmp, again)
+    replaced, _, _ = render(jpg, xmp, tmp_path / "replaced.tif", configdir)
+    x0, y0 = DEFECTS[0][:2]
+    assert abs(residual(replaced, x0, y0)) >= BEFORE  # no longer healed: replaced
+    _assert_healed(replaced, mine, DEFECTS[1:])
+    assert abs(residual(replaced, *blemish)) <= HEALED
+
+
+def test_photo_before_onset_gets_no_shape(tmp_path, configdir):
+    jpg = tmp_path / "early.jpg"
+    write_jpeg(jpg, DEFECTS)
+    onset = {
+        (40, 51): datetime(2024, 1, 1, tzinfo=UTC),
+        (121, 100): datetime(2024, 9, 1, tzinfo=UTC),  # after the photo
+    }
+    listed = [{"x": x, "y": y, "kind": k, "onset": onset.get((x, y))} for x, y, k in DEFECTS]
+    taken = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    applicable = dt.defects_applicable(listed, taken)
+    assert [(d["x"], d["y"]) for d in applicable] == [
+        (x, y) for x, y, _ in DEFECTS if (x, y) != (121, 100)
+    ]
+    shapes = dt.heal_shapes([(d["x"], d["y"]) for d in applicable], dt.SidecarTarget.jpeg(256, 192))
+    xmp = _write(tmp_path / "early.jpg.xmp", dt.patch_sidecar(None, shapes, "jpeg", jpg.name))
+    healed, _, _ = render(jpg, xmp, tmp_path / "healed.tif", configdir)
+    assert abs(residual(healed, 121, 100)) >= BEFORE  # left alone
+    assert abs(residual(healed, 40, 51)) <= HEALED
+
+
+def test_more_than_300_defects_spill_into_a_second_instance(tmp_path, configdir):
+    jpg = tmp_path / "crowded.jpg"
+    grid = [(x, y) for y in range(10, 250, 14) for x in range(10, 310, 14)][:310]
+    defects = [(x, y, "hot") for x, y in grid]
+    write_jpeg(jpg, defects, size=(320, 256))
+    shapes = dt.heal_shapes(grid, dt.SidecarTarget.jpeg(320, 256))
+    text = dt.patch_sidecar(None, shapes, "jpeg", jpg.name)
+    assert text is not None and 'darktable:multi_name="hotwatch 2"' in text
+    xmp = _write(tmp_path / "crowded.jpg.xmp", text)
+    base_xmp = _write(
+        tmp_path / "base.xmp", dt.patch_sidecar(None, [], "jpeg", jpg.name, keep_empty=True)
+    )
+    healed, _t, log = render(jpg, xmp, tmp_path / "healed.tif", configdir)
+    base, _, _ = render(jpg, base_xmp, tmp_path / "base.tif", configdir)
+    assert "cannot get iop-order" not in log
+    _assert_healed(healed, base, defects)
+
+
+def test_sidecar_written_by_darktable_after_import(tmp_path):
+    """darktable 4.2 itself writes the sidecar (import + tag in the GUI under Xvfb)."""
+    jpg = tmp_path / "imported.jpg"
+    write_jpeg(jpg, DEFECTS)
+    conf = tmp_path / "gui-conf"
+    lua = (
+        'local dt = require "darktable"; '
+        f'local i = dt.database.import("{jpg}"); '
+        'i:attach_tag(dt.tags.create("test|imported")); '
+        'dt.gui.action("global/quit", 0, "", "", 1.0)'
+    )
+    proc = subprocess.run(
+        [
+            "xvfb-run",
+            "-a",
+            "darktable",
+            "--library",
+            ":memory:",
+            "--configdir",
+            str(conf),
+            "--luacmd",
+            lua,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "LANG": "C"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    sidecar = dt.sidecar_paths(jpg)[0]
+    assert sidecar.exists(), "darktable wrote no sidecar"
+    theirs = sidecar.read_text(encoding="utf-8")
+    assert "test|imported" in theirs
+    shapes = dt.heal_shapes(_points(DEFECTS), dt.SidecarTarget.jpeg(256, 192))
+    ours = dt.patch_sidecar(theirs, shapes, "jpeg", jpg.name)
+    assert ours is not None and "test|imported" in ours  # the user's tag is kept
+    backup = dt.write_sidecar_atomically(sidecar, ours)
+    assert backup is not None and backup.read_text(encoding="utf-8") == theirs
+    base_xmp = _write(
+        tmp_path / "base.xmp", dt.patch_sidecar(theirs, [], "jpeg", jpg.name, keep_empty=True)
+    )
+    healed, _, _ = render(jpg, sidecar, tmp_path / "healed.tif", conf / "cli")
+    base, _, _ = render(jpg, base_xmp, tmp_path / "base.tif", conf / "cli")
+    _assert_healed(healed, base, DEFECTS)
+    assert changed_far(healed, base, _points(DEFECTS)) == []
