@@ -1,0 +1,128 @@
+"""``hotwatch scan`` and the listing commands, run as a user would run them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+
+import pytest
+from conftest import defects_json, hotwatch, make_roll
+from PIL import Image
+
+from hotwatch.catalogue import Catalogue
+
+
+@pytest.fixture(scope="module")
+def small_roll(tmp_path_factory):
+    return make_roll(tmp_path_factory.mktemp("small") / "roll", n=60, seed=9,
+                     counts={"stuck": 2, "dead": 1, "partial": 1})
+
+
+def test_defects_json_has_the_documented_shape(small_roll, home):
+    hotwatch("scan", str(small_roll.folder), home=home)
+    doc = defects_json(home)
+    assert list(doc) == ["cameras"]
+    for cam in doc["cameras"]:
+        assert list(cam) == ["make", "model", "serial", "frame", "width", "height", "frames",
+                             "defects"]
+        assert (cam["make"], cam["model"], cam["serial"]) == ("CANON", "EOS 5D", "12345678")
+        assert cam["frame"] in ("raw", "jpeg") and (cam["width"], cam["height"]) == (320, 240)
+        for d in cam["defects"]:
+            assert list(d) == ["x", "y", "kind", "score", "onset", "confirmed"]
+            assert d["kind"] in ("hot", "stuck", "dead")
+
+
+def test_scan_twice_and_copies_count_once(small_roll, home, tmp_path):
+    hotwatch("scan", str(small_roll.folder), home=home)
+    first = defects_json(home)
+    copy = tmp_path / "copy"
+    shutil.copytree(small_roll.folder, copy)
+    out = hotwatch("scan", str(small_roll.folder), str(copy), home=home).stdout
+    assert "0 ingested" in out and "unchanged" in out
+    assert defects_json(home) == first
+    with Catalogue(home / "catalogue.sqlite", readonly=True) as cat:
+        ingested = cat.files(status="ingested")
+        skipped = cat.files(status="skipped")
+        assert sum("same content as" in f.reason for f in skipped) == len(ingested)
+        assert all(str(copy) not in f.path for f in ingested)
+        assert sum(a.frames for a in cat.accumulators()) == len(ingested)
+
+
+def test_workers_give_the_same_result(small_roll, tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    hotwatch("scan", str(small_roll.folder), home=one)
+    hotwatch("scan", "--workers", "2", str(small_roll.folder), home=two)
+    assert defects_json(one) == defects_json(two)
+
+
+def test_bad_inputs_are_reported_and_skipped(small_roll, tmp_path, home):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    src = sorted(small_roll.folder.glob("*.JPG"))[3]
+    data = src.read_bytes()
+    (bad / "truncated.jpg").write_bytes(data[: len(data) // 3])
+    (bad / "notes.jpg").write_text("not an image at all")
+    (bad / "empty.nef").write_bytes(b"")
+    (bad / "movie.xyz").write_bytes(b"\0" * 100)
+    (bad / "photo.jpg.xmp").write_text("<x:xmpmeta/>")
+    Image.new("RGB", (160, 120)).save(bad / "thumb.jpg")
+    locked = bad / "locked"
+    locked.mkdir()
+    shutil.copy(src, locked / "hidden.jpg")
+    os.chmod(locked, 0)
+    try:
+        proc = hotwatch("scan", str(small_roll.folder), str(bad), home=home, check=False)
+    finally:
+        os.chmod(locked, stat.S_IRWXU)
+    assert proc.returncode == 0, proc.stderr
+    err = proc.stderr
+    for name in ("truncated.jpg", "notes.jpg", "empty.nef", "movie.xyz", "thumb.jpg"):
+        assert sum(name in line for line in err.splitlines()) == 1, (name, err)
+    assert "photo.jpg.xmp" not in err
+    if os.geteuid() != 0:  # root reads any folder
+        assert "locked" in err
+    with Catalogue(home / "catalogue.sqlite", readonly=True) as cat:
+        rows = {os.path.basename(f.path): f for f in cat.files()}
+        assert rows["truncated.jpg"].status.value == "failed"
+        assert rows["empty.nef"].reason == "empty file"
+        assert rows["thumb.jpg"].status.value == "skipped" and rows["thumb.jpg"].reason
+        assert rows["notes.jpg"].status.value in ("skipped", "failed")
+    # nothing accumulated is lost; a scan of only bad files exits non-zero
+    assert defects_json(home)["cameras"]
+    only_bad = hotwatch("scan", str(bad / "notes.jpg"), home=tmp_path / "h2", check=False)
+    assert only_bad.returncode == 1
+
+
+def test_cameras_defects_and_export(small_roll, home, tmp_path):
+    hotwatch("scan", str(small_roll.folder), home=home)
+    cams = json.loads(hotwatch("cameras", "--json", home=home).stdout)["cameras"]
+    assert [c["label"] for c in cams] == ["CANON EOS 5D #12345678"]
+    text = hotwatch("defects", "canon eos", home=home).stdout
+    assert "CANON EOS 5D #12345678" in text
+    raw = next(c for c in defects_json(home)["cameras"] if c["frame"] == "raw")
+    dcraw = hotwatch("export", "12345678", "--format", "dcraw", home=home).stdout
+    lines = [ln.split() for ln in dcraw.splitlines()]
+    assert sorted((int(c), int(r)) for c, r, _ in lines) == sorted(
+        (d["x"], d["y"]) for d in raw["defects"])
+    assert all(0 < int(t) < 2**31 for _, _, t in lines)
+    hotwatch("export", "CANON", "--format", "rawtherapee", "-o", str(tmp_path), home=home)
+    rt = tmp_path / "CANON EOS 5D 12345678.badpixels"
+    assert len(rt.read_text().splitlines()) == len(raw["defects"])
+    missing = hotwatch("export", "nikon", "--format", "dcraw", home=home, check=False)
+    assert missing.returncode == 1 and "no camera body matches" in missing.stderr
+
+
+def test_home_env_and_usage_errors(tmp_path, small_roll):
+    env_home = tmp_path / "envhome"
+    proc = hotwatch("cameras", check=False, home=None)
+    assert proc.returncode in (0, 1)
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-m", "hotwatch", "scan", str(small_roll.folder)],
+                   env={**os.environ, "HOTWATCH_HOME": str(env_home)}, check=True,
+                   capture_output=True)
+    assert (env_home / "catalogue.sqlite").exists()
+    assert hotwatch("scan", home=env_home, check=False).returncode == 2
