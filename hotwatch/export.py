@@ -28,9 +28,36 @@ def dcraw_lines(defects: Sequence[Defect]) -> str:
     return "".join(r + "\n" for r in rows)
 
 
-def rawtherapee_name(body: BodyId) -> str:
-    """RawTherapee looks for ``<Make> <Model>[ <serial>].badpixels``."""
-    parts = [body.make, body.model] + ([body.serial] if body.serial else [])
+#: RawTherapee matches the file name exactly, with dcraw's spelling of the maker.
+DCRAW_MAKERS = (
+    "AgfaPhoto", "Canon", "Casio", "Epson", "Fujifilm", "Mamiya", "Minolta", "Motorola",
+    "Kodak", "Konica", "Leica", "Nikon", "Nokia", "Olympus", "Pentax", "Phase One", "Ricoh",
+    "Samsung", "Sigma", "Sinar", "Sony",
+)
+
+
+def dcraw_maker(make: str, model: str = "") -> str:
+    """The maker as dcraw/LibRaw (and so RawTherapee) spells it."""
+    if model.upper().startswith("PENTAX"):
+        return "Pentax"
+    upper = make.upper()
+    for name in DCRAW_MAKERS:
+        if name.upper() in upper:
+            return name
+    return make.strip()
+
+
+def rawtherapee_name(body: BodyId, exif_make: str | None = None) -> str:
+    """RawTherapee looks for ``<Make> <Model>[ <serial>].badpixels`` (rtengine/dfmanager.cc).
+
+    For makers dcraw does not know, it uses the file's own EXIF make as written,
+    so pass ``exif_make`` (read from one of the body's raws) when you have it.
+    """
+    model = body.model
+    maker = dcraw_maker(exif_make or body.make, model)
+    if model.upper().startswith(maker.upper() + " "):
+        model = model[len(maker) + 1 :]
+    parts = [maker, model] + ([body.serial] if body.serial else [])
     return " ".join(parts) + ".badpixels"
 
 

@@ -288,3 +288,66 @@ def user_edit_xmp(
  </rdf:RDF>
 </x:xmpmeta>
 """
+
+
+# ------------------------------------------- a simulated body that hotwatch knows
+
+SIM_MAKE, SIM_MODEL, SIM_SERIAL = "Simulated", "HW-1", "1001"
+SIM_MARGINS = (8, 4, 8, 4)  # left, top, right, bottom: darktable's buffer is 336x248
+#: strong defects (x, y, camsim kind, strength, onset index): detection confirms them
+#: within a 40-frame roll; the last one appears only from shot 30 on.
+SIM_DEFECTS = [
+    (41, 50, "stuck", 1.0, 0),
+    (121, 101, "stuck", 0.6, 0),
+    (200, 150, "dead", 0.0, 0),
+    (260, 60, "stuck", 1.0, 30),
+]
+SIM_SHOTS = 40
+
+
+def sim_camera(margins: tuple[int, int, int, int] = SIM_MARGINS):
+    """The simulated body (camsim) whose roll ``train_home`` scans: 320x240 RGGB."""
+    from hotwatch import camsim
+
+    sensor = camsim.SensorSpec(width=320, height=240, cfa="RGGB", margins=margins)
+    planted = [camsim.PlantedDefect(x, y, k, s, onset) for x, y, k, s, onset in SIM_DEFECTS]
+    return camsim.Camera(sensor, planted, SIM_MAKE, SIM_MODEL, SIM_SERIAL, seed=1)
+
+
+def sim_shots(n: int = SIM_SHOTS + 2):
+    """Simple daylight shots in capture order; shots past SIM_SHOTS are never scanned."""
+    from hotwatch import camsim
+
+    return camsim.plan_roll(
+        n, seed=3, bursts=False, timelapses=False, night=False, specials=False, portrait=False
+    )
+
+
+def hotwatch_cli(home: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m hotwatch --home HOME ARGS`` from this checkout."""
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.run(
+        [sys.executable, "-m", "hotwatch", "--home", str(home.absolute()), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+
+
+def train_home(home: Path, roll: Path, formats: tuple[str, ...] = ("jpeg", "dng")) -> dict:
+    """Write the simulated roll, scan it into HOME; returns ``defects --json`` as a dict."""
+    import json
+
+    from hotwatch import camsim
+
+    home, roll = home.absolute(), roll.absolute()
+    camsim.write_roll(sim_camera(), sim_shots()[:SIM_SHOTS], roll, formats)
+    proc = hotwatch_cli(home, "scan", str(roll))
+    assert proc.returncode == 0, proc.stderr
+    proc = hotwatch_cli(home, "defects", "--json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)

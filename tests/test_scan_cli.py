@@ -108,7 +108,7 @@ def test_cameras_defects_and_export(small_roll, home, tmp_path):
         (d["x"], d["y"]) for d in raw["defects"])
     assert all(0 < int(t) < 2**31 for _, _, t in lines)
     hotwatch("export", "CANON", "--format", "rawtherapee", "-o", str(tmp_path), home=home)
-    rt = tmp_path / "CANON EOS 5D 12345678.badpixels"
+    rt = tmp_path / "Canon EOS 5D 12345678.badpixels"
     assert len(rt.read_text().splitlines()) == len(raw["defects"])
     missing = hotwatch("export", "nikon", "--format", "dcraw", home=home, check=False)
     assert missing.returncode == 1 and "no camera body matches" in missing.stderr

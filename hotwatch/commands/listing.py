@@ -158,9 +158,27 @@ def run_export(args: argparse.Namespace) -> int:
             )
         acc = max(raws, key=lambda a: a.frames)
         defects = [d.to_defect() for d in cat.defects(acc_slug=acc.slug)]
+        raw_files = [f.path for f in cat.files(body_key=body.key) if f.acc_slug == acc.slug]
     if args.format == "dcraw":
         return _emit(export.dcraw_lines(defects), args.output, None)
-    return _emit(export.rawtherapee_lines(defects), args.output, export.rawtherapee_name(body.body))
+    name = export.rawtherapee_name(body.body, _exif_make(raw_files))
+    return _emit(export.rawtherapee_lines(defects), args.output, name)
+
+
+def _exif_make(paths: list[str]) -> str | None:
+    """The EXIF make as a raw file spells it (RawTherapee matches on it)."""
+    import exifread
+
+    for path in paths[-3:]:
+        try:
+            with open(path, "rb") as fh:
+                tags = exifread.process_file(fh, details=False, stop_tag="Make")
+        except OSError:
+            continue
+        make = str(tags.get("Image Make", "")).strip().strip("\x00").strip()
+        if make:
+            return make
+    return None
 
 
 def _emit(text: str, output: Path | None, default_name: str | None) -> int:

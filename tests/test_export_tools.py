@@ -1,0 +1,150 @@
+"""``hotwatch export`` read by the real tools: dcraw ``-P`` and ``rawtherapee-cli``.
+
+A simulated body (camsim, 320x240 RGGB DNGs with ActiveArea margins) is
+scanned once; its maps are exported through the CLI and handed to dcraw 9.28
+and RawTherapee 5.9, which develop two photos hotwatch never saw: one taken
+after every defect's onset, one taken before the last defect appeared.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from darktable_util import (
+    SIM_DEFECTS,
+    SIM_SHOTS,
+    changed_far,
+    hotwatch_cli,
+    residual,
+    sim_camera,
+    sim_shots,
+    train_home,
+)
+
+EARLY, LATE = 5, SIM_SHOTS + 1
+ALL = {(x, y) for x, y, *_ in SIM_DEFECTS}
+LATER_THAN_EARLY = {(x, y) for x, y, _k, _s, onset in SIM_DEFECTS if onset > EARLY}
+BLACK, WHITE = 512, 16383  # camsim's 14-bit levels
+RT_BORDER = 4  # rawtherapee-cli's output leaves out 4 px on each side of the raw area
+
+
+@pytest.fixture(scope="module")
+def body(tmp_path_factory):
+    """(home, folder with shot5.dng and shot41.dng) for the scanned simulated body."""
+    base = tmp_path_factory.mktemp("export")
+    cams = train_home(base / "home", base / "roll", formats=("dng",))["cameras"]
+    assert {(d["x"], d["y"]) for d in cams[0]["defects"]} == ALL
+    photos = base / "photos"
+    photos.mkdir()
+    cam, shots = sim_camera(), sim_shots()
+    for i in (EARLY, LATE):
+        cam.write_dng(shots[i], photos / f"shot{i}.dng")
+    return base / "home", photos
+
+
+def dcraw(dng: Path, *extra: str) -> tuple[np.ndarray, str]:
+    """dcraw's undemosaiced, unscaled photosites (-D -4) and its verbose log.
+
+    dcraw compares the map's times with the EXIF time read as local time: TZ=UTC
+    makes that deterministic here.
+    """
+    proc = subprocess.run(
+        ["dcraw", "-v", *extra, "-D", "-4", "-T", "-c", str(dng)],
+        capture_output=True,
+        timeout=60,
+        env={**os.environ, "TZ": "UTC"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = dng.parent / f"{dng.stem}{len(extra)}.tiff"
+    out.write_bytes(proc.stdout)
+    return tifffile.imread(out).astype(np.float64), proc.stderr.decode()
+
+
+def mosaic_residual(raw: np.ndarray, x: int, y: int) -> float:
+    """Photosite minus the median of its 8 same-colour neighbours, as a fraction of the range."""
+    ring = raw[y - 2 : y + 3 : 2, x - 2 : x + 3 : 2].copy()
+    ring[1, 1] = np.nan
+    return float((raw[y, x] - np.nanmedian(ring)) / (WHITE - BLACK))
+
+
+def test_dcraw_repairs_exported_defects_and_respects_onsets(body, tmp_path):
+    home, photos = body
+    bad = tmp_path / "deadpixels.txt"
+    proc = hotwatch_cli(home, "export", "1001", "--format", "dcraw", "-o", str(bad))
+    assert proc.returncode == 0, proc.stderr
+    rows = [tuple(int(v) for v in line.split()) for line in bad.read_text().splitlines()]
+    assert {(c, r) for c, r, _t in rows} == ALL
+    assert all(0 < t < 2**31 for _c, _r, t in rows)
+
+    plain, _ = dcraw(photos / f"shot{LATE}.dng")
+    fixed, log = dcraw(photos / f"shot{LATE}.dng", "-P", str(bad))
+    assert plain.shape == (240, 320)  # the visible area: margins cut, as hotwatch counts
+    for x, y in ALL:
+        before, after = mosaic_residual(plain, x, y), mosaic_residual(fixed, x, y)
+        assert abs(before) >= 0.03, (x, y, before)
+        assert abs(after) <= 0.01, (x, y, before, after)
+    changed = {(int(x), int(y)) for y, x in np.argwhere(plain != fixed)}
+    assert changed == ALL  # nothing else touched
+
+    # a photo taken before the last defect appeared: dcraw leaves that photosite alone
+    plain, _ = dcraw(photos / f"shot{EARLY}.dng")
+    fixed, log = dcraw(photos / f"shot{EARLY}.dng", "-P", str(bad))
+    changed = {(int(x), int(y)) for y, x in np.argwhere(plain != fixed)}
+    assert changed == ALL - LATER_THAN_EARLY
+    listed = set(re.findall(r"(\d+),(\d+)", log.split("Fixed dead pixels at:")[1].split("\n")[0]))
+    assert {(int(x), int(y)) for x, y in listed} == ALL - LATER_THAN_EARLY
+
+
+def rawtherapee(dng: Path, out: Path, darkframes: Path) -> tuple[np.ndarray, str]:
+    """rawtherapee-cli with a private settings folder whose dark-frame folder is ``darkframes``.
+
+    RawTherapee 5.9 reads ``<Make> <Model>[ <serial>].badpixels`` files from the
+    dark-frame folder (options: [General] DarkFramesPath) and, verbose, says
+    "Correcting N pixels from .badpixels".
+    """
+    settings = out.parent / f"rt-settings-{out.stem}"
+    settings.mkdir()
+    (settings / "options").write_text(
+        f"[General]\nDarkFramesPath={darkframes}\nVerbose=true\n", encoding="utf-8"
+    )
+    proc = subprocess.run(
+        ["rawtherapee-cli", "-o", str(out), "-t", "-b16", "-Y", "-q", "-c", str(dng)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "RT_SETTINGS": str(settings), "RT_CACHE": str(settings / "cache")},
+    )
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log
+    return tifffile.imread(out).astype(np.float64) / 65535.0, log
+
+
+def test_rawtherapee_loads_the_exported_badpixels(body, tmp_path):
+    home, photos = body
+    maps, empty = tmp_path / "darkframes", tmp_path / "none"
+    maps.mkdir()
+    empty.mkdir()
+    proc = hotwatch_cli(home, "export", "1001", "--format", "rawtherapee", "-o", str(maps))
+    assert proc.returncode == 0, proc.stderr
+    (written,) = maps.glob("*.badpixels")
+    pairs = {tuple(int(v) for v in line.split()) for line in written.read_text().splitlines()}
+    assert pairs == ALL
+
+    dng = photos / f"shot{LATE}.dng"
+    plain, _ = rawtherapee(dng, tmp_path / "plain.tif", empty)
+    fixed, log = rawtherapee(dng, tmp_path / "fixed.tif", maps)
+    assert f"{written.name} found" in log, log[-2000:]
+    assert f"Correcting {len(ALL)} pixels from .badpixels" in log, log[-2000:]
+    assert plain.shape[:2] == (240 - 2 * RT_BORDER, 320 - 2 * RT_BORDER)
+    points = [(x - RT_BORDER, y - RT_BORDER) for x, y in ALL]
+    for x, y in points:
+        before, after = residual(plain, x, y), residual(fixed, x, y)
+        assert abs(before) >= 0.05, (x, y, before)
+        assert abs(after) <= 0.01, (x, y, before, after)
+    assert changed_far(plain, fixed, points, reach=10, tol=1e-4) == []
