@@ -72,9 +72,13 @@ def decode_alone(files: list[Path]) -> float:
 
 
 def ingest_in_child(home: Path, files: list[Path]) -> dict:
-    """Ingest ``files`` in a fresh process: seconds per frame and its peak RSS."""
+    """Ingest ``files`` in a fresh process: seconds per frame and its peak RSS.
+
+    Peak memory is VmHWM from /proc (ru_maxrss would carry over the parent's peak
+    across exec on Linux).
+    """
     code = f"""
-import json, resource, sys, time
+import json, sys, time
 from pathlib import Path
 from hotwatch.catalogue import Catalogue
 from hotwatch.config import resolve_paths
@@ -88,8 +92,8 @@ for f in files:
     ing.commit(prepare(f))
 ing.checkpoint()
 dt = time.perf_counter() - t0
-print(json.dumps({{"per_frame": dt / len(files),
-                  "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
+print(json.dumps({{"per_frame": dt / len(files), "maxrss_mb": int(hwm) / 1024}}))
 """
     out = subprocess.run(
         [sys.executable, "-c", code],

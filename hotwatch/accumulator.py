@@ -1,6 +1,6 @@
 """The per-body accumulator: evidence over time, one frame at a time.
 
-State is a handful of compact per-element arrays (about 13 bytes per photosite
+State is a handful of compact per-element arrays (18 bytes per photosite
 in memory, far less on disk where most of it is zero) plus per-block
 opportunity counts, so any number of frames costs the same memory.
 
@@ -12,8 +12,10 @@ Per element:
 * ``vlo``/``vhi`` - the range of its own value over those frames (a stuck
   pixel reads one value whatever the scene);
 * ``tail_pos``/``tail_neg`` - the capture time of the first outlier since the
-  last frame that clearly showed it healthy (the onset), and ``flags`` saying
-  whether such a frame was seen (needed to merge).
+  last frame that clearly showed it healthy (the onset); ``clear_hit_*`` count
+  the "clearly healthy" frames in which it was an outlier after all (with the
+  per-block count of such frames, this says whether it was ever cleared, which
+  merging needs).
 
 A hit is weighed by how rare such outliers were in its frame (and in its
 position of the JPEG 8x8 grid or the CFA): a star field or a noisy night frame
@@ -45,8 +47,6 @@ MAGIC = b"HOTWATCH-ACC\n"
 EI_HIGH = 400.0  #: exposure time x ISO from which dark current shows (e.g. 1 s at ISO 400)
 RUN_GAP = 600.0  #: seconds: a frame further from the previous one always starts a new run
 RUN_DIFF = 0.02  #: mean thumbnail difference under which a frame repeats the last counted one
-CLEARED_POS = np.uint8(1)
-CLEARED_NEG = np.uint8(2)
 
 _ELEMENT_ARRAYS = {
     "pos_lo": np.uint16,
@@ -54,7 +54,8 @@ _ELEMENT_ARRAYS = {
     "neg": np.uint16,
     "tail_pos": np.uint32,
     "tail_neg": np.uint32,
-    "flags": np.uint8,
+    "clear_hit_pos": np.uint8,
+    "clear_hit_neg": np.uint8,
     "vlo": np.uint8,
     "vhi": np.uint8,
 }
@@ -64,6 +65,8 @@ _BLOCK_ARRAYS = {
     "opp_dead": np.uint16,
     "null_pos": np.uint32,
     "null_neg": np.uint32,
+    "clear_pos": np.uint16,
+    "clear_neg": np.uint16,
 }
 #: null expectations are kept in thousandths of a weight, as integers, so sums are exact
 #: in any order (float sums are not associative, and merging must equal one long feed)
@@ -87,6 +90,7 @@ class Accumulator:
     last_thumb: np.ndarray | None = None
     absorbed: list[bytes] = field(default_factory=list)
     _absorbed_set: set[bytes] = field(default_factory=set, repr=False)
+    _live: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if self.height <= 0 or self.width <= 0:
@@ -101,12 +105,6 @@ class Accumulator:
             if name not in self.arrays:
                 self.arrays[name] = np.zeros(bshape, dtype=dtype)
         self._absorbed_set = set(self.absorbed)
-
-    def __getattr__(self, name: str) -> np.ndarray:
-        arrays = self.__dict__.get("arrays")
-        if arrays is not None and name in arrays:
-            return arrays[name]
-        raise AttributeError(name)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -166,20 +164,20 @@ class Accumulator:
         if positive:
             idx, z, val, opp = ev.pos_idx, ev.pos_z, ev.pos_val, ev.hot_opp
             counts = a["opp_hi"] if high else a["opp_lo"]
-            target, tail, null, bit = (
+            target, tail, null, side = (
                 a["pos_hi"] if high else a["pos_lo"],
                 a["tail_pos"],
                 a["null_pos"],
-                CLEARED_POS,
+                "pos",
             )
         else:
             idx, z, val, opp = ev.neg_idx, -ev.neg_z, ev.neg_val, ev.dead_opp
-            counts, target, tail, null, bit = (
+            counts, target, tail, null, side = (
                 a["opp_dead"],
                 a["neg"],
                 a["tail_neg"],
                 a["null_neg"],
-                CLEARED_NEG,
+                "neg",
             )
         n_opp = _elements_in(opp, self.height, self.width)
         weights = hit_weights(idx, z, self.width, ev.phase, n_opp)
@@ -191,11 +189,11 @@ class Accumulator:
         # invisible at 1/500 s, and that says nothing about when it appeared.
         # An outlier the other way is no sign of health either (a stuck pixel
         # is dark against a bright scene and bright against a dark one).
-        outliers = np.concatenate([ev.pos_idx, ev.neg_idx])
+        outliers = np.union1d(ev.pos_idx, ev.neg_idx)
         if positive and high:
-            self._clear(ev.hot_clear, outliers, tail, bit)
+            self._clear(side, ev.hot_clear, outliers)
         elif not positive:
-            self._clear(ev.dead_clear, outliers, tail, bit)
+            self._clear(side, ev.dead_clear, outliers)
         keep = weights > 0
         idx, weights, val = idx[keep], weights[keep], val[keep]
         if idx.size == 0:
@@ -208,17 +206,48 @@ class Accumulator:
         tflat = tail.reshape(-1)
         fresh = idx[tflat[idx] == 0]
         tflat[fresh] = np.uint32(max(1, min(int(taken), 2**32 - 1)))
+        if fresh.size:
+            self._live[side] = np.union1d(self._live_tails(side), fresh)
 
-    def _clear(self, opp: np.ndarray, hit_idx: np.ndarray, tail: np.ndarray, bit: np.uint8) -> None:
-        mask = np.repeat(np.repeat(opp, BLOCK, 0), BLOCK, 1)[: self.height, : self.width]
-        mask = np.ascontiguousarray(mask)
-        mask.reshape(-1)[hit_idx] = False
-        flags = self.arrays["flags"]
-        flags |= mask.view(np.uint8) * bit
-        live = np.flatnonzero(tail)
-        if live.size:
-            tflat = tail.reshape(-1)
-            tflat[live[mask.reshape(-1)[live]]] = 0
+    def _live_tails(self, side: str) -> np.ndarray:
+        """Indices of the elements with an onset under way (few; cached, not persisted)."""
+        if side not in self._live:
+            self._live[side] = np.flatnonzero(self.arrays[f"tail_{side}"])
+        return self._live[side]
+
+    def _clear(self, side: str, clear: np.ndarray, outliers: np.ndarray) -> None:
+        """A frame that clearly showed the elements of ``clear`` blocks healthy.
+
+        Resets their onsets, and records it as counts (a block's clear frames,
+        and per element the clear frames in which it was an outlier) rather
+        than as a dense per-element mask: an element was cleared in a stretch
+        of frames exactly when its block had more clear frames than it had
+        outliers in them, which is all that merging needs.
+        """
+        a = self.arrays
+        _saturating_add(a[f"clear_{side}"], clear.astype(np.uint16))
+        inside = outliers[clear[outliers // self.width // BLOCK, outliers % self.width // BLOCK]]
+        hit = a[f"clear_hit_{side}"].reshape(-1)
+        hit[inside] = np.minimum(hit[inside].astype(np.uint16) + 1, 255).astype(np.uint8)
+        live = self._live_tails(side)
+        if live.size == 0:
+            return
+        healthy = clear[live // self.width // BLOCK, live % self.width // BLOCK]
+        healthy &= ~np.isin(live, inside, assume_unique=True)
+        if healthy.any():
+            a[f"tail_{side}"].reshape(-1)[live[healthy]] = 0
+            self._live[side] = live[~healthy]
+
+    def cleared(self, side: str) -> np.ndarray:
+        """Per element: did any frame absorbed here clearly show it healthy?
+
+        An element that was an outlier in 255 or more clear frames is taken as
+        never cleared (its count saturated; it is a defect, and its onset is
+        better carried from earlier frames).
+        """
+        blocks = np.repeat(np.repeat(self.arrays[f"clear_{side}"], BLOCK, 0), BLOCK, 1)
+        hit = self.arrays[f"clear_hit_{side}"]
+        return (blocks[: self.height, : self.width] > hit) & (hit < 255)
 
     # -- merging -------------------------------------------------------------
 
@@ -241,10 +270,14 @@ class Accumulator:
             out[name] = a[name] + b[name]  # uint32 thousandths: exact
         out["vlo"] = np.minimum(a["vlo"], b["vlo"])
         out["vhi"] = np.maximum(a["vhi"], b["vhi"])
-        out["flags"] = a["flags"] | b["flags"]
-        for name, bit in (("tail_pos", CLEARED_POS), ("tail_neg", CLEARED_NEG)):
+        for side in ("pos", "neg"):
+            name = f"clear_{side}"
+            out[name] = np.minimum(a[name].astype(np.uint32) + b[name], 65535).astype(np.uint16)
+            name = f"clear_hit_{side}"
+            out[name] = np.minimum(a[name].astype(np.uint16) + b[name], 255).astype(np.uint8)
+            name = f"tail_{side}"
             carried = np.where(a[name] != 0, a[name], b[name])
-            out[name] = np.where((b["flags"] & bit) != 0, b[name], carried)
+            out[name] = np.where(later.cleared(side), b[name], carried)
         times = [t for t in (self.first_time, later.first_time) if t is not None]
         lasts = [t for t in (self.last_time, later.last_time) if t is not None]
         return Accumulator(

@@ -193,10 +193,10 @@ def _strip(
             / np.repeat(np.repeat(sigma, BLOCK, 0), BLOCK, 1)[: resid.shape[0], : resid.shape[1]]
         )
         if zpos is None:
-            zpos, zneg, own, level, sig = z, z.copy(), mine, lev, sigma
+            zpos, zneg, own, level, sig = z, z, mine, lev, sigma
         else:
-            np.maximum(zpos, z, out=zpos)
-            np.minimum(zneg, z, out=zneg)
+            zpos = np.maximum(zpos, z)
+            zneg = np.minimum(zneg, z)
             np.maximum(level, lev, out=level)
             own = np.maximum(own, mine)
             sig = np.maximum(sig, sigma)
@@ -211,6 +211,7 @@ def _pad_rows(vals: np.ndarray, top: int, bottom: int) -> np.ndarray:
 
 
 def _block_reduce(a: np.ndarray, ufunc: np.ufunc) -> np.ndarray:
+    """Reduce each BLOCK x BLOCK tile (the last row/column of tiles may be partial)."""
     starts_y = np.arange(0, a.shape[0], BLOCK)
     starts_x = np.arange(0, a.shape[1], BLOCK)
     return ufunc.reduceat(ufunc.reduceat(a, starts_y, axis=0), starts_x, axis=1)
@@ -240,15 +241,15 @@ def _collect(
     v_out: list[np.ndarray],
 ) -> None:
     """Keep the outliers of a strip that lie in blocks where they could show."""
-    mask = z > HIT_Z if sign > 0 else z < -HIT_Z
-    ys, xs = np.nonzero(mask)
-    if ys.size == 0:
+    flat = np.flatnonzero(z > HIT_Z if sign > 0 else z < -HIT_Z)
+    if flat.size == 0:
         return
+    ys, xs = np.divmod(flat, z.shape[1])
     ok = opp_rows[ys // BLOCK, xs // BLOCK]
-    ys, xs = ys[ok], xs[ok]
-    idx_out.append((ys + y0).astype(np.int64) * width + xs)
-    z_out.append(z[ys, xs])
-    v_out.append(np.clip(own[ys, xs] * 255.0 + 0.5, 0, 255).astype(np.uint8))
+    flat, ys, xs = flat[ok], ys[ok], xs[ok]
+    idx_out.append(flat + y0 * width)
+    z_out.append(z.reshape(-1)[flat])
+    v_out.append(np.clip(own.reshape(-1)[flat] * 255.0 + 0.5, 0, 255).astype(np.uint8))
 
 
 def _thumbnail(level_sum: np.ndarray) -> np.ndarray:
