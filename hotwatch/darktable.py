@@ -22,10 +22,12 @@ import shutil
 import struct
 import xml.etree.ElementTree as ET
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+
+import numpy as np
 
 from hotwatch.errors import HotwatchError
 
@@ -456,11 +458,18 @@ def _comparable(onset: datetime, taken_at: datetime) -> bool:
     return onset <= taken_at
 
 
-def heal_shapes(defects: Sequence[tuple[int, int]], geometry: SidecarTarget) -> list[HealCircle]:
+def heal_shapes(
+    defects: Sequence[tuple[int, int]],
+    geometry: SidecarTarget,
+    scorer: Callable[[int, int, int, int], float] | None = None,
+) -> list[HealCircle]:
     """One heal circle per defect, with a heal source that avoids defects and edges.
 
     Positions are sorted and deduplicated so the same list always gives the
-    same circles (and form ids) whatever order the caller used.
+    same circles (and form ids) whatever order the caller used. ``scorer(x, y,
+    sx, sy)``, when given, rates a candidate source by how unlike the defect's
+    surroundings it looks (lower is better; see :func:`patch_mismatch`): a
+    source across an edge would paint the edge into the heal.
     """
     g = geometry
     points = sorted({(int(x), int(y)) for x, y in defects})
@@ -476,7 +485,7 @@ def heal_shapes(defects: Sequence[tuple[int, int]], geometry: SidecarTarget) -> 
     taken = set(points)
     out = []
     for (x, y), formid in zip(points, ids, strict=True):
-        sx, sy = _heal_source(x, y, taken, g)
+        sx, sy = _heal_source(x, y, taken, g, scorer)
         bx, by = x + g.left_margin + dx, y + g.top_margin + dy
         out.append(
             HealCircle(
@@ -515,11 +524,22 @@ def _group_id(index: int) -> int:
 
 
 def _heal_source(
-    x: int, y: int, defects: set[tuple[int, int]], g: SidecarTarget
+    x: int,
+    y: int,
+    defects: set[tuple[int, int]],
+    g: SidecarTarget,
+    scorer: Callable[[int, int, int, int], float] | None = None,
 ) -> tuple[int, int]:
-    """A source ~10 px away whose whole disc is inside the frame and free of defects."""
+    """A source ~10 px away whose whole disc is inside the frame and free of defects.
+
+    Without a scorer, the nearest such place; with one, the best-matching of
+    the candidates within 10-24 px.
+    """
     reach = int(RADIUS_PX + BORDER_PX) + 1  # pixels the source disc can touch
+    best: tuple[float, tuple[int, int]] | None = None
     for dist in range(SOURCE_DISTANCE_PX, SOURCE_DISTANCE_PX + 40, 2):
+        if best is not None and (scorer is None or dist > SOURCE_DISTANCE_PX + 14):
+            return best[1]
         diag = round(dist / 1.4142)
         for ox, oy in (
             (dist, 0),
@@ -538,8 +558,45 @@ def _heal_source(
                 continue
             if any(abs(px - sx) <= reach + 1 and abs(py - sy) <= reach + 1 for px, py in defects):
                 continue
-            return sx, sy
+            if scorer is None:
+                return sx, sy
+            cost = scorer(x, y, sx, sy)
+            if best is None or cost < best[0]:
+                best = (cost, (sx, sy))
+    if best is not None:
+        return best[1]
     raise ValueError(f"no clean heal source near ({x}, {y}): frame too small or too crowded")
+
+
+def patch_mismatch(image: np.ndarray, half: int = 5) -> Callable[[int, int, int, int], float]:
+    """A heal-source scorer: mean absolute difference of the two neighbourhoods.
+
+    ``image`` is the stored frame (RAW mosaic or RGB). The 2x2-averaged image
+    is compared over a (2*half+1)^2 window around the defect and around the
+    candidate, leaving out the defect's own 5x5 core, so colour filter phase
+    and the defect itself do not count.
+    """
+    img = np.asarray(image, dtype=np.float32)
+    if img.ndim == 3:
+        img = img.mean(axis=2)
+    smooth = img.copy()
+    smooth[:-1, :-1] = (img[:-1, :-1] + img[1:, :-1] + img[:-1, 1:] + img[1:, 1:]) / 4
+    h, w = smooth.shape
+    core = np.ones((2 * half + 1, 2 * half + 1), dtype=bool)
+    core[half - 2 : half + 3, half - 2 : half + 3] = False
+
+    def window(cx: int, cy: int) -> np.ndarray | None:
+        if cx - half < 0 or cy - half < 0 or cx + half >= w or cy + half >= h:
+            return None
+        return smooth[cy - half : cy + half + 1, cx - half : cx + half + 1]
+
+    def score(x: int, y: int, sx: int, sy: int) -> float:
+        a, b = window(x, y), window(sx, sy)
+        if a is None or b is None:
+            return float("inf")
+        return float(np.abs(a - b)[core].mean())
+
+    return score
 
 
 # ------------------------------------------------------------- binary params

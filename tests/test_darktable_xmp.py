@@ -279,3 +279,17 @@ def test_install_lua_is_idempotent_and_uninstalls(tmp_path):
     assert len(dt.install_lua(conf, src, uninstall=True)) == 2
     assert not target.exists() and (conf / "luarc").read_text() == 'require "other"\n'
     assert dt.install_lua(conf, src, uninstall=True) == []
+
+
+def test_heal_source_avoids_an_edge_when_pixels_are_known():
+    """Left of the defect is dark, right is bright: the source must stay on the dark side."""
+    import numpy as np
+
+    img = np.full((120, 160), 0.2, dtype=np.float32)
+    img[:, 83:] = 0.9  # an edge 3 px right of the defect at x=80
+    g = dt.SidecarTarget.jpeg(160, 120)
+    (blind,) = dt.heal_shapes([(80, 60)], g)
+    (seeing,) = dt.heal_shapes([(80, 60)], g, dt.patch_mismatch(img))
+    sx = round(seeing.source[0] * 160)
+    assert round(blind.source[0] * 160) > 83, "without pixels the nearest source crosses the edge"
+    assert sx <= 80, "with pixels the source stays on the defect's side of the edge"

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -114,6 +114,8 @@ class Photo:
     taken_from: str  # "exif" or "file time"
     applicable: list[DefectRow] = field(default_factory=list)
     later: list[DefectRow] = field(default_factory=list)
+    #: rates heal sources by how well they match the defect's surroundings in this photo
+    scorer: Callable[[int, int, int, int], float] | None = None
 
 
 def identify(path: Path, cat: Catalogue, exiftool: ExifTool | None) -> Photo:
@@ -168,7 +170,8 @@ def identify(path: Path, cat: Catalogue, exiftool: ExifTool | None) -> Photo:
     applicable = dt.defects_applicable(defects, taken)
     chosen = {d.id for d in applicable}
     later = [d for d in defects if d.id not in chosen]
-    return Photo(path, body, acc, target, taken, source, applicable, later)
+    scorer = dt.patch_mismatch(frame.data)
+    return Photo(path, body, acc, target, taken, source, applicable, later, scorer)
 
 
 def _body_dict(body: BodyId) -> dict:
@@ -246,7 +249,9 @@ def heal_one(path: Path, cat: Catalogue | None, exiftool: ExifTool | None) -> di
         out["body"] = _body_dict(photo.body)
         out["frame"] = photo.acc.kind.value
         try:
-            shapes = dt.heal_shapes([(d.x, d.y) for d in photo.applicable], photo.target)
+            shapes = dt.heal_shapes(
+                [(d.x, d.y) for d in photo.applicable], photo.target, photo.scorer
+            )
         except ValueError as exc:
             raise Refusal("no heal source", str(exc)) from exc
         paths = dt.sidecar_paths(path)
