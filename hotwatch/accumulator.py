@@ -46,7 +46,7 @@ FORMAT_VERSION = 1
 MAGIC = b"HOTWATCH-ACC\n"
 EI_HIGH = 400.0  #: exposure time x ISO from which dark current shows (e.g. 1 s at ISO 400)
 RUN_GAP = 600.0  #: seconds: a frame further from the previous one always starts a new run
-RUN_DIFF = 0.02  #: mean thumbnail difference under which a frame repeats the last counted one
+RUN_DIFF = 0.05  #: relative thumbnail difference under which a frame repeats the last counted one
 
 _ELEMENT_ARRAYS = {
     "pos_lo": np.uint16,
@@ -156,8 +156,11 @@ class Accumulator:
             return False
         if abs(taken - self.last_time) > RUN_GAP or thumb.shape != self.last_thumb.shape:
             return False
-        diff = np.abs(thumb.astype(np.float32) - self.last_thumb.astype(np.float32))
-        return float(diff.mean()) < RUN_DIFF
+        a, b = thumb.astype(np.float32), self.last_thumb.astype(np.float32)
+        # relative to the brightness: two different night scenes differ little in
+        # absolute (linear) terms, but a lot compared with how bright they are
+        scale = (a.mean() + b.mean()) / 2 + 0.002
+        return float(np.abs(a - b).mean() / scale) < RUN_DIFF
 
     def _absorb_side(self, ev: FrameEvidence, taken: float, high: bool, positive: bool) -> None:
         a = self.arrays
