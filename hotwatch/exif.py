@@ -167,6 +167,11 @@ def normalise_serial(raw: object, make: str | None = None) -> str | None:
         raw = int(raw)
     if isinstance(raw, int):
         return str(raw) if raw > 0 else None
+    if isinstance(raw, str) and re.fullmatch(r"\d{1,3}(?: \d{1,3})+", raw.strip()):
+        # exiftool -n prints an int8u[] tag as its byte values ("0 0 106 13 112 15",
+        # Sony ILCE-1 InternalSerialNumber): judge the bytes, as for exifread's lists.
+        values = [int(v) for v in raw.split()]
+        raw = values if max(values) < 256 else raw
     if isinstance(raw, list | tuple):  # exifread values of a BYTE/UNDEFINED tag
         if not all(isinstance(v, int) and 0 <= v < 256 for v in raw):
             return None

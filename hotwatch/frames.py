@@ -5,10 +5,29 @@ EXIF Orientation: portrait and landscape shots of one body must line up pixel
 for pixel. RAW files go through rawpy (LibRaw) and give the undemosaiced
 ``raw_image_visible`` photosites with their CFA pattern and black/white
 levels, so a defect is one exact photosite.
+
+Nothing is accumulated that is not a camera frame; each refusal says why:
+
+* thumbnails and previews (below ``MIN_PIXELS``), linear (demosaiced) DNGs
+  and Foveon raws (no photosites to compare);
+* metadata-only raws (sample files stripped of their pixels: the file holds
+  fewer than ``MIN_RAW_BITS`` bits per photosite it claims), truncated raws
+  (LibRaw's I/O error, or bottom rows that hold no data), raws whose pixels
+  are all one value;
+* a colour pattern LibRaw got wrong: values that are not colour indices, or
+  not the colour make-up of Bayer (1 R, 2 G, 1 B) or X-Trans (8 R, 20 G, 8 B)
+  — LibRaw 0.22 returns such junk for X-Trans DNGs with margins over 6 px
+  (see hotwatch.camsim), and trusting it would compare photosites with
+  neighbours of another colour.
+
+HEIC/HEIF (phones; Canon, Sony, Fujifilm and Nikon HIF) is decoded like a JPEG
+through the pillow-heif plugin for Pillow; without it those files are skipped
+with a reason saying what to install.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -45,10 +64,16 @@ RAW_SUFFIXES = frozenset(
         ".x3f",
     ]
 )
-RGB_SUFFIXES = frozenset([".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".png"])
+HEIF_SUFFIXES = frozenset([".heic", ".heif", ".hif"])
+RGB_SUFFIXES = frozenset([".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".png"]) | HEIF_SUFFIXES
 PHOTO_SUFFIXES = RAW_SUFFIXES | RGB_SUFFIXES
 MIN_PIXELS = 320 * 240  #: smaller images are thumbnails or previews, not camera frames
 MIN_SIDE = 240
+#: A raw file holding fewer bits than this per photosite it claims has no pixels behind its
+#: size (metadata-only sample); lossy raws (Sony, Nikon, Canon C-RAW) keep 4 or more.
+MIN_RAW_BITS = 1.0
+#: Colour make-up (R, G, B counts) of a valid pattern of each size.
+_PATTERN_COUNTS = {2: (1, 2, 1), 6: (8, 20, 8)}
 
 
 def frame_kind_for(path: Path) -> FrameKind | None:
@@ -74,6 +99,8 @@ def read_frame(path: Path, kind: FrameKind | None = None, *, min_pixels: int = M
 def _read_rgb(path: Path) -> Frame:
     from PIL import Image, UnidentifiedImageError
 
+    if path.suffix.lower() in HEIF_SUFFIXES:
+        _register_heif()
     try:
         with Image.open(path) as im:
             im.load()
@@ -90,24 +117,41 @@ def _read_rgb(path: Path) -> Frame:
     return Frame(kind=FrameKind.JPEG, data=data, black=0.0, white=255.0)
 
 
+@functools.cache
+def _register_heif() -> None:
+    """Teach Pillow HEIF (once); UnsupportedFile saying what to install if it cannot."""
+    try:
+        import pillow_heif
+    except ImportError as exc:
+        raise UnsupportedFile(
+            "HEIC/HEIF needs the pillow-heif package (pip install pillow-heif)"
+        ) from exc
+    pillow_heif.register_heif_opener()
+
+
 def _read_raw(path: Path) -> Frame:
     import rawpy
 
     try:
-        with rawpy.imread(str(path)) as raw:
+        with rawpy.RawPy() as raw:
+            raw.open_file(str(path))
+            sizes = raw.sizes  # known before unpacking: refuse pixel-less samples first
+            _check_has_pixels(path, int(sizes.raw_width), int(sizes.raw_height))
+            raw.unpack()
             if raw.raw_type != rawpy.RawType.Flat:
                 raise UnsupportedFile("linear (already demosaiced) raw: no photosites to watch")
-            data = np.array(raw.raw_image_visible, dtype=np.uint16, copy=True)
+            if raw.raw_pattern is None:
+                raise UnsupportedFile("raw has no colour filter pattern (not a mosaic sensor)")
             pattern = np.array(raw.raw_pattern, dtype=np.uint8, copy=True)
             colours = raw.color_desc.decode("ascii", "replace")
+            cfa = _colour_pattern(pattern, colours)
+            data = np.array(raw.raw_image_visible, dtype=np.uint16, copy=True)
             black_levels = tuple(float(b) for b in raw.black_level_per_channel)
             white = float(raw.white_level)
-            sizes = raw.sizes
     except rawpy.LibRawFileUnsupportedError as exc:
         raise UnsupportedFile(f"raw format not supported by LibRaw: {exc}") from exc
     except (rawpy.LibRawError, OSError, ValueError) as exc:
         raise UnreadableFile(f"damaged or truncated raw: {exc}") from exc
-    cfa = _colour_pattern(pattern, colours)
     black_map = np.array([[black_levels[int(c)] for c in row] for row in pattern], dtype=np.float32)
     black: float | np.ndarray = (
         float(black_map.flat[0]) if np.all(black_map == black_map.flat[0]) else black_map
@@ -126,22 +170,56 @@ def _read_raw(path: Path) -> Frame:
     )
 
 
+def _check_has_pixels(path: Path, width: int, height: int) -> None:
+    """Refuse a raw whose file is far too small for the photosites it claims.
+
+    Sample collections strip the pixels of raws to keep only the metadata; LibRaw
+    then fails, or opens them and returns junk (measured: a 12 KB RW2 claiming
+    3724x2754 decodes to values 0..3997).
+    """
+    photosites = width * height
+    size = path.stat().st_size
+    if photosites and size * 8 < MIN_RAW_BITS * photosites:
+        raise UnsupportedFile(
+            f"raw without pixel data: {size} bytes cannot hold {width}x{height} photosites"
+            " (metadata-only sample or a copy cut short)"
+        )
+
+
 def _colour_pattern(pattern: np.ndarray, colours: str) -> np.ndarray:
-    """LibRaw's pattern of colour indices mapped to 0=R, 1=G, 2=B."""
+    """LibRaw's pattern of colour indices mapped to 0=R, 1=G, 2=B, validated.
+
+    UnsupportedFile (with the reason) unless the pattern is 2x2 or 6x6, every
+    value is an index into LibRaw's colour letters, the letters are R, G, B,
+    and the make-up is Bayer's or X-Trans'.
+    """
+    if pattern.ndim != 2 or pattern.shape not in ((2, 2), (6, 6)):
+        raise UnsupportedFile(f"CFA pattern of shape {pattern.shape} is not Bayer or X-Trans")
+    bad = sorted({int(v) for v in pattern.flat if int(v) >= min(len(colours), 4)})
+    if bad:
+        raise UnsupportedFile(
+            f"corrupt CFA pattern from LibRaw (colour indices {bad} for colours {colours!r})"
+        )
     mapping = {"R": 0, "G": 1, "B": 2}
     out = np.zeros_like(pattern)
     for idx in np.unique(pattern):
-        letter = colours[int(idx)] if int(idx) < len(colours) else "G"
+        letter = colours[int(idx)]
         if letter not in mapping:
             raise UnsupportedFile(f"colour filter {colours!r} is not RGB")
         out[pattern == idx] = mapping[letter]
-    if out.shape not in ((2, 2), (6, 6)):
-        raise UnsupportedFile(f"CFA pattern of shape {out.shape} is not Bayer or X-Trans")
+    n = out.shape[0]
+    counts = tuple(int(c) for c in np.bincount(out.ravel(), minlength=3))
+    diagonal_greens = out[0, 0] == out[1, 1] == 1 or out[0, 1] == out[1, 0] == 1
+    if counts != _PATTERN_COUNTS[n] or (n == 2 and not diagonal_greens):
+        raise UnsupportedFile(
+            f"corrupt {n}x{n} CFA pattern from LibRaw (R, G, B counts {counts},"
+            f" expected {_PATTERN_COUNTS[n]})"
+        )
     return out
 
 
 def _check_plausible(frame: Frame, min_pixels: int) -> None:
-    """Reject thumbnails, previews and raws whose pixels are junk."""
+    """Reject thumbnails, previews and raws whose pixels are junk or cut short."""
     h, w = frame.data.shape[:2]
     if h * w < min_pixels or min(h, w) < min(MIN_SIDE, int(min_pixels**0.5)):
         raise UnsupportedFile(f"{w}x{h} is too small to be a camera frame (thumbnail?)")
@@ -152,3 +230,21 @@ def _check_plausible(frame: Frame, min_pixels: int) -> None:
         black = float(np.min(frame.black))
         if frame.white <= black:
             raise UnsupportedFile("raw white level is not above its black level")
+        _check_not_truncated(frame.data)
+
+
+def _check_not_truncated(data: np.ndarray) -> None:
+    """A raw cut short decodes with its last rows left at zero (LibRaw's fill).
+
+    Real rows never read exactly zero throughout: cameras keep a black level
+    above zero, and those that subtract it in camera (Nikon) still leave read
+    noise above it. Bottom rows all zero while the top is not mean missing
+    data: UnreadableFile (the file may still be being copied). A blown-out
+    bottom (all at the white level) is real and passes.
+    """
+    h = data.shape[0]
+    tail = data[h - max(2, h // 64) :]
+    if int(tail.max()) == 0:
+        raise UnreadableFile(
+            f"truncated raw: the last {tail.shape[0]} rows hold no data (all zero)"
+        )
