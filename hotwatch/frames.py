@@ -224,8 +224,9 @@ def _check_plausible(frame: Frame, min_pixels: int) -> None:
     if h * w < min_pixels or min(h, w) < min(MIN_SIDE, int(min_pixels**0.5)):
         raise UnsupportedFile(f"{w}x{h} is too small to be a camera frame (thumbnail?)")
     if frame.kind is FrameKind.RAW:
-        sample = frame.data[:: max(1, h // 64), :: max(1, w // 64)]
-        if int(sample.max()) == int(sample.min()):
+        # The whole frame, not a sample: a blown-out frame is one value but for
+        # its dead photosites, and that makes it the best evidence of them.
+        if int(frame.data.max()) == int(frame.data.min()):
             raise UnsupportedFile("raw pixels are all one value (metadata-only or empty raw)")
         black = float(np.min(frame.black))
         if frame.white <= black:
