@@ -112,6 +112,7 @@ class _Slot:
     acc: Accumulator
     dirty: bool = False
     confirmed: dict[tuple[int, int], datetime] = field(default_factory=dict)
+    onsets: dict[tuple[int, int], datetime | None] = field(default_factory=dict)
 
 
 def is_quiet(path: Path) -> bool:
@@ -321,6 +322,7 @@ class Ingestor:
             slot = _Slot(acc)
             known = self.catalogue.defects(acc_slug=key.slug)
             slot.confirmed = {(d.x, d.y): d.confirmed for d in known}
+            slot.onsets = {(d.x, d.y): d.onset for d in known}
             self._slots[key] = slot
         return slot
 
@@ -347,11 +349,18 @@ class Ingestor:
         return new
 
     def _settled(self, key: AccumulatorKey, slot: _Slot, found: list[Defect]) -> list[Defect]:
-        """Found defects with their confirmation times."""
+        """Found defects with their confirmation times, and onsets that never move later.
+
+        Once confirmed, a defect keeps the earliest onset it was given, and no
+        onset is after the confirmation (a later "clearly healthy" frame is
+        detection noise for a pixel already known to be bad).
+        """
         out = []
         for d in found:
             when = slot.confirmed.get((d.x, d.y)) or _utc(slot.acc.last_time)
-            out.append(replace(d, confirmed=when))
+            onset = _earliest(d.onset, slot.onsets.get((d.x, d.y)), when)
+            slot.onsets[(d.x, d.y)] = onset
+            out.append(replace(d, confirmed=when, onset=onset))
         return out
 
     def _retire_echoes(
@@ -456,3 +465,8 @@ class Ingestor:
 
 def _utc(stamp: float | None) -> datetime | None:
     return datetime.fromtimestamp(stamp, UTC) if stamp is not None else None
+
+
+def _earliest(*times: datetime | None) -> datetime | None:
+    known = [t for t in times if t is not None]
+    return min(known, key=lambda t: t.timestamp()) if known else None
