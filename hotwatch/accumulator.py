@@ -89,6 +89,10 @@ class Accumulator:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     last_thumb: np.ndarray | None = None
     absorbed: list[bytes] = field(default_factory=list)
+    #: flat index -> (capture time of the frame that confirmed it, onset given then);
+    #: kept here, not only in the catalogue, so that what is reported never depends
+    #: on when checkpoints fell or whether the process was killed in between
+    confirmed: dict[int, tuple[float, float | None]] = field(default_factory=dict)
     _absorbed_set: set[bytes] = field(default_factory=set, repr=False)
     _live: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
@@ -296,6 +300,7 @@ class Accumulator:
             arrays=out,
             last_thumb=later.last_thumb if later.last_thumb is not None else self.last_thumb,
             absorbed=self.absorbed + later.absorbed,
+            confirmed={**later.confirmed, **self.confirmed},  # the earlier confirmation wins
         )
 
     # -- persistence -----------------------------------------------------------
@@ -317,6 +322,7 @@ class Accumulator:
             "arrays": [[n, self.arrays[n].dtype.str, list(self.arrays[n].shape)] for n in names],
             "thumb": None if self.last_thumb is None else list(self.last_thumb.shape),
             "absorbed": len(self.absorbed),
+            "confirmed": sorted([i, t, o] for i, (t, o) in self.confirmed.items()),
         }
         comp = zlib.compressobj(1)
         chunks = [comp.compress(np.ascontiguousarray(self.arrays[n]).tobytes()) for n in names]
@@ -355,6 +361,7 @@ class Accumulator:
             off += thumb.nbytes
         absorbed = [raw[off + 16 * i : off + 16 * (i + 1)] for i in range(meta["absorbed"])]
         cfa = tuple(tuple(r) for r in meta["cfa"]) if meta["cfa"] else None
+        confirmed = {int(i): (float(t), o) for i, t, o in meta.get("confirmed", [])}
         return cls(
             height=meta["height"],
             width=meta["width"],
@@ -368,6 +375,7 @@ class Accumulator:
             arrays=arrays,
             last_thumb=thumb,
             absorbed=absorbed,
+            confirmed=confirmed,
         )
 
     def nbytes(self) -> int:

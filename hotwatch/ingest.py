@@ -16,9 +16,11 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+
+import numpy as np
 
 from . import detect as detect_mod
 from . import evidence, frames, store
@@ -111,8 +113,9 @@ class _Pending:
 class _Slot:
     acc: Accumulator
     dirty: bool = False
-    confirmed: dict[tuple[int, int], datetime] = field(default_factory=dict)
-    onsets: dict[tuple[int, int], datetime | None] = field(default_factory=dict)
+    #: elements whose evidence could make them defects: a JPEG blob's centre is
+    #: settled among all of them after every frame (not persisted: rebuilt on load)
+    candidates: np.ndarray | None = None
 
 
 def is_quiet(path: Path) -> bool:
@@ -320,71 +323,67 @@ class Ingestor:
             if acc is None:
                 acc = Accumulator(key.height, key.width, key.kind.value, cfa=cfa)
             slot = _Slot(acc)
-            known = self.catalogue.defects(acc_slug=key.slug)
-            slot.confirmed = {(d.x, d.y): d.confirmed for d in known}
-            slot.onsets = {(d.x, d.y): d.onset for d in known}
             self._slots[key] = slot
         return slot
 
     def _confirm(self, key: AccumulatorKey, slot: _Slot, ev, taken: datetime) -> list[Defect]:
-        """Defects that this frame's outliers just pushed over the line (RAW).
+        """Defects that this frame's outliers just pushed over the line.
 
-        A JPEG blob's centre is only settled by the full detection at a
-        checkpoint, so JPEG defects are confirmed there.
+        RAW: only the photosites hit in this frame can have become defects.
+        JPEG: a blob's centre can move as evidence grows, so detection runs over
+        every candidate, and a confirmed position that is now part of another
+        blob is dropped (the catalogue retires it at the next checkpoint).
         """
-        import numpy as np
-
-        if key.kind is FrameKind.JPEG:
+        acc = slot.acc
+        hit = np.union1d(ev.pos_idx, ev.neg_idx)
+        among = self._candidates(slot, hit) if key.kind is FrameKind.JPEG else hit
+        if among.size == 0:
             return []
-        hit = np.concatenate([ev.pos_idx, ev.neg_idx])
-        if hit.size == 0:
-            return []
-        found = detect_mod.detect(slot.acc, self.params, among=hit)
+        found = detect_mod.detect(acc, self.params, among=among)
+        stamp = taken.timestamp()
         new = []
         for d in found:
-            if (d.x, d.y) in slot.confirmed or self._near_known(slot, key, d):
-                continue
-            slot.confirmed[(d.x, d.y)] = taken
-            new.append(d)
+            idx = d.y * acc.width + d.x
+            if idx not in acc.confirmed:
+                acc.confirmed[idx] = (stamp, d.onset.timestamp() if d.onset else None)
+                new.append(d)
+        if key.kind is FrameKind.JPEG:
+            here = [(d.x, d.y) for d in found]
+            for idx in list(acc.confirmed):
+                pos = (idx % acc.width, idx // acc.width)
+                if pos not in here and self._absorbed_by(pos, here):
+                    del acc.confirmed[idx]
         return new
 
-    def _settled(self, key: AccumulatorKey, slot: _Slot, found: list[Defect]) -> list[Defect]:
+    def _absorbed_by(self, pos: tuple[int, int], found: list[tuple[int, int]]) -> bool:
+        """Whether a JPEG position lies in the blob of another reported defect."""
+        r = self.params.echo_radius
+        return any(abs(pos[0] - x) <= r and abs(pos[1] - y) <= r for x, y in found)
+
+    def _candidates(self, slot: _Slot, hit: np.ndarray) -> np.ndarray:
+        a, m = slot.acc.arrays, self.params.min_weight
+        if slot.candidates is None:
+            total = a["pos_lo"].astype(np.int32) + a["pos_hi"]
+            slot.candidates = np.flatnonzero((total.reshape(-1) >= m) | (a["neg"].reshape(-1) >= m))
+        elif hit.size:
+            pos = a["pos_lo"].reshape(-1)[hit].astype(np.int32) + a["pos_hi"].reshape(-1)[hit]
+            strong = hit[(pos >= m) | (a["neg"].reshape(-1)[hit] >= m)]
+            slot.candidates = np.union1d(slot.candidates, strong)
+        return slot.candidates
+
+    def _settled(self, acc: Accumulator, found: list[Defect]) -> list[Defect]:
         """Found defects with their confirmation times, and onsets that never move later.
 
-        Once confirmed, a defect keeps the earliest onset it was given, and no
-        onset is after the confirmation (a later "clearly healthy" frame is
-        detection noise for a pixel already known to be bad).
+        A defect keeps the earliest of the onset it was given when confirmed and
+        the one its evidence gives now, and no onset is after the confirmation.
         """
         out = []
         for d in found:
-            when = slot.confirmed.get((d.x, d.y)) or _utc(slot.acc.last_time)
-            onset = _earliest(d.onset, slot.onsets.get((d.x, d.y)), when)
-            slot.onsets[(d.x, d.y)] = onset
+            when_ts, onset_ts = acc.confirmed.get(d.y * acc.width + d.x, (acc.last_time, None))
+            when = _utc(when_ts)
+            onset = _earliest(d.onset, _utc(onset_ts), when)
             out.append(replace(d, confirmed=when, onset=onset))
         return out
-
-    def _retire_echoes(
-        self, key: AccumulatorKey, slot: _Slot, found: list[Defect], now: datetime
-    ) -> None:
-        """Known JPEG defects that detection now counts as part of another blob."""
-        here = {(d.x, d.y) for d in found}
-        r = self.params.echo_radius
-        stale = [
-            k
-            for k in slot.confirmed
-            if k not in here and any(abs(k[0] - x) <= r and abs(k[1] - y) <= r for x, y in here)
-        ]
-        if stale:
-            self.catalogue.retire_defects(key, stale, now, "merged into a neighbouring blob")
-            for k in stale:
-                del slot.confirmed[k]
-
-    def _near_known(self, slot: _Slot, key: AccumulatorKey, d: Defect) -> bool:
-        """JPEG: an echo beside a known defect is that defect, not a new one."""
-        if key.kind is not FrameKind.JPEG:
-            return False
-        r = self.params.blob_radius
-        return any(abs(x - d.x) <= r and abs(y - d.y) <= r for x, y in slot.confirmed)
 
     def _done(
         self, path: Path, size: int, mtime_ns: int, sha: str | None, status: FileStatus, reason: str
@@ -403,6 +402,17 @@ class Ingestor:
         due = time.monotonic() - self._last_checkpoint > CHECKPOINT_SECONDS
         if len(self._pending) >= CHECKPOINT_FRAMES or due:
             self.checkpoint()
+
+    def _retire_moved(self, key: AccumulatorKey, found: list[Defect], now: datetime) -> None:
+        """JPEG defects the catalogue knows where detection now reports a neighbour instead.
+
+        One that merely fell under the threshold stays: a defect does not heal.
+        """
+        here = [(d.x, d.y) for d in found]
+        gone = [(d.x, d.y) for d in self.catalogue.defects(acc_slug=key.slug)]
+        gone = [pos for pos in gone if pos not in here and self._absorbed_by(pos, here)]
+        if gone:
+            self.catalogue.retire_defects(key, gone, now, "merged into a neighbouring blob")
 
     def checkpoint(self) -> list[tuple[AccumulatorKey, Defect]]:
         """Persist dirty accumulators, then commit the pending catalogue rows.
@@ -434,9 +444,9 @@ class Ingestor:
             for key, slot in self._slots.items():
                 if not slot.dirty:
                     continue
-                found = self._settled(key, slot, detect_mod.detect(slot.acc, self.params))
+                found = self._settled(slot.acc, detect_mod.detect(slot.acc, self.params))
                 if key.kind is FrameKind.JPEG:
-                    self._retire_echoes(key, slot, found, now)
+                    self._retire_moved(key, found, now)
                 for d in self.catalogue.sync_defects(key, found, now):
                     announced.append((key, d))
                 slot.dirty = False

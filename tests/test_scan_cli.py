@@ -126,3 +126,15 @@ def test_home_env_and_usage_errors(tmp_path, small_roll):
                    capture_output=True)
     assert (env_home / "catalogue.sqlite").exists()
     assert hotwatch("scan", home=env_home, check=False).returncode == 2
+
+
+def test_result_does_not_depend_on_how_the_roll_arrived(small_roll, tmp_path):
+    """One scan, or a scan of a few files followed by the rest: the same defects,
+    confirmed on the same frames (the state lives in the accumulator, not in
+    when checkpoints happened to fall)."""
+    once, parts = tmp_path / "once", tmp_path / "parts"
+    hotwatch("scan", str(small_roll.folder), home=once)
+    files = sorted(small_roll.folder.glob("IMG_00[0-2]*"))
+    hotwatch("scan", *map(str, files), home=parts)
+    hotwatch("scan", str(small_roll.folder), home=parts)
+    assert defects_json(once) == defects_json(parts)

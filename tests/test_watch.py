@@ -90,14 +90,12 @@ def scanned_reference(files: list[Path], tmp: Path) -> Path:
     return home
 
 
-def assert_same_as_scan(home: Path, reference: Path, *, exact_catalogue: bool = True) -> None:
+def assert_same_as_scan(home: Path, reference: Path) -> None:
     """The daemon's results equal those of ``hotwatch scan`` of the same files.
 
-    The accumulators (all the evidence) must be byte-identical. The catalogue's defect
-    list must be identical too, except after a SIGKILL (``exact_catalogue=False``):
-    its history fields (``confirmed``, a JPEG blob neighbour merged at one checkpoint or
-    kept) depend on where the checkpoints fell, so there the same defects must be found,
-    each within a blob radius of one of the same kind.
+    The accumulators (all the evidence, and which frame confirmed each defect) must
+    be byte-identical, and so must the catalogue's defect list, whatever was killed
+    when.
     """
     ours = sorted(p.name for p in (home / "accumulators").glob("*.hwacc"))
     theirs = sorted(p.name for p in (reference / "accumulators").glob("*.hwacc"))
@@ -105,20 +103,7 @@ def assert_same_as_scan(home: Path, reference: Path, *, exact_catalogue: bool = 
     for name in ours:
         a = (home / "accumulators" / name).read_bytes()
         assert a == (reference / "accumulators" / name).read_bytes(), name
-    got, want = defects_json(home), defects_json(reference)
-    if exact_catalogue:
-        assert got == want
-        return
-    for mine, other in ((got, want), (want, got)):
-        for cam, cam2 in zip(mine["cameras"], other["cameras"], strict=True):
-            assert cam["frames"] == cam2["frames"]
-            for d in cam["defects"]:
-                near = [
-                    e
-                    for e in cam2["defects"]
-                    if abs(e["x"] - d["x"]) <= 3 and abs(e["y"] - d["y"]) <= 3
-                ]
-                assert any(e["kind"] == d["kind"] for e in near), (d, cam2["defects"])
+    assert defects_json(home) == defects_json(reference)
 
 
 class Daemon:
@@ -311,7 +296,7 @@ def test_sigkill_mid_burst_then_restart_counts_every_photo_once(
     d.terminate()
     d.assert_clean_log()
     check_counted_once(home, BURST)
-    assert_same_as_scan(home, burst_reference, exact_catalogue=False)
+    assert_same_as_scan(home, burst_reference)
 
 
 def test_slowly_written_files_are_read_once_complete(daemons, pairs, tmp_path):
