@@ -47,40 +47,100 @@ def detect(
     """
     p = params or DetectParams()
     a = acc.arrays
-    pos_all = a["pos_lo"].reshape(-1)
-    pos_hi, neg_all = a["pos_hi"].reshape(-1), a["neg"].reshape(-1)
     if among is None:
-        total = pos_all.astype(np.int32) + pos_hi
-        cand = np.flatnonzero((total >= p.min_weight) | (neg_all >= p.min_weight))
+        total = a["pos_lo"].reshape(-1).astype(np.int32) + a["pos_hi"].reshape(-1)
+        cand = np.flatnonzero((total >= p.min_weight) | (a["neg"].reshape(-1) >= p.min_weight))
     else:
         cand = np.unique(among)
-    if cand.size == 0:
+    ev = _evaluate(acc, cand, p)
+    keep = ev.pos_sig | ev.neg_sig
+    if not keep.any():
         return []
+    ev = ev.subset(keep)
+    order = np.argsort(-ev.score, kind="stable")
+    ys, xs = ev.ys, ev.xs
+    if acc.kind == "jpeg":
+        order, ys, xs = _blob_centres(order, ys, xs, ev.score, ev.pos_sig, p)
+    return [ev.defect(i, int(xs[i]), int(ys[i])) for i in order]
+
+
+def describe(
+    acc: Accumulator, indices: np.ndarray, params: DetectParams | None = None
+) -> list[Defect]:
+    """What the evidence says of these elements, significant or not (same order).
+
+    For defects already confirmed: a defect does not heal, so one whose score
+    has since fallen under the threshold is still reported, with its kind,
+    score and onset as they stand now.
+    """
+    p = params or DetectParams()
+    ev = _evaluate(acc, np.asarray(indices, dtype=np.int64), p)
+    return [ev.defect(i, int(ev.xs[i]), int(ev.ys[i])) for i in range(ev.cand.size)]
+
+
+@dataclass(frozen=True)
+class _Evidence:
+    """Per-candidate figures, as parallel arrays."""
+
+    cand: np.ndarray
+    ys: np.ndarray
+    xs: np.ndarray
+    score: np.ndarray
+    pos_sig: np.ndarray
+    neg_sig: np.ndarray
+    kinds: list[DefectKind]
+    tail_pos: np.ndarray
+    tail_neg: np.ndarray
+
+    def subset(self, keep: np.ndarray) -> _Evidence:
+        idx = np.flatnonzero(keep)
+        return _Evidence(
+            self.cand[idx],
+            self.ys[idx],
+            self.xs[idx],
+            self.score[idx],
+            self.pos_sig[idx],
+            self.neg_sig[idx],
+            [self.kinds[i] for i in idx],
+            self.tail_pos[idx],
+            self.tail_neg[idx],
+        )
+
+    def defect(self, i: int, x: int, y: int) -> Defect:
+        kind = self.kinds[i]
+        onset = _onset(kind, int(self.tail_pos[i]), int(self.tail_neg[i]))
+        return Defect(x, y, kind, round(float(self.score[i]), 2), onset)
+
+
+def _evaluate(acc: Accumulator, cand: np.ndarray, p: DetectParams) -> _Evidence:
+    a = acc.arrays
     ys, xs = np.divmod(cand, acc.width)
     by, bx = ys // BLOCK, xs // BLOCK
-    pos_c = pos_all[cand].astype(np.float64) + pos_hi[cand]
-    neg_c = neg_all[cand].astype(np.float64)
+    pos_c = a["pos_lo"].reshape(-1)[cand].astype(np.float64) + a["pos_hi"].reshape(-1)[cand]
+    neg_c = a["neg"].reshape(-1)[cand].astype(np.float64)
     pos_score = pos_c / (a["null_pos"][by, bx] / NULL_SCALE + p.null_floor)
     neg_score = neg_c / (a["null_neg"][by, bx] / NULL_SCALE + p.null_floor)
     pos_sig = (pos_c >= p.min_weight) & (pos_score >= p.ratio)
     neg_sig = (neg_c >= p.min_weight) & (neg_score >= p.ratio)
-    keep = pos_sig | neg_sig
-    if not keep.any():
-        return []
-    cand, ys, xs = cand[keep], ys[keep], xs[keep]
-    pos_sig, neg_sig = pos_sig[keep], neg_sig[keep]
-    score = np.maximum(np.where(pos_sig, pos_score[keep], 0), np.where(neg_sig, neg_score[keep], 0))
-    kinds = _classify(acc, cand, pos_sig, neg_sig, p)
-    order = np.argsort(-score, kind="stable")
-    if acc.kind == "jpeg":
-        order, ys, xs = _blob_centres(order, ys, xs, score, pos_sig, p)
-    tail_pos = a["tail_pos"].reshape(-1)[cand]
-    tail_neg = a["tail_neg"].reshape(-1)[cand]
-    out = []
-    for i in order:
-        onset = _onset(kinds[i], int(tail_pos[i]), int(tail_neg[i]))
-        out.append(Defect(int(xs[i]), int(ys[i]), kinds[i], round(float(score[i]), 2), onset))
-    return out
+    # the score of the side that is significant (of the stronger one when neither is)
+    score = np.where(pos_sig | ~neg_sig, pos_score, 0)
+    score = np.maximum(score, np.where(neg_sig | ~pos_sig, neg_score, 0))
+    # an element under both thresholds (a confirmed defect whose evidence has since
+    # thinned) is classified by its stronger side
+    neither = ~pos_sig & ~neg_sig
+    as_pos = pos_sig | (neither & (pos_score >= neg_score))
+    as_neg = neg_sig | (neither & (neg_score > pos_score))
+    return _Evidence(
+        cand,
+        ys,
+        xs,
+        score,
+        pos_sig,
+        neg_sig,
+        _classify(acc, cand, as_pos, as_neg, p),
+        a["tail_pos"].reshape(-1)[cand],
+        a["tail_neg"].reshape(-1)[cand],
+    )
 
 
 def _classify(

@@ -403,14 +403,31 @@ class Ingestor:
         if len(self._pending) >= CHECKPOINT_FRAMES or due:
             self.checkpoint()
 
-    def _retire_moved(self, key: AccumulatorKey, found: list[Defect], now: datetime) -> None:
-        """JPEG defects the catalogue knows where detection now reports a neighbour instead.
+    def _reported(self, key: AccumulatorKey, slot: _Slot) -> list[Defect]:
+        """The defects to record: exactly those confirmed frame by frame.
 
-        One that merely fell under the threshold stays: a defect does not heal.
+        So what the catalogue holds depends only on the frames absorbed, never on
+        when checkpoints fell. A JPEG blob is described by the detection that
+        settled its centre; anything else by its own evidence.
         """
-        here = [(d.x, d.y) for d in found]
+        acc = slot.acc
+        idx = np.array(sorted(acc.confirmed), dtype=np.int64)
+        if idx.size == 0:
+            return []
+        own = {(d.x, d.y): d for d in detect_mod.describe(acc, idx, self.params)}
+        if key.kind is FrameKind.JPEG:
+            cand = self._candidates(slot, np.empty(0, dtype=np.int64))
+            for d in detect_mod.detect(acc, self.params, among=cand):
+                if (d.x, d.y) in own:
+                    own[(d.x, d.y)] = d
+        return list(own.values())
+
+    def _retire_moved(self, key: AccumulatorKey, found: list[Defect], now: datetime) -> None:
+        """Defects the catalogue knows that are no longer confirmed (a JPEG blob's
+        centre that moved to a neighbour): retired, with a ``defect_gone`` event."""
+        here = {(d.x, d.y) for d in found}
         gone = [(d.x, d.y) for d in self.catalogue.defects(acc_slug=key.slug)]
-        gone = [pos for pos in gone if pos not in here and self._absorbed_by(pos, here)]
+        gone = [pos for pos in gone if pos not in here]
         if gone:
             self.catalogue.retire_defects(key, gone, now, "merged into a neighbouring blob")
 
@@ -444,9 +461,8 @@ class Ingestor:
             for key, slot in self._slots.items():
                 if not slot.dirty:
                     continue
-                found = self._settled(slot.acc, detect_mod.detect(slot.acc, self.params))
-                if key.kind is FrameKind.JPEG:
-                    self._retire_moved(key, found, now)
+                found = self._settled(slot.acc, self._reported(key, slot))
+                self._retire_moved(key, found, now)
                 for d in self.catalogue.sync_defects(key, found, now):
                     announced.append((key, d))
                 slot.dirty = False
