@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from hotwatch.errors import HotwatchError
+from hotwatch.fileio import write_atomically
 
 # ----------------------------------------------------------------- constants
 
@@ -1187,26 +1188,7 @@ def write_sidecar_atomically(path: str | os.PathLike[str], text: str) -> Path | 
     if path.exists():
         backup = path.with_name(path.name + ".hotwatch-bak")
         shutil.copy2(path, backup)
-    tmp = path.with_name(f".{path.name}.hotwatch-tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    try:
-        fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return backup
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    write_atomically(path, text)
     return backup
 
 
@@ -1264,9 +1246,7 @@ def install_lua(
     src = Path(script_src).read_bytes()
     if not target.exists() or target.read_bytes() != src:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(".hotwatch.lua.tmp")
-        tmp.write_bytes(src)
-        os.replace(tmp, target)
+        write_atomically(target, src)
         actions.append(f"installed {target}")
     if add_luarc and not has_line:
         luarc.parent.mkdir(parents=True, exist_ok=True)

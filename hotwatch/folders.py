@@ -27,6 +27,7 @@ from pathlib import Path
 
 from .config import Config, Paths, load_config
 from .errors import UserError
+from .fileio import write_atomically
 
 _TABLE_HEADER = re.compile(r"^\s*\[")
 _WATCH_HEADER = re.compile(r"^\s*\[\s*watch\s*\]\s*(#.*)?$")
@@ -81,13 +82,7 @@ def write_config(paths: Paths, cfg: Config) -> None:
         tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:  # a bug here, or an unusual hand-edited file
         raise UserError(f"cannot update {target}: the result would not parse ({exc})") from exc
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, target)
+    write_atomically(target, text)
 
 
 def watch_table(cfg: Config) -> str:

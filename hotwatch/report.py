@@ -35,6 +35,7 @@ import numpy as np
 from .catalogue import AccumulatorRow, BodyRow, Catalogue, DefectRow, FileRow
 from .config import Paths
 from .errors import HotwatchError
+from .fileio import write_atomically
 from .heal import heal
 from .model import DefectKind, FileStatus, Frame, FrameKind
 
@@ -1175,10 +1176,7 @@ def write_report(
     """
     report = collect(cat, bodies)
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.tmp")
-    tmp.write_text(render_html(report), encoding="utf-8")
-    tmp.replace(output)
+    write_atomically(output, render_html(report), sync=False)
     written = [output]
     if png:
         written += _write_pngs(report, output)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .accumulator import Accumulator
 from .errors import DamagedState
+from .fileio import fsync_dir, write_atomically
 from .model import AccumulatorKey
 
 log = logging.getLogger(__name__)
@@ -30,21 +31,6 @@ def save(path: Path, acc: Accumulator) -> int:
     blob = acc.to_bytes()
     write_atomically(path, blob)
     return len(blob)
-
-
-def write_atomically(path: Path, blob: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(blob)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
 
 
 def load(path: Path) -> Accumulator | None:
@@ -73,19 +59,6 @@ def set_aside(path: Path) -> Path:
         aside = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
         n += 1
     os.replace(path, aside)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     log.warning("set aside damaged state file %s as %s", path, aside.name)
     return aside
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

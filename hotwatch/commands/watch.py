@@ -14,6 +14,7 @@ from pathlib import Path
 from .. import folders as folders_mod
 from ..config import Paths
 from ..errors import UserError
+from ..fileio import write_atomically
 from .common import add_json
 
 UNIT_NAME = "hotwatch.service"
@@ -256,10 +257,7 @@ def run_service(args: argparse.Namespace) -> int:
     home = args.home or os.environ.get("HOTWATCH_HOME")
     if home:
         env["HOTWATCH_HOME"] = str(Path(home).expanduser().resolve())
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(unit_text(command, env), encoding="utf-8")
-    os.replace(tmp, target)
+    write_atomically(target, unit_text(command, env))
     print(f"wrote {target}")
     if args.no_enable:
         print(
