@@ -48,6 +48,27 @@ class Paths:
         """Lock file, pause flag and daemon status live here."""
         return self.data / "run"
 
+    # The daemon, the tray and `hotwatch status` meet through these files.
+    @property
+    def daemon_lock(self) -> Path:
+        """Held (flock) by the running daemon; it holds the daemon's pid."""
+        return self.runtime / "daemon.lock"
+
+    @property
+    def daemon_status(self) -> Path:
+        """The daemon's published state (JSON): folders, queue, last photo."""
+        return self.runtime / "status.json"
+
+    @property
+    def pause_flag(self) -> Path:
+        """Exists while watching is paused (the tray creates it, the daemon honours it)."""
+        return self.runtime / "paused"
+
+    @property
+    def rescan_flag(self) -> Path:
+        """Touched to ask the daemon for a rescan; the daemon removes it."""
+        return self.runtime / "rescan"
+
     def ensure(self) -> Paths:
         for d in (self.data, self.accumulators, self.config_dir, self.runtime):
             d.mkdir(parents=True, exist_ok=True)

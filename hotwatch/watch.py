@@ -55,16 +55,13 @@ from . import frames
 from .catalogue import Catalogue
 from .config import Paths
 from .errors import HotwatchError, UserError
+from .fileio import write_atomically
 from .ingest import CHECKPOINT_SECONDS, Ingestor, is_quiet, walk
 from .model import AccumulatorKey, Defect, FileStatus
 from .scan import capture_time
 
 log = logging.getLogger(__name__)
 
-LOCK_NAME = "watch.lock"
-STATUS_NAME = "status.json"
-PAUSE_NAME = "paused"
-RESCAN_NAME = "rescan"
 #: How long a file that looks incomplete (empty, JPEG without its end marker) may stay
 #: unchanged before it is ingested anyway (and then recorded as skipped or failed).
 INCOMPLETE_GRACE_SECONDS = 60.0
@@ -321,10 +318,10 @@ class SystemdNotifier:
 
 
 class InstanceLock:
-    """One daemon per state directory: ``flock`` on ``run/watch.lock``, which holds the pid."""
+    """One daemon per state directory: ``flock`` on ``run/daemon.lock``, which holds the pid."""
 
-    def __init__(self, runtime: Path) -> None:
-        self.path = runtime / LOCK_NAME
+    def __init__(self, path: Path) -> None:
+        self.path = path
         self._fd: int | None = None
 
     def acquire(self) -> None:
@@ -365,7 +362,7 @@ def daemon_pid(paths: Paths) -> int | None:
 
     The flock is the truth (a stale pid file after a SIGKILL is not a daemon).
     """
-    lock = paths.runtime / LOCK_NAME
+    lock = paths.daemon_lock
     try:
         fd = os.open(lock, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -384,7 +381,7 @@ def daemon_pid(paths: Paths) -> int | None:
 def read_status(paths: Paths) -> dict[str, Any]:
     """What the daemon last published (``run/status.json``), plus whether it runs now."""
     try:
-        data = json.loads((paths.runtime / STATUS_NAME).read_text(encoding="utf-8"))
+        data = json.loads(paths.daemon_status.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         data = {}
     pid = daemon_pid(paths)
@@ -395,15 +392,13 @@ def read_status(paths: Paths) -> dict[str, Any]:
         data["state"] = "stopped"
     elif pid > 0:
         data["pid"] = pid
-    data["paused"] = (paths.runtime / PAUSE_NAME).exists()
+    data["paused"] = paths.pause_flag.exists()
     return data
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     """Replace ``path`` atomically (readers never see half a file); no fsync: runtime data."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomically(path, json.dumps(data, indent=2) + "\n", sync=False)
 
 
 def _now_iso() -> str:
@@ -436,7 +431,7 @@ class Daemon:
         self.inbox = Inbox()
         self.settler = Settler(options.settle_seconds)
         self.notifier = SystemdNotifier(environ)
-        self.lock = InstanceLock(paths.runtime)
+        self.lock = InstanceLock(paths.daemon_lock)
         self._stop = threading.Event()
         self._failed = False
         self._beat = time.monotonic()
@@ -651,12 +646,12 @@ class Daemon:
         while not self._stop.is_set():
             self._beat = time.monotonic()
             self._drain(ingestor)
-            if self._control_file(RESCAN_NAME, remove=True):
+            if self._control_file(self.paths.rescan_flag, remove=True):
                 self._rescan(ingestor, None, "requested")
             if next_rescan is not None and time.monotonic() >= next_rescan:
                 self._rescan(ingestor, None, "periodic")
                 next_rescan = time.monotonic() + interval
-            if self._control_file(PAUSE_NAME):
+            if self._control_file(self.paths.pause_flag):
                 if dirty:
                     self._checkpoint(ingestor)
                     dirty = False
@@ -725,7 +720,7 @@ class Daemon:
         counts: dict[str, int] = {}
         recorded = False
         for path in ready:
-            if self._stop.is_set() or self._control_file(PAUSE_NAME):
+            if self._stop.is_set() or self._control_file(self.paths.pause_flag):
                 break
             self._beat = time.monotonic()
             self.settler.forget(path)  # a later event for it puts it back
@@ -757,8 +752,7 @@ class Daemon:
         ingestor.checkpoint()
         self._checkpointed = time.monotonic()
 
-    def _control_file(self, name: str, *, remove: bool = False) -> bool:
-        path = self.paths.runtime / name
+    def _control_file(self, path: Path, *, remove: bool = False) -> bool:
         if not path.exists():
             return False
         if remove:
@@ -794,7 +788,7 @@ class Daemon:
             "last_photo_at": self._last_photo_at,
         }
         try:
-            _write_json(self.paths.runtime / STATUS_NAME, data)
+            _write_json(self.paths.daemon_status, data)
         except OSError as exc:
             log.debug("cannot write status: %s", exc)
         self.notifier.notify(f"STATUS={self._status_line()}")
