@@ -19,6 +19,7 @@ Usage: python benchmarks/bench_core.py [--width 3872 --height 2592 --frames 300]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import shutil
@@ -37,7 +38,7 @@ from hotwatch import camsim, frames  # noqa: E402
 from hotwatch.scoring import score  # noqa: E402
 
 
-def make_roll(folder: Path, width: int, height: int, n: int, seed: int) -> dict:
+def make_roll(folder: Path, width: int, height: int, n: int, seed: int, write: bool = True) -> dict:
     sensor = camsim.SensorSpec(width=width, height=height, cfa="RGGB")
     shots = camsim.plan_roll(n, seed=seed)
     counts = {"hot": 12, "partial": 6, "stuck": 6, "dead": 6}
@@ -46,7 +47,8 @@ def make_roll(folder: Path, width: int, height: int, n: int, seed: int) -> dict:
         sensor, defects, make="NIKON CORPORATION", model="NIKON D80", serial="3012345", seed=seed
     )
     t0 = time.perf_counter()
-    camsim.write_roll(cam, shots, folder)
+    if write:
+        camsim.write_roll(cam, shots, folder)
     vis = np.array([cam.visibility(s) for s in shots])  # (frames, defects)
     qualifies = (vis >= 3).mean(axis=0) >= 0.05
     truth = camsim.ground_truth(defects, shots)
@@ -64,10 +66,8 @@ def make_roll(folder: Path, width: int, height: int, n: int, seed: int) -> dict:
 def decode_alone(files: list[Path]) -> float:
     t0 = time.perf_counter()
     for f in files:
-        try:
+        with contextlib.suppress(Exception):  # e.g. a blown raw of one value: skipped too
             frames.read_frame(f)
-        except Exception:  # e.g. a lens-cap raw of one value: skipped by ingest too
-            pass
     return (time.perf_counter() - t0) / len(files)
 
 
@@ -154,11 +154,18 @@ def main() -> None:
         help="frames given to rawpy.find_bad_pixels (it holds all in memory)",
     )
     ap.add_argument("--keep", type=Path, help="keep the roll and state in this folder")
+    ap.add_argument("--reuse", action="store_true", help="reuse the roll kept in --keep")
+    ap.add_argument("--kinds", default="raw,jpeg", help="frame kinds to measure")
     args = ap.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="hotwatch-bench-"))
     roll = work / "roll"
     roll.mkdir(parents=True, exist_ok=True)
-    info = make_roll(roll, args.width, args.height, args.frames, args.seed)
+    saved = work / "roll-info.json"
+    if args.reuse and saved.exists():
+        info = json.loads(saved.read_text())
+    else:
+        info = make_roll(roll, args.width, args.height, args.frames, args.seed)
+        saved.write_text(json.dumps(info, default=str))
     from datetime import datetime
 
     times = [datetime.fromisoformat(t) for t in info["times"]]
@@ -168,7 +175,10 @@ def main() -> None:
         f"{len(info['all_truth'])} planted defects, {len(info['truth'])} qualify "
         f"(>=3x local noise in >=5% of frames); written in {info['write_seconds']:.0f} s"
     )
+    wanted = args.kinds.split(",")
     for suffix, kind in ((".DNG", "raw"), (".JPG", "jpeg")):
+        if kind not in wanted:
+            continue
         files = sorted(roll.glob(f"*{suffix}"))
         home = work / f"home-{kind}"
         shutil.rmtree(home, ignore_errors=True)

@@ -846,7 +846,8 @@ class Catalogue:
                 )
                 self._history(row.id, at, row.kind, row.score, row.onset, note)
                 self.add_event(
-                    DEFECT_GONE, key.body.key,
+                    DEFECT_GONE,
+                    key.body.key,
                     {"x": row.x, "y": row.y, "kind": row.kind.value, "note": note},
                 )
                 count += 1

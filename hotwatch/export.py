@@ -30,9 +30,27 @@ def dcraw_lines(defects: Sequence[Defect]) -> str:
 
 #: RawTherapee matches the file name exactly, with dcraw's spelling of the maker.
 DCRAW_MAKERS = (
-    "AgfaPhoto", "Canon", "Casio", "Epson", "Fujifilm", "Mamiya", "Minolta", "Motorola",
-    "Kodak", "Konica", "Leica", "Nikon", "Nokia", "Olympus", "Pentax", "Phase One", "Ricoh",
-    "Samsung", "Sigma", "Sinar", "Sony",
+    "AgfaPhoto",
+    "Canon",
+    "Casio",
+    "Epson",
+    "Fujifilm",
+    "Mamiya",
+    "Minolta",
+    "Motorola",
+    "Kodak",
+    "Konica",
+    "Leica",
+    "Nikon",
+    "Nokia",
+    "Olympus",
+    "Pentax",
+    "Phase One",
+    "Ricoh",
+    "Samsung",
+    "Sigma",
+    "Sinar",
+    "Sony",
 )
 
 

@@ -9,25 +9,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 
 
-class FrameKind(str, Enum):
+class FrameKind(StrEnum):
     """What kind of pixels an accumulator holds; RAW and JPEG never mix."""
 
     JPEG = "jpeg"  # any demosaiced 8/16-bit image read through Pillow (JPEG, TIFF, PNG)
     RAW = "raw"  # undemosaiced photosites read through rawpy
 
 
-class DefectKind(str, Enum):
+class DefectKind(StrEnum):
     HOT = "hot"
     STUCK = "stuck"
     DEAD = "dead"
 
 
-class FileStatus(str, Enum):
+class FileStatus(StrEnum):
     INGESTED = "ingested"
     SKIPPED = "skipped"  # not a photo hotwatch can use (unsupported, too small, duplicate...)
     FAILED = "failed"  # looked like a photo but could not be read (truncated, corrupt)

@@ -134,9 +134,9 @@ def _count(summary: ScanSummary, out: Outcome) -> None:
 class ProgressBar:
     """A one-line progress bar on a terminal; silent otherwise."""
 
-    def __init__(self, stream=sys.stderr) -> None:
-        self.stream = stream
-        self.enabled = stream.isatty()
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty()
         self._last = 0.0
 
     def __call__(self, done: int, total: int, path: Path) -> None:

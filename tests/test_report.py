@@ -152,7 +152,11 @@ def scanned(tmp_path_factory: pytest.TempPathFactory) -> dict:
         skipped = {f.reason for f in cat.files() if f.status.value != "ingested"}
     truth = camsim.ground_truth(defects, shots)
     return {
-        "base": base, "home": home, "truth": truth, "rows": rows, "photos": photos,
+        "base": base,
+        "home": home,
+        "truth": truth,
+        "rows": rows,
+        "photos": photos,
         "skipped": skipped,
     }
 

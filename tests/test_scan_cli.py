@@ -16,8 +16,12 @@ from hotwatch.catalogue import Catalogue
 
 @pytest.fixture(scope="module")
 def small_roll(tmp_path_factory):
-    return make_roll(tmp_path_factory.mktemp("small") / "roll", n=60, seed=9,
-                     counts={"stuck": 2, "dead": 1, "partial": 1})
+    return make_roll(
+        tmp_path_factory.mktemp("small") / "roll",
+        n=60,
+        seed=9,
+        counts={"stuck": 2, "dead": 1, "partial": 1},
+    )
 
 
 def test_defects_json_has_the_documented_shape(small_roll, home):
@@ -25,8 +29,16 @@ def test_defects_json_has_the_documented_shape(small_roll, home):
     doc = defects_json(home)
     assert list(doc) == ["cameras"]
     for cam in doc["cameras"]:
-        assert list(cam) == ["make", "model", "serial", "frame", "width", "height", "frames",
-                             "defects"]
+        assert list(cam) == [
+            "make",
+            "model",
+            "serial",
+            "frame",
+            "width",
+            "height",
+            "frames",
+            "defects",
+        ]
         assert (cam["make"], cam["model"], cam["serial"]) == ("CANON", "EOS 5D", "12345678")
         assert cam["frame"] in ("raw", "jpeg") and (cam["width"], cam["height"]) == (320, 240)
         for d in cam["defects"]:
@@ -105,7 +117,8 @@ def test_cameras_defects_and_export(small_roll, home, tmp_path):
     dcraw = hotwatch("export", "12345678", "--format", "dcraw", home=home).stdout
     lines = [ln.split() for ln in dcraw.splitlines()]
     assert sorted((int(c), int(r)) for c, r, _ in lines) == sorted(
-        (d["x"], d["y"]) for d in raw["defects"])
+        (d["x"], d["y"]) for d in raw["defects"]
+    )
     assert all(0 < int(t) < 2**31 for _, _, t in lines)
     hotwatch("export", "CANON", "--format", "rawtherapee", "-o", str(tmp_path), home=home)
     rt = tmp_path / "Canon EOS 5D 12345678.badpixels"
@@ -121,9 +134,12 @@ def test_home_env_and_usage_errors(tmp_path, small_roll):
     import subprocess
     import sys
 
-    subprocess.run([sys.executable, "-m", "hotwatch", "scan", str(small_roll.folder)],
-                   env={**os.environ, "HOTWATCH_HOME": str(env_home)}, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "hotwatch", "scan", str(small_roll.folder)],
+        env={**os.environ, "HOTWATCH_HOME": str(env_home)},
+        check=True,
+        capture_output=True,
+    )
     assert (env_home / "catalogue.sqlite").exists()
     assert hotwatch("scan", home=env_home, check=False).returncode == 2
 
