@@ -100,9 +100,10 @@ print(json.dumps({{"per_frame": dt / len(files), "maxrss_mb": int(hwm) / 1024}})
         input=json.dumps([str(f) for f in files]),
         capture_output=True,
         text=True,
-        check=True,
         cwd=ROOT,
     )
+    if out.returncode:
+        raise SystemExit(f"ingest failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

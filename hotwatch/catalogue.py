@@ -754,7 +754,7 @@ class Catalogue:
         new: list[Defect] = []
         with self.atomic():
             self._ensure_accumulator(key)
-            stored = {(r.x, r.y): r for r in self.defects(acc_slug=key.slug)}
+            stored = {(r.x, r.y): r for r in self.defects(acc_slug=key.slug, status=None)}
             for defect in found:
                 row = stored.get((defect.x, defect.y))
                 if row is None or row.status != ACTIVE:

@@ -580,3 +580,21 @@ def test_two_processes_opening_a_new_catalogue_at_once(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == len(MIGRATIONS)
     conn.close()
+
+
+def test_a_retired_defect_found_again_is_reactivated(tmp_path):
+    """Retire then find again at the same position: one row, active again, two events."""
+    cat = Catalogue(tmp_path / "c.sqlite")
+    key = AccumulatorKey(BodyId("NIKON", "D80", "1"), FrameKind.JPEG, 640, 480)
+    at = datetime(2024, 5, 1, tzinfo=UTC)
+    d = Defect(10, 20, DefectKind.HOT, 12.0, at)
+    assert cat.sync_defects(key, [d], at)
+    assert cat.retire_defects(key, [(10, 20)], at, "merged") == 1
+    assert cat.defects(acc_slug=key.slug) == []
+    assert [r.status for r in cat.defects(acc_slug=key.slug, status=None)] == ["gone"]
+    assert cat.sync_defects(key, [d], at)  # found again: new again
+    rows = cat.defects(acc_slug=key.slug, status=None)
+    assert [(r.x, r.y, r.status) for r in rows] == [(10, 20, "active")]
+    types = [e.type for e in cat.events_since(0)]
+    assert types.count("new_defect") == 2 and types.count("defect_gone") == 1
+    cat.close()
