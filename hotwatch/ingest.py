@@ -35,48 +35,12 @@ from .model import AccumulatorKey, BodyId, CameraFile, Defect, FileStatus, Frame
 log = logging.getLogger(__name__)
 
 #: Files that live beside photos and are never photos: ignored without a word.
-QUIET_SUFFIXES = frozenset(
-    [
-        ".xmp",
-        ".thm",
-        ".pp3",
-        ".dop",
-        ".aae",
-        ".json",
-        ".db",
-        ".ini",
-        ".txt",
-        ".lrv",
-        ".mov",
-        ".mp4",
-        ".avi",
-        ".mts",
-        ".wav",
-        ".pto",
-        ".xml",
-        ".dat",
-        ".ctg",
-        ".bin",
-        ".log",
-        ".md",
-        ".pdf",
-        ".cos",
-        ".acr",
-        ".arp",
-        ".on1",
-        ".xcf",
-        ".psd",
-        ".lock",
-        ".tmp",
-        ".part",
-        ".crdownload",
-        ".hwacc",
-        ".sqlite",
-        ".sqlite-wal",
-        ".sqlite-shm",
-        ".html",
-    ]
+_QUIET = (
+    ".xmp .thm .pp3 .dop .aae .json .db .ini .txt .lrv .mov .mp4 .avi .mts .wav .pto .xml .dat "
+    ".ctg .bin .log .md .pdf .cos .acr .arp .on1 .xcf .psd .lock .tmp .part .crdownload .hwacc "
+    ".sqlite .sqlite-wal .sqlite-shm .html"
 )
+QUIET_SUFFIXES = frozenset(_QUIET.split())
 CHECKPOINT_FRAMES = 25
 CHECKPOINT_SECONDS = 20.0
 
@@ -106,7 +70,6 @@ class _Pending:
     camera: CameraFile | None = None
     key: AccumulatorKey | None = None
     taken_at: datetime | None = None
-    counted: bool = False
 
 
 @dataclass
@@ -310,7 +273,6 @@ class Ingestor:
                 camera,
                 key,
                 camera.shot.taken_at,
-                counted=True,
             )
         )
         self._maybe_checkpoint()
