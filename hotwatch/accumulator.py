@@ -45,6 +45,7 @@ from .evidence import BLOCK, STRONG_Z, FrameEvidence
 FORMAT_VERSION = 1
 MAGIC = b"HOTWATCH-ACC\n"
 EI_HIGH = 400.0  #: exposure time x ISO from which dark current shows (e.g. 1 s at ISO 400)
+ONSET_WEIGHT = 2  #: least weight of an outlier that can start an onset
 RUN_GAP = 600.0  #: seconds: a frame further from the previous one always starts a new run
 RUN_DIFF = 0.05  #: relative thumbnail difference under which a frame repeats the last counted one
 
@@ -211,7 +212,9 @@ class Accumulator:
         vlo[idx] = np.minimum(vlo[idx], val)
         vhi[idx] = np.maximum(vhi[idx], val)
         tflat = tail.reshape(-1)
-        fresh = idx[tflat[idx] == 0]
+        # An onset starts only at a clear outlier: a borderline one in a frame
+        # full of them is too often chance, and would date a defect too early.
+        fresh = idx[(tflat[idx] == 0) & (weights >= ONSET_WEIGHT)]
         tflat[fresh] = np.uint32(max(1, min(int(taken), 2**32 - 1)))
         if fresh.size:
             self._live[side] = np.union1d(self._live_tails(side), fresh)

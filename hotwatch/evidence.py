@@ -112,7 +112,9 @@ def extract(
 
     for y0 in range(0, height, STRIP):
         y1 = min(height, y0 + STRIP)
-        zpos, zneg, own, level, sigma = _strip(planes, y0, y1, halo, cfa, black, scale, floor)
+        zpos, zneg, own, level, dim, sigma = _strip(
+            planes, y0, y1, halo, cfa, black, scale, floor
+        )
         ry0 = y0 // BLOCK
         bmax = _block_reduce(level, np.maximum)
         bmin = _block_reduce(level, np.minimum)
@@ -120,7 +122,10 @@ def extract(
         hot_opp[rows] = bmax < BRIGHT
         dead_opp[rows] = bmin > dark
         # A dead photosite would stand far out here: not showing one is proof of health.
-        dead_clear[rows] = (bmin > dark) & (bmin > CLEAR_Z * sigma)
+        # (In a JPEG every channel must be bright: a dead red photosite under a green
+        # leaf does not show.)
+        bdim = bmin if dim is level else _block_reduce(dim, np.minimum)
+        dead_clear[rows] = (bdim > dark) & (bdim > CLEAR_Z * sigma)
         # Quiet and not bright: any bright defect of a few percent would show here.
         hot_clear[rows] = hot_opp[rows] & (sigma < quiet)
         level_sum[rows] = _block_reduce(level, np.add) / _block_counts(level.shape)
@@ -162,14 +167,15 @@ def _strip(
     black: float | np.ndarray,
     scale: np.ndarray,
     floor: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Scaled residuals of one strip: most positive and most negative over channels.
 
-    Also the neighbour level (brightest channel) and the block noise (noisiest channel).
+    Also the neighbour level of the brightest and of the dimmest channel, and the
+    block noise (noisiest channel).
     """
     height = planes[0].shape[0]
     a0, a1 = max(0, y0 - halo), min(height, y1 + halo)
-    zpos = zneg = own = level = sig = None
+    zpos = zneg = own = level = dim = sig = None
     for plane in planes:
         vals = plane[a0:a1].astype(np.float32)
         if np.ndim(black) == 0:
@@ -193,14 +199,15 @@ def _strip(
             / np.repeat(np.repeat(sigma, BLOCK, 0), BLOCK, 1)[: resid.shape[0], : resid.shape[1]]
         )
         if zpos is None:
-            zpos, zneg, own, level, sig = z, z, mine, lev, sigma
+            zpos, zneg, own, level, dim, sig = z, z, mine, lev, lev, sigma
         else:
             zpos = np.maximum(zpos, z)
             zneg = np.minimum(zneg, z)
-            np.maximum(level, lev, out=level)
+            dim = np.minimum(dim, lev)
+            level = np.maximum(level, lev)
             own = np.maximum(own, mine)
             sig = np.maximum(sig, sigma)
-    return zpos, zneg, own, level, sig
+    return zpos, zneg, own, level, dim, sig
 
 
 def _pad_rows(vals: np.ndarray, top: int, bottom: int) -> np.ndarray:
