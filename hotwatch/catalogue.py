@@ -821,9 +821,11 @@ class Catalogue:
             changes.append(f"kind {row.kind.value} -> {kind.value}")
         if onset != row.onset:
             changes.append(f"onset {_iso(row.onset)} -> {_iso(onset)}")
+        confirmed = defect.confirmed if defect.confirmed is not None else row.confirmed
         self._q(
-            "UPDATE defects SET kind = ?, score = ?, onset = ?, updated = ? WHERE id = ?",
-            (kind.value, _score(defect.score), _iso(onset), _iso(at), row.id),
+            """UPDATE defects SET kind = ?, score = ?, onset = ?, confirmed = ?, updated = ?
+               WHERE id = ?""",
+            (kind.value, _score(defect.score), _iso(onset), _iso(confirmed), _iso(at), row.id),
         )
         if changes:
             self._history(row.id, at, kind, defect.score, onset, "; ".join(changes))

@@ -598,3 +598,20 @@ def test_a_retired_defect_found_again_is_reactivated(tmp_path):
     types = [e.type for e in cat.events_since(0)]
     assert types.count("new_defect") == 2 and types.count("defect_gone") == 1
     cat.close()
+
+
+def test_sync_takes_the_confirmation_the_detector_gives(tmp_path):
+    """The accumulator knows which frame confirmed a defect; the catalogue follows it."""
+    cat = Catalogue(tmp_path / "c.sqlite")
+    key = AccumulatorKey(BodyId("NIKON", "D80", "1"), FrameKind.RAW, 640, 480)
+    first = datetime(2024, 5, 1, tzinfo=UTC)
+    d = Defect(10, 20, DefectKind.HOT, 12.0, first, confirmed=first)
+    cat.sync_defects(key, [d], first)
+    later = first + timedelta(days=3)
+    cat.sync_defects(key, [Defect(10, 20, DefectKind.HOT, 14.0, first, confirmed=later)], later)
+    (row,) = cat.defects(acc_slug=key.slug)
+    assert row.confirmed == later and row.score == 14.0
+    cat.sync_defects(key, [Defect(10, 20, DefectKind.HOT, 15.0, first)], later)
+    (row,) = cat.defects(acc_slug=key.slug)
+    assert row.confirmed == later  # no confirmation given: the stored one stays
+    cat.close()
