@@ -30,6 +30,7 @@ class DetectParams:
     stuck_spread_raw: int = 8  #: own-value range (0-255) under which a pixel is "one value"
     stuck_spread_jpeg: int = 24
     dead_level: int = 24  #: a dark outlier whose values stay below this is dead
+    hot_rate_ratio: float = 0.25  #: shows this much less often at short exposures: hot
     blob_radius: int = 3  #: JPEG: outliers this close to a stronger one are its blob
     echo_radius: int = 15  #: JPEG: ... and weaker ones this close (one 16x8 MCU) its ringing
     echo_ratio: float = 0.3
@@ -146,10 +147,18 @@ def _evaluate(acc: Accumulator, cand: np.ndarray, p: DetectParams) -> _Evidence:
 def _classify(
     acc: Accumulator, cand: np.ndarray, pos_sig: np.ndarray, neg_sig: np.ndarray, p: DetectParams
 ) -> list[DefectKind]:
-    vlo = acc.arrays["vlo"].reshape(-1)[cand].astype(np.int32)
-    vhi = acc.arrays["vhi"].reshape(-1)[cand].astype(np.int32)
+    a = acc.arrays
+    vlo = a["vlo"].reshape(-1)[cand].astype(np.int32)
+    vhi = a["vhi"].reshape(-1)[cand].astype(np.int32)
     spread_limit = p.stuck_spread_jpeg if acc.kind == "jpeg" else p.stuck_spread_raw
-    constant = (vhi - vlo) <= spread_limit
+    # One value whatever the scene... and whatever the exposure: a hot pixel that
+    # clips to white whenever it shows is still hot if it shows mainly in long or
+    # high-ISO frames.
+    by, bx = cand // acc.width // BLOCK, cand % acc.width // BLOCK
+    rate_lo = a["pos_lo"].reshape(-1)[cand] / np.maximum(a["opp_lo"][by, bx], 1.0)
+    rate_hi = a["pos_hi"].reshape(-1)[cand] / np.maximum(a["opp_hi"][by, bx], 1.0)
+    exposure_bound = rate_lo < p.hot_rate_ratio * rate_hi
+    constant = ((vhi - vlo) <= spread_limit) & ~exposure_bound
     kinds = []
     for i in range(cand.size):
         if neg_sig[i] and (not pos_sig[i]) and vhi[i] <= p.dead_level:
