@@ -197,7 +197,7 @@ class Accumulator:
         # invisible at 1/500 s, and that says nothing about when it appeared.
         # An outlier the other way is no sign of health either (a stuck pixel
         # is dark against a bright scene and bright against a dark one).
-        outliers = np.union1d(ev.pos_idx, ev.neg_idx)
+        outliers = ev.outliers
         if positive and high:
             self._clear(side, ev.hot_clear, outliers)
         elif not positive:

@@ -62,7 +62,29 @@ def detect(
     ys, xs = ev.ys, ev.xs
     if acc.kind == "jpeg":
         order, ys, xs = _blob_centres(order, ys, xs, ev.score, ev.pos_sig, p)
+    else:
+        order = _drop_shadows(order, ys, xs, ev.score, ev.pos_sig)
     return [ev.defect(i, int(xs[i]), int(ys[i])) for i in order]
+
+
+def _drop_shadows(
+    order: np.ndarray, ys: np.ndarray, xs: np.ndarray, score: np.ndarray, bright: np.ndarray
+) -> np.ndarray:
+    """RAW: drop the weaker opposite-polarity outliers within 2 photosites of a defect.
+
+    A strong bright photosite is one of the four same-colour neighbours of the
+    photosites two away; on a brightness gradient the trimmed mean then leans
+    the other way, and a healthy neighbour looks slightly dark frame after frame.
+    """
+    kept: list[int] = []
+    for i in order:
+        shadow = any(
+            bright[k] != bright[i] and abs(ys[k] - ys[i]) <= 2 and abs(xs[k] - xs[i]) <= 2
+            for k in kept
+        )
+        if not shadow:
+            kept.append(int(i))
+    return np.array(kept, dtype=np.int64)
 
 
 def describe(

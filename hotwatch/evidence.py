@@ -15,6 +15,7 @@ CPU cache and memory stays bounded by the decoded frame.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -30,6 +31,7 @@ DARK_RAW = 0.02  #: the same in linear raw values (mid-grey is about 0.18 there)
 CLEAR_Z = 3 * HIT_Z  #: a block where a dead photosite would stand this far out shows health
 QUIET_RAW = 0.006  #: block noise under which a bright defect of 2% of the range stands 3x out
 QUIET_JPEG = 0.012
+SAMPLE = 3  #: block statistics read every SAMPLE-th row
 THUMB = 8  #: blocks per thumbnail cell edge for burst detection
 
 
@@ -63,17 +65,22 @@ class FrameEvidence:
     def blocks(self) -> tuple[int, int]:
         return self.hot_opp.shape
 
+    @cached_property
+    def outliers(self) -> np.ndarray:
+        """Every element that stood out either way (sorted, unique)."""
+        return np.union1d(self.pos_idx, self.neg_idx)
+
 
 def block_shape(height: int, width: int) -> tuple[int, int]:
     return (-(-height // BLOCK), -(-width // BLOCK))
 
 
 def planes_of(data: np.ndarray) -> list[np.ndarray]:
-    """Split a frame into 2-D planes of its stored values (views, no copy)."""
+    """Split a frame into 2-D planes of its stored values."""
     if data.ndim == 2:
         return [data]
-    if data.ndim == 3:
-        return [data[:, :, c] for c in range(data.shape[2])]
+    if data.ndim == 3:  # one contiguous copy per channel: strips then read memory in order
+        return list(np.ascontiguousarray(np.moveaxis(data, 2, 0)))
     raise ValueError(f"frame data must be 2-D (raw) or 3-D (rgb), got {data.ndim}-D")
 
 
@@ -116,19 +123,19 @@ def extract(
             planes, y0, y1, halo, cfa, black, scale, floor
         )
         ry0 = y0 // BLOCK
-        bmax = _block_reduce(level, np.maximum)
-        bmin = _block_reduce(level, np.minimum)
+        bmax = _block_reduce(level, np.maximum, SAMPLE)
+        bmin = _block_reduce(level, np.minimum, SAMPLE)
         rows = slice(ry0, ry0 + bmax.shape[0])
         hot_opp[rows] = bmax < BRIGHT
         dead_opp[rows] = bmin > dark
         # A dead photosite would stand far out here: not showing one is proof of health.
         # (In a JPEG every channel must be bright: a dead red photosite under a green
         # leaf does not show.)
-        bdim = bmin if dim is level else _block_reduce(dim, np.minimum)
+        bdim = bmin if dim is level else _block_reduce(dim, np.minimum, SAMPLE)
         dead_clear[rows] = (bdim > dark) & (bdim > CLEAR_Z * sigma)
         # Quiet and not bright: any bright defect of a few percent would show here.
         hot_clear[rows] = hot_opp[rows] & (sigma < quiet)
-        level_sum[rows] = _block_reduce(level, np.add) / _block_counts(level.shape)
+        level_sum[rows] = _block_mean(level, SAMPLE)
         _collect(zpos, own, y0, width, hot_opp[rows], +1, hits["pi"], hits["pz"], hits["pv"])
         _collect(zneg, own, y0, width, dead_opp[rows], -1, hits["ni"], hits["nz"], hits["nv"])
 
@@ -217,22 +224,37 @@ def _pad_rows(vals: np.ndarray, top: int, bottom: int) -> np.ndarray:
     return np.pad(vals, ((int(top), int(bottom)), (0, 0)), mode="edge")
 
 
-def _block_reduce(a: np.ndarray, ufunc: np.ufunc) -> np.ndarray:
-    """Reduce each BLOCK x BLOCK tile (the last row/column of tiles may be partial)."""
-    starts_y = np.arange(0, a.shape[0], BLOCK)
-    starts_x = np.arange(0, a.shape[1], BLOCK)
-    return ufunc.reduceat(ufunc.reduceat(a, starts_y, axis=0), starts_x, axis=1)
+def _block_reduce(a: np.ndarray, ufunc: np.ufunc, step: int = 1) -> np.ndarray:
+    """Reduce each BLOCK x BLOCK tile (the last row/column of tiles may be partial).
+
+    With ``step`` > 1 only every step-th row is read: block statistics (noise,
+    brightness) do not need all 256 elements, and reading a third of them keeps
+    the per-frame cost down. A step of 3 visits both row parities of a Bayer
+    pattern, so every colour is seen.
+    """
+    return _reduce_rows(a[::step], a.shape[0], step, ufunc)
 
 
-def _block_counts(shape: tuple[int, int]) -> np.ndarray:
-    ny = np.minimum(BLOCK, shape[0] - np.arange(0, shape[0], BLOCK))
-    nx = np.minimum(BLOCK, shape[1] - np.arange(0, shape[1], BLOCK))
-    return np.outer(ny, nx).astype(np.float32)
+def _reduce_rows(sub: np.ndarray, height: int, step: int, ufunc: np.ufunc) -> np.ndarray:
+    """Tile reduction of ``sub``, the every-``step``-th rows of a ``height``-row array."""
+    starts_y = np.minimum(-(-np.arange(0, height, BLOCK) // step), sub.shape[0] - 1)
+    starts_x = np.arange(0, sub.shape[1], BLOCK)
+    return ufunc.reduceat(ufunc.reduceat(sub, starts_y, axis=0), starts_x, axis=1)
+
+
+def _block_mean(a: np.ndarray, step: int = 1, *, absolute: bool = False) -> np.ndarray:
+    """Mean (of the absolute values, if asked) of each tile, over the rows read."""
+    sub = np.abs(a[::step]) if absolute else a[::step]
+    starts_y = np.minimum(-(-np.arange(0, a.shape[0], BLOCK) // step), sub.shape[0] - 1)
+    ny = np.diff(np.append(starts_y, sub.shape[0]))
+    nx = np.minimum(BLOCK, a.shape[1] - np.arange(0, a.shape[1], BLOCK))
+    total = _reduce_rows(sub, a.shape[0], step, np.add)
+    return total / np.maximum(np.outer(ny, nx), 1).astype(np.float32)
 
 
 def _block_sigma(resid: np.ndarray, floor: float) -> np.ndarray:
     """Local noise: 1.25 x mean |residual| per block (sigma for Gaussian noise)."""
-    mean_abs = _block_reduce(np.abs(resid), np.add) / _block_counts(resid.shape)
+    mean_abs = _block_mean(resid, SAMPLE, absolute=True)
     return np.maximum(mean_abs * np.float32(1.2533), np.float32(floor))
 
 

@@ -76,8 +76,8 @@ class _Pending:
 class _Slot:
     acc: Accumulator
     dirty: bool = False
-    #: elements whose evidence could make them defects: a JPEG blob's centre is
-    #: settled among all of them after every frame (not persisted: rebuilt on load)
+    #: elements whose evidence could make them defects: detection after every
+    #: frame runs among them (not persisted: rebuilt on load)
     candidates: np.ndarray | None = None
 
 
@@ -291,14 +291,15 @@ class Ingestor:
     def _confirm(self, key: AccumulatorKey, slot: _Slot, ev, taken: datetime) -> list[Defect]:
         """Defects that this frame's outliers just pushed over the line.
 
-        RAW: only the photosites hit in this frame can have become defects.
-        JPEG: a blob's centre can move as evidence grows, so detection runs over
-        every candidate, and a confirmed position that is now part of another
-        blob is dropped (the catalogue retires it at the next checkpoint).
+        Detection runs over every candidate (element with enough evidence to
+        matter), not only this frame's outliers: whether an outlier is a defect
+        or the echo of a stronger neighbour depends on that neighbour too. A
+        JPEG blob's centre can move as evidence grows; a confirmed JPEG position
+        that is now part of another blob is dropped (the catalogue retires it at
+        the next checkpoint).
         """
         acc = slot.acc
-        hit = np.union1d(ev.pos_idx, ev.neg_idx)
-        among = self._candidates(slot, hit) if key.kind is FrameKind.JPEG else hit
+        among = self._candidates(slot, ev.outliers)
         if among.size == 0:
             return []
         found = detect_mod.detect(acc, self.params, among=among)
