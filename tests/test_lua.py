@@ -51,6 +51,9 @@ elseif mode == "tags" then
   for _, t in ipairs(M.tags_for(M.json_decode(input))) do io.write(t, "\n") end
 elseif mode == "command" then
   io.write(M.command("/opt/hot watch/bin/hotwatch", "info", input))
+elseif mode == "size" then
+  local w, h = input:match("(%d+) (%d+)")
+  io.write(tostring(M.size_mismatch({ pipe_width = 336, pipe_height = 248 }, w, h)))
 elseif mode == "rc" then
   io.write(M.write_sidecar_setting(input))
 elseif mode == "api" then
@@ -199,6 +202,14 @@ def test_tags_for_an_info_answer():
         "hotwatch|hot pixels|3",
         "hotwatch|dead pixels|1",
     ]
+
+
+def test_size_mismatch_refuses_only_a_real_disagreement():
+    assert lua("size", "336 248").decode() == "nil"
+    assert lua("size", "0 0").decode() == "nil"  # not loaded yet: nothing to compare
+    assert lua("size", "320 240").decode() == (
+        "darktable sees 320x240, hotwatch mapped its defects to 336x248"
+    )
 
 
 def test_write_sidecar_setting_and_api_check():

@@ -230,6 +230,18 @@ function M.has_hotwatch_shapes(info)
   return false
 end
 
+--- A message when darktable's idea of the image size disagrees with the size hotwatch
+--- mapped the defects to (darktable's uncropped input: raw buffer or JPEG grid), else nil.
+--- A size of 0 means darktable has not loaded the image yet: nothing to compare.
+function M.size_mismatch(info, width, height)
+  local pw, ph = tonumber(info.pipe_width), tonumber(info.pipe_height)
+  width, height = tonumber(width) or 0, tonumber(height) or 0
+  if not pw or not ph or width <= 0 or height <= 0 then return nil end
+  if pw == width and ph == height then return nil end
+  return string.format("darktable sees %dx%d, hotwatch mapped its defects to %dx%d",
+    width, height, pw, ph)
+end
+
 --- The shell command that runs `hotwatch darktable <verb> FILE --json`, every word quoted.
 function M.command(executable, verb, path)
   return table.concat({ M.quote(executable), "darktable", M.quote(verb), M.quote(path), "--json" },
@@ -404,6 +416,10 @@ local function process_one(image, write_setting)
       return string.format(_("%s: unknown body"), image.filename)
     end
     return string.format(_("%s: %s"), image.filename, tostring(info.reason or info.error))
+  end
+  local mismatch = M.size_mismatch(info, image.width, image.height)
+  if mismatch then
+    return string.format(_("%s: not healed: %s"), image.filename, mismatch), true
   end
   local tags = M.tags_for(info)
   retag(image, tags) -- also makes darktable write the current sidecar
