@@ -707,6 +707,138 @@ class Catalogue:
         ).fetchall()
         return [_accumulator_row(r) for r in rows]
 
+    def migrate_body(self, old_key: str, new: BodyId, slugs: dict[str, str]) -> int:
+        """Move everything of body ``old_key`` under ``new`` (created, or merged into it).
+
+        Why: a body keyed by a weaker reading (no serial before exiftool was
+        installed, an old spelling of the make) must end up as one body, not two.
+        ``slugs`` maps each old accumulator slug to its new one; the caller has
+        already written the accumulator files under the new slugs. In one
+        transaction: the body's counters are added to the target's (dates
+        widened), accumulator rows renamed or added to the target's, defects
+        moved (one at a position both had is kept once, with the earlier onset
+        and both histories), files and events re-keyed, the old body deleted.
+        Returns how many ingested files moved.
+        """
+        if new.key == old_key:
+            raise ValueError(f"body {old_key!r} would migrate onto itself")
+        with self.atomic():
+            old = self._q("SELECT * FROM bodies WHERE key = ?", (old_key,)).fetchone()
+            if old is None:
+                raise ValueError(f"no body {old_key!r} in the catalogue")
+            moved = int(
+                self._q(
+                    "SELECT COUNT(*) FROM files WHERE body_key = ? AND status = 'ingested'",
+                    (old_key,),
+                ).fetchone()[0]
+            )
+            target = self._q("SELECT * FROM bodies WHERE key = ?", (new.key,)).fetchone()
+            if target is None:
+                self._q(
+                    """INSERT INTO bodies (key, make, model, serial, first_seen, last_photo,
+                           frames_raw, frames_jpeg) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                    (
+                        new.key,
+                        new.make,
+                        new.model,
+                        new.serial,
+                        old["first_seen"],
+                        old["last_photo"],
+                        old["frames_raw"],
+                        old["frames_jpeg"],
+                    ),
+                )
+            else:
+                self._q(
+                    """UPDATE bodies SET first_seen = ?, last_photo = ?,
+                           frames_raw = frames_raw + ?, frames_jpeg = frames_jpeg + ?
+                       WHERE key = ?""",
+                    (
+                        _earliest(target["first_seen"], _dt(old["first_seen"])),
+                        _latest(target["last_photo"], _dt(old["last_photo"])),
+                        old["frames_raw"],
+                        old["frames_jpeg"],
+                        new.key,
+                    ),
+                )
+            accs = self._q("SELECT * FROM accumulators WHERE body_key = ?", (old_key,)).fetchall()
+            for acc in accs:
+                self._migrate_accumulator(acc, slugs[acc["slug"]], new.key)
+            self._q("UPDATE files SET body_key = ? WHERE body_key = ?", (new.key, old_key))
+            self._q("UPDATE defects SET body_key = ? WHERE body_key = ?", (new.key, old_key))
+            self._q("UPDATE events SET body_key = ? WHERE body_key = ?", (new.key, old_key))
+            self._q("DELETE FROM bodies WHERE key = ?", (old_key,))
+        return moved
+
+    def _migrate_accumulator(self, acc: sqlite3.Row, new_slug: str, new_key: str) -> None:
+        """One accumulator row of a migrating body, with its defects and files."""
+        target = self._q("SELECT * FROM accumulators WHERE slug = ?", (new_slug,)).fetchone()
+        if target is None:
+            self._q(
+                """INSERT INTO accumulators (slug, body_key, kind, width, height, frames,
+                       first_taken, last_taken) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    new_slug,
+                    new_key,
+                    acc["kind"],
+                    acc["width"],
+                    acc["height"],
+                    acc["frames"],
+                    acc["first_taken"],
+                    acc["last_taken"],
+                ),
+            )
+        else:
+            self._q(
+                """UPDATE accumulators SET frames = frames + ?, first_taken = ?, last_taken = ?
+                   WHERE slug = ?""",
+                (
+                    acc["frames"],
+                    _earliest(target["first_taken"], _dt(acc["first_taken"])),
+                    _latest(target["last_taken"], _dt(acc["last_taken"])),
+                    new_slug,
+                ),
+            )
+        old_slug = acc["slug"]
+        for d in self._q("SELECT * FROM defects WHERE acc_slug = ?", (old_slug,)).fetchall():
+            kept = self._q(
+                "SELECT * FROM defects WHERE acc_slug = ? AND x = ? AND y = ?",
+                (new_slug, d["x"], d["y"]),
+            ).fetchone()
+            if kept is None:
+                self._q(
+                    "UPDATE defects SET acc_slug = ?, body_key = ? WHERE id = ?",
+                    (new_slug, new_key, d["id"]),
+                )
+                continue
+            # Both bodies knew this photosite: one defect, the earlier dates, the
+            # active description if only one is active, unseen if either is.
+            live = d if kept["status"] != ACTIVE and d["status"] == ACTIVE else kept
+            self._q(
+                """UPDATE defects SET kind = ?, score = ?, status = ?, onset = ?, confirmed = ?,
+                       seen = ?, updated = ? WHERE id = ?""",
+                (
+                    live["kind"],
+                    live["score"],
+                    live["status"],
+                    _earliest(kept["onset"], _dt(d["onset"])),
+                    _earliest(kept["confirmed"], _dt(d["confirmed"])),
+                    int(bool(kept["seen"]) and bool(d["seen"])),
+                    _latest(kept["updated"], _dt(d["updated"])),
+                    kept["id"],
+                ),
+            )
+            self._q(
+                "UPDATE defect_history SET defect_id = ? WHERE defect_id = ?",
+                (kept["id"], d["id"]),
+            )
+            self._q("DELETE FROM defects WHERE id = ?", (d["id"],))
+        self._q(
+            "UPDATE files SET acc_slug = ?, body_key = ? WHERE acc_slug = ?",
+            (new_slug, new_key, old_slug),
+        )
+        self._q("DELETE FROM accumulators WHERE slug = ?", (old_slug,))
+
     def find_bodies(self, query: str) -> list[BodyRow]:
         """Bodies the user means by ``query``; more than one means it is ambiguous.
 
@@ -980,6 +1112,11 @@ class Catalogue:
                        updated = excluded.updated""",
                 (key, str(value), _iso(_now())),
             )
+
+    def delete_state(self, key: str) -> None:
+        """Forget a ``meta`` value (a state that belonged to a body that is gone)."""
+        with self.atomic():
+            self._q("DELETE FROM meta WHERE key = ?", (key,))
 
 
 # --------------------------------------------------------------------------- row mapping

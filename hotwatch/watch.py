@@ -58,6 +58,7 @@ from .errors import HotwatchError, UserError
 from .fileio import write_atomically
 from .ingest import CHECKPOINT_SECONDS, Ingestor, is_quiet, walk
 from .model import AccumulatorKey, Defect, FileStatus
+from .reidentify import reidentify
 from .scan import capture_time
 
 log = logging.getLogger(__name__)
@@ -606,6 +607,10 @@ class Daemon:
         try:
             cat = Catalogue(self.paths.catalogue)
             et = self._make_exiftool()
+            # Bodies keyed by a weaker reading (exiftool installed since, an older
+            # hotwatch) move to their right key before any accumulator is loaded.
+            for migration in reidentify(self.paths, cat, et):
+                log.info("%s", migration.line)
             ingestor = Ingestor(self.paths, cat, exiftool=et, on_new_defect=self._on_new_defect)
             self._loop(ingestor)
         except HotwatchError as exc:  # a damaged catalogue, say: one line, exit 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from .. import export
 from ..catalogue import Catalogue
 from ..errors import UserError
 from ..model import FrameKind
+from ..reidentify import reidentify, stored_mixed
 from .common import add_json, open_catalogue, pick_body
 
 
@@ -21,6 +23,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "List the camera bodies seen, with their photo counts. Example: hotwatch cameras --json"
         ),
+    )
+    p.add_argument(
+        "--reidentify",
+        action="store_true",
+        help="read every body's files again (e.g. after installing exiftool) and merge bodies "
+        "that turn out to be one camera (hotwatch scan does this when needed)",
     )
     add_json(p)
     p.set_defaults(func=run_cameras)
@@ -59,10 +67,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_cameras(args: argparse.Namespace) -> int:
+    if args.reidentify and args.paths.catalogue.exists():
+        _reidentify(args)
     with open_catalogue(args.paths, readonly=True) as cat:
         rows = []
         for b in cat.bodies():
             accs = cat.accumulators(body_key=b.key)
+            mixed = stored_mixed(cat, b.key)
             rows.append(
                 {
                     "make": b.make,
@@ -83,6 +94,9 @@ def run_cameras(args: argparse.Namespace) -> int:
                         }
                         for a in accs
                     ],
+                    "mixed": None
+                    if mixed is None
+                    else {"line": mixed.line, "bodies": [[f.serial, n] for f, n in mixed.found]},
                 }
             )
     if args.json:
@@ -97,11 +111,39 @@ def run_cameras(args: argparse.Namespace) -> int:
             f"{r['defects']} defects, last photo {last}"
         )
         if r["serial"] is None:
+            hint = (
+                "installing exiftool (libimage-exiftool-perl) lets hotwatch read serials "
+                "exifread cannot"
+                if shutil.which("exiftool") is None
+                else "exiftool found none either"
+            )
             print(
                 "    no body serial in these files: several bodies of this model may be mixed;"
-                " installing exiftool lets hotwatch read serials exifread cannot"
+                f" {hint}"
             )
+        if r["mixed"]:
+            print(f"    {r['mixed']['line']}")
     return 0
+
+
+def _reidentify(args: argparse.Namespace) -> None:
+    """``cameras --reidentify``: read every body again now, print what moved."""
+    from ..exiftool import ExifTool
+    from ..watch import daemon_pid
+
+    if daemon_pid(args.paths) is not None:
+        raise UserError(
+            "hotwatch watch is running: it re-identifies bodies when it starts; "
+            "stop it first, or restart it"
+        )
+    with open_catalogue(args.paths) as cat:
+        exiftool = ExifTool.find()
+        try:
+            for migration in reidentify(args.paths, cat, exiftool, force=True):
+                print(migration.line, file=sys.stderr if args.json else sys.stdout)
+        finally:
+            if exiftool is not None:
+                exiftool.close()
 
 
 def camera_entries(cat: Catalogue, body_query: str | None) -> list[dict]:

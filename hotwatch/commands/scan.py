@@ -11,7 +11,9 @@ from pathlib import Path
 from ..exiftool import ExifTool
 from ..ingest import Ingestor
 from ..model import FileStatus
+from ..reidentify import reidentify
 from ..scan import ProgressBar, scan
+from ..watch import daemon_pid
 from .common import open_catalogue
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     workers = args.workers if args.workers > 0 else (os.cpu_count() or 1)
     with open_catalogue(args.paths) as cat, _exiftool() as et:
+        if daemon_pid(args.paths) is None:  # a running daemon did it when it started
+            for migration in reidentify(args.paths, cat, et):
+                print(migration.line)
         ingestor = Ingestor(args.paths, cat, exiftool=et)
         summary = scan(ingestor, args.targets, workers=workers, progress=ProgressBar())
         print_summary(summary, cat)
