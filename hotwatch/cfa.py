@@ -118,34 +118,37 @@ def border(cfa: np.ndarray | None) -> int:
     return max(max(abs(dy), abs(dx)) for ph in neighbour_offsets(cfa) for dy, dx in ph)
 
 
-def neighbour_level(values: np.ndarray, cfa: np.ndarray | None, y0: int = 0) -> np.ndarray:
-    """Robust same-colour neighbour level for every element of a 2-D strip.
+def neighbour_sum2(values: np.ndarray, cfa: np.ndarray | None, y0: int = 0) -> np.ndarray:
+    """Twice the robust same-colour neighbour level of every element of a 2-D strip.
 
-    ``values`` must carry ``border(cfa)`` extra rows above and below the rows
-    of interest (a halo); the result has the rows of interest only, and the
-    outermost ``border`` columns are left at the element's own value (no
-    evidence there). ``y0`` is the frame row of the first row of interest, so
-    that the CFA phase is right. The level is the mean of the four neighbours
-    without the highest and the lowest, so one defective neighbour does not
-    move it.
+    ``values`` (an integer array, so that the work stays in 16-bit arithmetic
+    where the values allow) must carry ``border(cfa)`` extra rows above and
+    below the rows of interest (a halo); the result has the rows of interest
+    only, and the outermost ``border`` columns hold twice the element's own
+    value (no evidence there). ``y0`` is the frame row of the first row of
+    interest, so that the CFA phase is right.
+
+    The level is the mean of the middle two of the four neighbours (the
+    highest and the lowest left out), so one defective neighbour does not
+    move it; returning the sum of the two keeps it exact in integers.
     """
     r = border(cfa)
     h = values.shape[0] - 2 * r
     w = values.shape[1]
-    out = values[r : r + h].copy()
+    out = values[r : r + h] * 2
     offsets = neighbour_offsets(cfa)
     if len(offsets) == 1 or (cfa is not None and np.asarray(cfa).shape[0] == 2):
-        _trimmed_mean(values, offsets[0], r, 0, 1, h, w, out, 0)
+        _middle_two(values, offsets[0], r, 0, 1, h, w, out, 0)
         return out
     n = np.asarray(cfa).shape[0]
     for py in range(n):
         for px in range(n):
             row0 = (py - y0) % n
-            _trimmed_mean(values, offsets[py * n + px], r, row0, n, h, w, out, px, n)
+            _middle_two(values, offsets[py * n + px], r, row0, n, h, w, out, px, n)
     return out
 
 
-def _trimmed_mean(
+def _middle_two(
     values: np.ndarray,
     offs: tuple[tuple[int, int], ...],
     r: int,
@@ -157,7 +160,7 @@ def _trimmed_mean(
     col0: int,
     cstep: int = 1,
 ) -> None:
-    """Write into ``out[row0::rstep, col0::cstep]`` (interior columns only)."""
+    """Write the sum of the middle two neighbours into ``out[row0::rstep, col0::cstep]``."""
     rows = range(row0, h, rstep)
     if len(rows) == 0:
         return
@@ -172,14 +175,9 @@ def _trimmed_mean(
         xs = slice(c_first + dx, c_first + dx + cstep * (ncols - 1) + 1, cstep)
         views.append(values[ys, xs])
     a, b, c, d = views[:4]
-    total = a + b
-    total += c
-    total += d
-    hi = np.maximum(a, b)
-    np.maximum(hi, np.maximum(c, d), out=hi)
     lo = np.minimum(a, b)
-    np.minimum(lo, np.minimum(c, d), out=lo)
-    total -= hi
-    total -= lo
-    total *= 0.5
-    out[row0::rstep, c_first:c_last:cstep] = total
+    hi = np.maximum(a, b)
+    np.maximum(lo, np.minimum(c, d), out=lo)  # the larger of the two pair minima
+    np.minimum(hi, np.maximum(c, d), out=hi)  # the smaller of the two pair maxima
+    lo += hi
+    out[row0::rstep, c_first:c_last:cstep] = lo

@@ -75,15 +75,6 @@ def block_shape(height: int, width: int) -> tuple[int, int]:
     return (-(-height // BLOCK), -(-width // BLOCK))
 
 
-def planes_of(data: np.ndarray) -> list[np.ndarray]:
-    """Split a frame into 2-D planes of its stored values."""
-    if data.ndim == 2:
-        return [data]
-    if data.ndim == 3:  # one contiguous copy per channel: strips then read memory in order
-        return list(np.ascontiguousarray(np.moveaxis(data, 2, 0)))
-    raise ValueError(f"frame data must be 2-D (raw) or 3-D (rgb), got {data.ndim}-D")
-
-
 def extract(
     data: np.ndarray,
     *,
@@ -94,191 +85,235 @@ def extract(
     """Compute the evidence of one frame.
 
     ``data`` is (H, W) raw photosites with ``cfa`` their pattern, or (H, W, C)
-    demosaiced pixels with ``cfa=None``. ``black`` may be a per-element black
-    level pattern broadcastable over a strip (the caller builds it from the
-    per-channel levels); values are scaled to 0..1 by (v - black)/(white - black).
-    For a demosaiced frame each pixel keeps its most deviant channel.
+    demosaiced pixels with ``cfa=None``, as stored integers. ``black`` (a number,
+    or the per-colour pattern) and ``white`` give the 0..1 scale used for the
+    brightness rules; residuals need no scale (same-colour neighbours share the
+    black level). For a demosaiced frame each pixel keeps its most deviant channel.
+
+    The per-element work stays in 16-bit integers where the values allow (twice
+    the stored value must fit): it is the hot path of every ingest.
     """
     if white <= 0 or np.any(np.asarray(black) >= white):
         raise ValueError("white level must be above the black level")
+    if data.ndim not in (2, 3):
+        raise ValueError(f"frame data must be 2-D (raw) or 3-D (rgb), got {data.ndim}-D")
+    if not np.issubdtype(data.dtype, np.integer):
+        raise TypeError(f"frame data must hold integers, got {data.dtype}")
     height, width = data.shape[:2]
-    planes = planes_of(data)
-    halo = cfa_mod.border(cfa)
+    # the arithmetic's width follows the largest stored value, in case a raw says
+    # a white level below what its photosites actually hold
+    shape = _Scale.of(black, white, cfa, peak=float(data.max()))
     by, bx = block_shape(height, width)
-    scale = 1.0 / (white - np.asarray(black, dtype=np.float32))
-    floor = _noise_floor(data.dtype, white, black)
-    dark = DARK_JPEG if cfa is None else DARK_RAW
-    quiet = QUIET_JPEG if cfa is None else QUIET_RAW
-
     hot_opp = np.zeros((by, bx), dtype=bool)
     dead_opp = np.zeros((by, bx), dtype=bool)
     dead_clear = np.zeros((by, bx), dtype=bool)
     hot_clear = np.zeros((by, bx), dtype=bool)
-    level_sum = np.zeros((by, bx), dtype=np.float32)
-    hits: dict[str, list[np.ndarray]] = {k: [] for k in ("pi", "pz", "pv", "ni", "nz", "nv")}
+    level_mean = np.zeros((by, bx), dtype=np.float32)
+    pos: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    neg: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     for y0 in range(0, height, STRIP):
         y1 = min(height, y0 + STRIP)
-        zpos, zneg, own, level, dim, sigma = _strip(
-            planes, y0, y1, halo, cfa, black, scale, floor
-        )
-        ry0 = y0 // BLOCK
-        bmax = _block_reduce(level, np.maximum, SAMPLE)
-        bmin = _block_reduce(level, np.minimum, SAMPLE)
-        rows = slice(ry0, ry0 + bmax.shape[0])
-        hot_opp[rows] = bmax < BRIGHT
-        dead_opp[rows] = bmin > dark
+        strip = [_channel_strip(p, y0, y1, cfa, shape) for p in _strip_planes(data, y0, y1, shape)]
+        rows = slice(y0 // BLOCK, y0 // BLOCK + strip[0].sigma.shape[0])
+        bright = shape.unit(np.max([c.level_max for c in strip], axis=0))
+        lit = shape.unit(np.max([c.level_min for c in strip], axis=0))
+        dim = shape.unit(np.min([c.level_min for c in strip], axis=0))
+        sigma = np.max([c.sigma for c in strip], axis=0) * shape.per_unit
+        hot_opp[rows] = bright < BRIGHT
+        dead_opp[rows] = lit > shape.dark
         # A dead photosite would stand far out here: not showing one is proof of health.
         # (In a JPEG every channel must be bright: a dead red photosite under a green
         # leaf does not show.)
-        bdim = bmin if dim is level else _block_reduce(dim, np.minimum, SAMPLE)
-        dead_clear[rows] = (bdim > dark) & (bdim > CLEAR_Z * sigma)
+        dead_clear[rows] = (dim > shape.dark) & (dim > CLEAR_Z * sigma)
         # Quiet and not bright: any bright defect of a few percent would show here.
-        hot_clear[rows] = hot_opp[rows] & (sigma < quiet)
-        level_sum[rows] = _block_mean(level, SAMPLE)
-        _collect(zpos, own, y0, width, hot_opp[rows], +1, hits["pi"], hits["pz"], hits["pv"])
-        _collect(zneg, own, y0, width, dead_opp[rows], -1, hits["ni"], hits["nz"], hits["nv"])
+        hot_clear[rows] = hot_opp[rows] & (sigma < shape.quiet)
+        level_mean[rows] = shape.unit(np.max([c.level_mean for c in strip], axis=0))
+        pos.append(_outliers(strip, hot_opp[rows], y0, width, shape, +1))
+        neg.append(_outliers(strip, dead_opp[rows], y0, width, shape, -1))
 
-    def cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
-        return np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype)
-
+    pos_idx, pos_z, pos_val = (np.concatenate(parts) for parts in zip(*pos, strict=True))
+    neg_idx, neg_z, neg_val = (np.concatenate(parts) for parts in zip(*neg, strict=True))
     return FrameEvidence(
         shape=(height, width),
-        pos_idx=cat(hits["pi"], np.int64),
-        pos_z=cat(hits["pz"], np.float32),
-        pos_val=cat(hits["pv"], np.uint8),
-        neg_idx=cat(hits["ni"], np.int64),
-        neg_z=cat(hits["nz"], np.float32),
-        neg_val=cat(hits["nv"], np.uint8),
+        pos_idx=pos_idx,
+        pos_z=pos_z,
+        pos_val=pos_val,
+        neg_idx=neg_idx,
+        neg_z=neg_z,
+        neg_val=neg_val,
         hot_opp=hot_opp,
         dead_opp=dead_opp,
         dead_clear=dead_clear,
         hot_clear=hot_clear,
-        thumb=_thumbnail(level_sum),
+        thumb=_thumbnail(level_mean),
         phase=8 if cfa is None else int(np.asarray(cfa).shape[0]),
     )
 
 
-def _noise_floor(dtype: np.dtype, white: float, black: float | np.ndarray) -> float:
-    """The smallest noise a block may claim: quantisation of the stored values."""
-    span = float(white - float(np.min(black)))
-    return 1.5 / span if np.issubdtype(dtype, np.integer) else 1e-4
+@dataclass(frozen=True)
+class _Scale:
+    """How stored values map to the 0..1 scale of the brightness rules."""
+
+    black: float
+    span: float  #: white - black
+    work: type  #: integer type of the per-element arithmetic
+    halo: int
+    dark: float
+    quiet: float
+
+    @classmethod
+    def of(
+        cls, black: float | np.ndarray, white: float, cfa: np.ndarray | None, peak: float
+    ) -> _Scale:
+        b = float(np.mean(black))
+        work = np.int16 if 2 * max(white, peak) <= np.iinfo(np.int16).max else np.int32
+        dark, quiet = (DARK_JPEG, QUIET_JPEG) if cfa is None else (DARK_RAW, QUIET_RAW)
+        return cls(b, float(white) - b, work, cfa_mod.border(cfa), dark, quiet)
+
+    @property
+    def per_unit(self) -> float:
+        """Factor from doubled stored units (the arithmetic's) to the 0..1 scale."""
+        return 1.0 / (2.0 * self.span)
+
+    def unit(self, doubled: np.ndarray) -> np.ndarray:
+        """Doubled stored values (levels) on the 0..1 scale."""
+        return (doubled.astype(np.float32) / 2.0 - self.black) / self.span
+
+    @property
+    def floor(self) -> float:
+        """The least noise a block may claim, in doubled units: quantisation."""
+        return 3.0
 
 
-def _strip(
-    planes: list[np.ndarray],
-    y0: int,
-    y1: int,
-    halo: int,
-    cfa: np.ndarray | None,
-    black: float | np.ndarray,
-    scale: np.ndarray,
-    floor: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Scaled residuals of one strip: most positive and most negative over channels.
+@dataclass(frozen=True, eq=False)
+class _ChannelStrip:
+    """One channel of one strip: residuals (doubled units) and block statistics."""
 
-    Also the neighbour level of the brightest and of the dimmest channel, and the
-    block noise (noisiest channel).
+    resid2: np.ndarray  #: 2 x value - 2 x neighbour level, integers
+    own: np.ndarray  #: stored values
+    sigma: np.ndarray  #: block noise of resid2 (float)
+    level_max: np.ndarray  #: block max / min / mean of 2 x neighbour level
+    level_min: np.ndarray
+    level_mean: np.ndarray
+
+
+def _strip_planes(data: np.ndarray, y0: int, y1: int, shape: _Scale) -> list[np.ndarray]:
+    """The rows y0..y1 plus the halo, one contiguous working-type plane per channel.
+
+    Copying the rows and splitting the channels in one step keeps the later
+    arithmetic on contiguous memory.
     """
-    height = planes[0].shape[0]
+    height, halo = data.shape[0], shape.halo
     a0, a1 = max(0, y0 - halo), min(height, y1 + halo)
-    zpos = zneg = own = level = dim = sig = None
-    for plane in planes:
-        vals = plane[a0:a1].astype(np.float32)
-        if np.ndim(black) == 0:
-            vals -= np.float32(black)
-            vals *= np.float32(scale)
-        else:
-            by_, bx_ = np.asarray(black).shape
-            vals -= np.tile(black, (-(-vals.shape[0] // by_) + 1, -(-vals.shape[1] // bx_)))[
-                (a0 % by_) : (a0 % by_) + vals.shape[0], : vals.shape[1]
-            ]
-            vals *= np.float32(np.max(scale))
-        padded = _pad_rows(
-            vals, y0 - a0 < halo and halo - (y0 - a0), a1 - y1 < halo and halo - (a1 - y1)
-        )
-        lev = cfa_mod.neighbour_level(padded, cfa, y0)
-        mine = padded[halo : halo + (y1 - y0)]
-        resid = mine - lev
-        sigma = _block_sigma(resid, floor)
-        z = (
-            resid
-            / np.repeat(np.repeat(sigma, BLOCK, 0), BLOCK, 1)[: resid.shape[0], : resid.shape[1]]
-        )
-        if zpos is None:
-            zpos, zneg, own, level, dim, sig = z, z, mine, lev, lev, sigma
-        else:
-            zpos = np.maximum(zpos, z)
-            zneg = np.minimum(zneg, z)
-            dim = np.minimum(dim, lev)
-            level = np.maximum(level, lev)
-            own = np.maximum(own, mine)
-            sig = np.maximum(sig, sigma)
-    return zpos, zneg, own, level, dim, sig
+    rows = data[a0:a1]
+    if rows.ndim == 3:
+        stack = np.empty((rows.shape[2], *rows.shape[:2]), dtype=shape.work)
+        stack[...] = np.moveaxis(rows, 2, 0)
+        planes = list(stack)
+    else:
+        planes = [rows.astype(shape.work)]
+    return [_pad_rows(p, halo - (y0 - a0), halo - (a1 - y1)) for p in planes]
+
+
+def _channel_strip(
+    padded: np.ndarray, y0: int, y1: int, cfa: np.ndarray | None, shape: _Scale
+) -> _ChannelStrip:
+    halo = shape.halo
+    level2 = cfa_mod.neighbour_sum2(padded, cfa, y0)
+    own = padded[halo : halo + (y1 - y0)]
+    resid2 = own * 2
+    resid2 -= level2
+    # Noise from every third row (about 85 residuals a block); the smooth
+    # neighbour level from every third row and column (about 30).
+    mean_abs = _block_mean(resid2, (SAMPLE, 1), absolute=True)
+    sigma = np.maximum(mean_abs * np.float32(1.2533), np.float32(shape.floor))
+    grid = (SAMPLE, SAMPLE)
+    return _ChannelStrip(
+        resid2=resid2,
+        own=own,
+        sigma=sigma,
+        level_max=_block_reduce(level2, np.maximum, grid),
+        level_min=_block_reduce(level2, np.minimum, grid),
+        level_mean=_block_mean(level2, grid),
+    )
 
 
 def _pad_rows(vals: np.ndarray, top: int, bottom: int) -> np.ndarray:
     """Give a strip at the frame's top or bottom edge its missing halo rows."""
-    if not top and not bottom:
+    if top <= 0 and bottom <= 0:
         return vals
-    return np.pad(vals, ((int(top), int(bottom)), (0, 0)), mode="edge")
+    return np.pad(vals, ((max(top, 0), max(bottom, 0)), (0, 0)), mode="edge")
 
 
-def _block_reduce(a: np.ndarray, ufunc: np.ufunc, step: int = 1) -> np.ndarray:
+def _starts(n: int, step: int) -> np.ndarray:
+    """Where each BLOCK-long stretch of ``n`` begins among every ``step``-th element."""
+    return np.minimum(-(-np.arange(0, n, BLOCK) // step), -(-n // step) - 1)
+
+
+def _block_reduce(a: np.ndarray, ufunc: np.ufunc, step: tuple[int, int] = (1, 1)) -> np.ndarray:
     """Reduce each BLOCK x BLOCK tile (the last row/column of tiles may be partial).
 
-    With ``step`` > 1 only every step-th row is read: block statistics (noise,
-    brightness) do not need all 256 elements, and reading a third of them keeps
-    the per-frame cost down. A step of 3 visits both row parities of a Bayer
+    With ``step`` only every step-th row and column is read: block statistics
+    (noise, brightness) do not need all 256 elements, and reading fewer keeps
+    the per-frame cost down. A step of 3 visits both parities of a Bayer
     pattern, so every colour is seen.
     """
-    return _reduce_rows(a[::step], a.shape[0], step, ufunc)
+    sub = a[:: step[0], :: step[1]]
+    rows = ufunc.reduceat(sub, _starts(a.shape[0], step[0]), axis=0)
+    return ufunc.reduceat(rows, _starts(a.shape[1], step[1]), axis=1)
 
 
-def _reduce_rows(sub: np.ndarray, height: int, step: int, ufunc: np.ufunc) -> np.ndarray:
-    """Tile reduction of ``sub``, the every-``step``-th rows of a ``height``-row array."""
-    starts_y = np.minimum(-(-np.arange(0, height, BLOCK) // step), sub.shape[0] - 1)
-    starts_x = np.arange(0, sub.shape[1], BLOCK)
-    return ufunc.reduceat(ufunc.reduceat(sub, starts_y, axis=0), starts_x, axis=1)
-
-
-def _block_mean(a: np.ndarray, step: int = 1, *, absolute: bool = False) -> np.ndarray:
-    """Mean (of the absolute values, if asked) of each tile, over the rows read."""
-    sub = np.abs(a[::step]) if absolute else a[::step]
-    starts_y = np.minimum(-(-np.arange(0, a.shape[0], BLOCK) // step), sub.shape[0] - 1)
-    ny = np.diff(np.append(starts_y, sub.shape[0]))
-    nx = np.minimum(BLOCK, a.shape[1] - np.arange(0, a.shape[1], BLOCK))
-    total = _reduce_rows(sub, a.shape[0], step, np.add)
+def _block_mean(
+    a: np.ndarray, step: tuple[int, int] = (1, 1), *, absolute: bool = False
+) -> np.ndarray:
+    """Mean (of the absolute values, if asked) of each tile, over the elements read."""
+    sub = a[:: step[0], :: step[1]].astype(np.float32)
+    if absolute:
+        np.abs(sub, out=sub)
+    sy, sx = _starts(a.shape[0], step[0]), _starts(a.shape[1], step[1])
+    ny = np.diff(np.append(sy, sub.shape[0]))
+    nx = np.diff(np.append(sx, sub.shape[1]))
+    total = np.add.reduceat(np.add.reduceat(sub, sy, axis=0), sx, axis=1)
     return total / np.maximum(np.outer(ny, nx), 1).astype(np.float32)
 
 
-def _block_sigma(resid: np.ndarray, floor: float) -> np.ndarray:
-    """Local noise: 1.25 x mean |residual| per block (sigma for Gaussian noise)."""
-    mean_abs = _block_mean(resid, SAMPLE, absolute=True)
-    return np.maximum(mean_abs * np.float32(1.2533), np.float32(floor))
-
-
-def _collect(
-    z: np.ndarray,
-    own: np.ndarray,
+def _outliers(
+    strip: list[_ChannelStrip],
+    opp: np.ndarray,
     y0: int,
     width: int,
-    opp_rows: np.ndarray,
+    shape: _Scale,
     sign: int,
-    idx_out: list[np.ndarray],
-    z_out: list[np.ndarray],
-    v_out: list[np.ndarray],
-) -> None:
-    """Keep the outliers of a strip that lie in blocks where they could show."""
-    flat = np.flatnonzero(z > HIT_Z if sign > 0 else z < -HIT_Z)
-    if flat.size == 0:
-        return
-    ys, xs = np.divmod(flat, z.shape[1])
-    ok = opp_rows[ys // BLOCK, xs // BLOCK]
-    flat, ys, xs = flat[ok], ys[ok], xs[ok]
-    idx_out.append(flat + y0 * width)
-    z_out.append(z.reshape(-1)[flat])
-    v_out.append(np.clip(own.reshape(-1)[flat] * 255.0 + 0.5, 0, 255).astype(np.uint8))
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """This strip's outliers one way (flat index, z, own value 0-255) in blocks where
+    they could show; a pixel out in several channels keeps its most deviant one."""
+    idx_parts, z_parts, v_parts = [], [], []
+    for c in strip:
+        h, w = c.resid2.shape
+        thr = np.minimum(np.ceil(HIT_Z * c.sigma), np.iinfo(shape.work).max).astype(shape.work)
+        thr = np.repeat(np.repeat(thr, BLOCK, 0), BLOCK, 1)[:h, :w]
+        flat = np.flatnonzero(c.resid2 > thr if sign > 0 else c.resid2 < -thr)
+        if flat.size == 0:
+            continue
+        ys, xs = np.divmod(flat, w)
+        keep = opp[ys // BLOCK, xs // BLOCK]
+        flat, ys, xs = flat[keep], ys[keep], xs[keep]
+        z = c.resid2.reshape(-1)[flat] / c.sigma[ys // BLOCK, xs // BLOCK]
+        value = (c.own.reshape(-1)[flat] - shape.black) / shape.span
+        idx_parts.append(flat + y0 * width)
+        z_parts.append(z.astype(np.float32))
+        v_parts.append(np.clip(value * 255.0 + 0.5, 0, 255).astype(np.uint8))
+    if not idx_parts:
+        return np.empty(0, np.int64), np.empty(0, np.float32), np.empty(0, np.uint8)
+    idx, z, val = np.concatenate(idx_parts), np.concatenate(z_parts), np.concatenate(v_parts)
+    if len(idx_parts) > 1:  # keep, per pixel, the channel furthest out
+        order = np.lexsort((-sign * z, idx))
+        idx, z, val = idx[order], z[order], val[order]
+        first = np.ones(idx.size, dtype=bool)
+        first[1:] = idx[1:] != idx[:-1]
+        idx, z, val = idx[first], z[first], val[first]
+    return idx.astype(np.int64), z, val
 
 
 def _thumbnail(level_sum: np.ndarray) -> np.ndarray:
