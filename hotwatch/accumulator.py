@@ -208,9 +208,13 @@ class Accumulator:
             return
         flat = target.reshape(-1)
         flat[idx] = np.minimum(flat[idx].astype(np.int32) + weights, 65535).astype(np.uint16)
+        # the value range over clear outliers only: one chance outlier of a healthy
+        # pixel before it got stuck must not make its one value look like many
+        clear = weights >= ONSET_WEIGHT
+        vidx, vval = idx[clear], val[clear]
         vlo, vhi = a["vlo"].reshape(-1), a["vhi"].reshape(-1)
-        vlo[idx] = np.minimum(vlo[idx], val)
-        vhi[idx] = np.maximum(vhi[idx], val)
+        vlo[vidx] = np.minimum(vlo[vidx], vval)
+        vhi[vidx] = np.maximum(vhi[vidx], vval)
         tflat = tail.reshape(-1)
         # An onset starts only at a clear outlier: a borderline one in a frame
         # full of them is too often chance, and would date a defect too early.

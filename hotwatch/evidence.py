@@ -114,7 +114,10 @@ def extract(
 
     for y0 in range(0, height, STRIP):
         y1 = min(height, y0 + STRIP)
-        strip = [_channel_strip(p, y0, y1, cfa, shape) for p in _strip_planes(data, y0, y1, shape)]
+        strip = [
+            _channel_strip(p, y0, y1, height, cfa, shape)
+            for p in _strip_planes(data, y0, y1, shape)
+        ]
         rows = slice(y0 // BLOCK, y0 // BLOCK + strip[0].sigma.shape[0])
         bright = shape.unit(np.max([c.level_max for c in strip], axis=0))
         lit = shape.unit(np.max([c.level_min for c in strip], axis=0))
@@ -217,13 +220,18 @@ def _strip_planes(data: np.ndarray, y0: int, y1: int, shape: _Scale) -> list[np.
 
 
 def _channel_strip(
-    padded: np.ndarray, y0: int, y1: int, cfa: np.ndarray | None, shape: _Scale
+    padded: np.ndarray, y0: int, y1: int, height: int, cfa: np.ndarray | None, shape: _Scale
 ) -> _ChannelStrip:
     halo = shape.halo
     level2 = cfa_mod.neighbour_sum2(padded, cfa, y0)
     own = padded[halo : halo + (y1 - y0)]
     resid2 = own * 2
     resid2 -= level2
+    # The first and last rows lack real neighbours above or below (the padding
+    # repeats the edge row, of another colour): no evidence there, as in the
+    # border columns.
+    resid2[: max(0, halo - y0)] = 0
+    resid2[max(0, height - halo - y0) :] = 0
     # Noise from every third row (about 85 residuals a block); the smooth
     # neighbour level from every third row and column (about 30).
     mean_abs = _block_mean(resid2, (SAMPLE, 1), absolute=True)

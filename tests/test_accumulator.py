@@ -161,3 +161,13 @@ def test_core_is_pure():
         cwd=Path(__file__).parent.parent,
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_frame_edges_give_no_evidence():
+    """Rows and columns without a full set of same-colour neighbours never produce outliers."""
+    rng = np.random.default_rng(4)
+    raw = _frame(rng, 0)
+    raw[::2, ::2] += 900  # a strong colour difference between CFA sites: padding must not see it
+    ev = extract(np.clip(raw, 0, 4095).astype(np.uint16), black=200, white=4095, cfa=PATTERN)
+    ys, xs = np.divmod(np.concatenate([ev.pos_idx, ev.neg_idx]), W)
+    assert not ((ys < 2) | (ys >= H - 2) | (xs < 2) | (xs >= W - 2)).any()
