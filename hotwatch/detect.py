@@ -25,7 +25,9 @@ class DetectParams:
     """Thresholds; the defaults are tuned on simulated rolls (see benchmarks/)."""
 
     min_weight: int = 12  #: weighted outlier count needed at the least
-    ratio: float = 8.0  #: ... and this many times the block's null expectation
+    ratio: float = 8.0  #: ... and this many times the block's null expectation,
+    ratio_per_decade: float = 2.0  #: plus this much per tenfold elements beyond 100,000
+    #: (the more elements, the more chances that one healthy element looks bad by luck)
     null_floor: float = 1.0  #: added to the null expectation (few-frame caution)
     stuck_spread_raw: int = 8  #: own-value range (0-255) under which a pixel is "one value"
     stuck_spread_jpeg: int = 24
@@ -143,8 +145,9 @@ def _evaluate(acc: Accumulator, cand: np.ndarray, p: DetectParams) -> _Evidence:
     neg_c = a["neg"].reshape(-1)[cand].astype(np.float64)
     pos_score = pos_c / (a["null_pos"][by, bx] / NULL_SCALE + p.null_floor)
     neg_score = neg_c / (a["null_neg"][by, bx] / NULL_SCALE + p.null_floor)
-    pos_sig = (pos_c >= p.min_weight) & (pos_score >= p.ratio)
-    neg_sig = (neg_c >= p.min_weight) & (neg_score >= p.ratio)
+    ratio = p.ratio + p.ratio_per_decade * max(0.0, np.log10(acc.height * acc.width / 1e5))
+    pos_sig = (pos_c >= p.min_weight) & (pos_score >= ratio)
+    neg_sig = (neg_c >= p.min_weight) & (neg_score >= ratio)
     # the score of the side that is significant (of the stronger one when neither is)
     score = np.where(pos_sig | ~neg_sig, pos_score, 0)
     score = np.maximum(score, np.where(neg_sig | ~pos_sig, neg_score, 0))
