@@ -33,9 +33,9 @@ class DetectParams:
     stuck_spread_jpeg: int = 24
     dead_level: int = 24  #: a dark outlier whose values stay below this is dead
     hot_rate_ratio: float = 0.25  #: shows this much less often at short exposures: hot
-    blob_radius: int = 3  #: JPEG: outliers this close to a stronger one are its blob
+    blob_radius: int = 4  #: JPEG: outliers this close to a stronger one are its blob
     echo_radius: int = 15  #: JPEG: ... and weaker ones this close (one 16x8 MCU) its ringing
-    echo_ratio: float = 0.3
+    echo_ratio: float = 0.5
 
 
 def detect(
