@@ -208,7 +208,7 @@ def main() -> None:
             k = len(info["truth"])
             base = score(seed_method(files, k), info["truth"], times, kind=kind, check_kind=False)
             print(f"  seed method (lowest M2, k={k}): {base.summary()}")
-        else:
+        elif args.rawpy_frames > 0:
             t0 = time.perf_counter()
             rp = rawpy_method(files[: args.rawpy_frames])
             rps = score(rp, info["truth"], times, kind=kind, check_kind=False)
