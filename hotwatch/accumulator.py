@@ -26,7 +26,10 @@ make every pixel of one scene look stuck.
 Every statistic is a sum, a min/max, or an associative "last reset" rule, so
 two accumulators fed consecutive stretches of a roll merge into exactly the
 accumulator fed the whole roll (when the stretches are split at a gap longer
-than ``RUN_GAP``, as ``hotwatch scan --workers`` does).
+than ``RUN_GAP``). Re-identification uses this to fold a body's photos read
+under a weaker key into the body they belong to. (``hotwatch scan --workers``
+needs no merge: its workers decode and extract evidence, and one process
+feeds it in capture order.)
 """
 
 from __future__ import annotations
