@@ -12,11 +12,12 @@ import argparse
 import errno
 import importlib
 import logging
+import sqlite3
 import sys
 from collections.abc import Sequence
 
 from .config import resolve_paths
-from .errors import DamagedState, HotwatchError, UserError
+from .errors import DamagedState, DiskFull, HotwatchError, UserError
 
 #: Modules under hotwatch.commands, in the order their commands appear in --help.
 COMMAND_MODULES = ("scan", "listing", "watch", "tray", "report", "darktable")
@@ -82,6 +83,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except HotwatchError as exc:
         print(f"hotwatch: {exc}", file=sys.stderr)
+        return 1
+    except sqlite3.OperationalError as exc:
+        if "full" not in str(exc):
+            raise
+        print(f"hotwatch: {DiskFull(args.paths.data)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

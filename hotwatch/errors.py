@@ -19,3 +19,13 @@ class DamagedState(HotwatchError):
 
 class UserError(HotwatchError):
     """Something the user asked for cannot be done: print the message, exit 1."""
+
+
+class DiskFull(HotwatchError):
+    """The state folder's disk is full: nothing saved is lost, the rest is read again later."""
+
+    def __init__(self, folder: object) -> None:
+        super().__init__(
+            f"the disk holding {folder} is full: hotwatch stopped without losing what it had "
+            "saved; the photos since the last save will be read again once there is room"
+        )

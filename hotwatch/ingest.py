@@ -11,9 +11,11 @@ recognised as already counted: no photo is lost, none is counted twice.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -27,7 +29,7 @@ from . import evidence, frames, store
 from .accumulator import Accumulator, content_digest
 from .catalogue import Catalogue
 from .config import Paths
-from .errors import DamagedState, UnreadableFile, UnsupportedFile
+from .errors import DamagedState, DiskFull, UnreadableFile, UnsupportedFile
 from .evidence import FrameEvidence
 from .exif import read_camera_file
 from .model import AccumulatorKey, BodyId, CameraFile, Defect, FileStatus, FrameKind
@@ -398,7 +400,21 @@ class Ingestor:
         """Persist dirty accumulators, then commit the pending catalogue rows.
 
         Returns the defects that became known to the catalogue (new events).
+        Raises DiskFull when the disk cannot take it: what was saved before
+        stays as it was, and the photos since are read again next time.
         """
+        try:
+            return self._checkpoint()
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise DiskFull(self.paths.data) from exc
+            raise
+        except sqlite3.OperationalError as exc:
+            if "full" in str(exc):
+                raise DiskFull(self.paths.data) from exc
+            raise
+
+    def _checkpoint(self) -> list[tuple[AccumulatorKey, Defect]]:
         for key, slot in self._slots.items():
             if slot.dirty:
                 store.save(store.path_for(self.paths.accumulators, key), slot.acc)
