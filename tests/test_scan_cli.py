@@ -154,3 +154,36 @@ def test_result_does_not_depend_on_how_the_roll_arrived(small_roll, tmp_path):
     hotwatch("scan", *map(str, files), home=parts)
     hotwatch("scan", str(small_roll.folder), home=parts)
     assert defects_json(once) == defects_json(parts)
+
+
+def test_two_bodies_of_one_model_are_kept_apart(tmp_path, home):
+    """Same make and model, different serials: two bodies, each with its own defects."""
+    a = make_roll(
+        tmp_path / "a",
+        n=40,
+        seed=31,
+        counts={"stuck": 2},
+        serial="1111",
+        formats=("dng",),
+        make="NIKON CORPORATION",
+        model="NIKON D80",
+    )
+    b = make_roll(
+        tmp_path / "b",
+        n=40,
+        seed=32,
+        counts={"dead": 2},
+        serial="2222",
+        formats=("dng",),
+        make="Nikon",
+        model="D80",
+    )
+    hotwatch("scan", str(a.folder), str(b.folder), home=home)
+    cams = {c["serial"]: c for c in defects_json(home)["cameras"]}
+    assert set(cams) == {"1111", "2222"}
+    assert {(c["make"], c["model"]) for c in cams.values()} == {("NIKON", "D80")}
+    for serial, roll, other in (("1111", a, b), ("2222", b, a)):
+        found = {(d["x"], d["y"]) for d in cams[serial]["defects"]}
+        mine = {(t["x"], t["y"]) for t in roll.truth}
+        theirs = {(t["x"], t["y"]) for t in other.truth}
+        assert found and found <= mine and not found & theirs, (serial, found)
