@@ -22,7 +22,8 @@ import numpy as np
 from . import cfa as cfa_mod
 
 BLOCK = 16  #: block size (elements) for local noise and opportunity
-STRIP = 64  #: rows processed at once; a multiple of BLOCK
+STRIP = 96  #: rows processed at once: a multiple of BLOCK and of SAMPLE, so the rows
+#: sampled for block statistics are every third row of the frame, whatever the strip
 HIT_Z = 3.0  #: an element is an outlier in a frame above this many local sigmas
 STRONG_Z = 6.0  #: a strong outlier; weighed by how rare such outliers are in the frame
 BRIGHT = 0.80  #: neighbour level above which a hot pixel cannot stand out
@@ -132,8 +133,9 @@ def extract(
         # Quiet and not bright: any bright defect of a few percent would show here.
         hot_clear[rows] = hot_opp[rows] & (sigma < shape.quiet)
         level_mean[rows] = shape.unit(np.max([c.level_mean for c in strip], axis=0))
-        pos.append(_outliers(strip, hot_opp[rows], y0, width, shape, +1))
-        neg.append(_outliers(strip, dead_opp[rows], y0, width, shape, -1))
+        bright_out, dark_out = _outliers(strip, hot_opp[rows], dead_opp[rows], y0, width, shape)
+        pos.append(bright_out)
+        neg.append(dark_out)
 
     pos_idx, pos_z, pos_val = (np.concatenate(parts) for parts in zip(*pos, strict=True))
     neg_idx, neg_z, neg_val = (np.concatenate(parts) for parts in zip(*neg, strict=True))
@@ -288,34 +290,53 @@ def _block_mean(
 
 def _outliers(
     strip: list[_ChannelStrip],
-    opp: np.ndarray,
+    hot_opp: np.ndarray,
+    dead_opp: np.ndarray,
     y0: int,
     width: int,
     shape: _Scale,
-    sign: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """This strip's outliers one way (flat index, z, own value 0-255) in blocks where
-    they could show; a pixel out in several channels keeps its most deviant one."""
-    idx_parts, z_parts, v_parts = [], [], []
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """This strip's outliers, bright and dark (flat index, z, own value 0-255), in
+    blocks where they could show; a pixel out in several channels keeps its most
+    deviant one."""
+    pos: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    neg: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for c in strip:
-        h, w = c.resid2.shape
-        thr = np.minimum(np.ceil(HIT_Z * c.sigma), np.iinfo(shape.work).max).astype(shape.work)
-        thr = np.repeat(np.repeat(thr, BLOCK, 0), BLOCK, 1)[:h, :w]
-        flat = np.flatnonzero(c.resid2 > thr if sign > 0 else c.resid2 < -thr)
+        flat = _beyond_threshold(c, shape)
         if flat.size == 0:
             continue
-        ys, xs = np.divmod(flat, w)
-        keep = opp[ys // BLOCK, xs // BLOCK]
-        flat, ys, xs = flat[keep], ys[keep], xs[keep]
-        z = c.resid2.reshape(-1)[flat] / c.sigma[ys // BLOCK, xs // BLOCK]
+        ys, xs = np.divmod(flat, c.resid2.shape[1])
+        by, bx = ys // BLOCK, xs // BLOCK
+        r = c.resid2.reshape(-1)[flat]
+        z = (r / c.sigma[by, bx]).astype(np.float32)
         value = (c.own.reshape(-1)[flat] - shape.black) / shape.span
-        idx_parts.append(flat + y0 * width)
-        z_parts.append(z.astype(np.float32))
-        v_parts.append(np.clip(value * 255.0 + 0.5, 0, 255).astype(np.uint8))
-    if not idx_parts:
+        value = np.clip(value * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        flat = flat + y0 * width
+        for out, side, opp in ((pos, r > 0, hot_opp), (neg, r < 0, dead_opp)):
+            keep = side & opp[by, bx]
+            out.append((flat[keep], z[keep], value[keep]))
+    return _most_deviant(pos, +1), _most_deviant(neg, -1)
+
+
+def _beyond_threshold(c: _ChannelStrip, shape: _Scale) -> np.ndarray:
+    """Flat indices of the strip whose |residual| exceeds HIT_Z of their block's noise."""
+    h, w = c.resid2.shape
+    thr = np.minimum(np.ceil(HIT_Z * c.sigma), np.iinfo(shape.work).max).astype(shape.work)
+    size = np.abs(c.resid2)
+    if h % BLOCK == 0 and w % BLOCK == 0:  # compare tile by tile, no expanded copy
+        tiles = size.reshape(h // BLOCK, BLOCK, w // BLOCK, BLOCK)
+        return np.flatnonzero(tiles > thr[:, None, :, None])
+    thr = np.repeat(np.repeat(thr, BLOCK, 0), BLOCK, 1)[:h, :w]
+    return np.flatnonzero(size > thr)
+
+
+def _most_deviant(
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], sign: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if not parts:
         return np.empty(0, np.int64), np.empty(0, np.float32), np.empty(0, np.uint8)
-    idx, z, val = np.concatenate(idx_parts), np.concatenate(z_parts), np.concatenate(v_parts)
-    if len(idx_parts) > 1:  # keep, per pixel, the channel furthest out
+    idx, z, val = (np.concatenate(p) for p in zip(*parts, strict=True))
+    if len(parts) > 1:  # keep, per pixel, the channel furthest out
         order = np.lexsort((-sign * z, idx))
         idx, z, val = idx[order], z[order], val[order]
         first = np.ones(idx.size, dtype=bool)

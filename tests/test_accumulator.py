@@ -171,3 +171,15 @@ def test_frame_edges_give_no_evidence():
     ev = extract(np.clip(raw, 0, 4095).astype(np.uint16), black=200, white=4095, cfa=PATTERN)
     ys, xs = np.divmod(np.concatenate([ev.pos_idx, ev.neg_idx]), W)
     assert not ((ys < 2) | (ys >= H - 2) | (xs < 2) | (xs >= W - 2)).any()
+
+
+def test_evidence_does_not_depend_on_the_strip_size(monkeypatch):
+    """Strips are a memory device: the frame's evidence must come out the same."""
+    from hotwatch import evidence
+
+    raw = _roll(6)[5]
+    a = extract(raw, black=200, white=4095, cfa=PATTERN)
+    monkeypatch.setattr(evidence, "STRIP", 48)
+    b = extract(raw, black=200, white=4095, cfa=PATTERN)
+    for name in ("pos_idx", "pos_z", "neg_idx", "neg_z", "hot_opp", "dead_opp", "hot_clear"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
