@@ -44,8 +44,10 @@ class FrameEvidence:
     residual stood above ``HIT_Z`` (pos) or below ``-HIT_Z`` (neg) local sigmas
     in a block where it could show; ``*_z`` their scaled residuals and
     ``*_val`` their own values (0-255). ``hot_opp``/``dead_opp`` are
-    (blocks_y, blocks_x) booleans; ``thumb`` a small brightness map used to
-    recognise bursts and tripod runs.
+    (blocks_y, blocks_x) booleans: where a bright / dark defect could show;
+    ``hot_clear``/``dead_clear`` where it could not have failed to show (so
+    not showing is proof of health, which restarts an onset); ``thumb`` a small
+    brightness map used to recognise bursts and tripod runs.
     """
 
     shape: tuple[int, int]
