@@ -49,12 +49,7 @@ def detect(
     frame confirmed them.
     """
     p = params or DetectParams()
-    a = acc.arrays
-    if among is None:
-        total = a["pos_lo"].reshape(-1).astype(np.int32) + a["pos_hi"].reshape(-1)
-        cand = np.flatnonzero((total >= p.min_weight) | (a["neg"].reshape(-1) >= p.min_weight))
-    else:
-        cand = np.unique(among)
+    cand = candidates(acc, p) if among is None else np.unique(among)
     ev = _evaluate(acc, cand, p)
     keep = ev.pos_sig | ev.neg_sig
     if not keep.any():
@@ -87,6 +82,22 @@ def _drop_shadows(
         if not shadow:
             kept.append(int(i))
     return np.array(kept, dtype=np.int64)
+
+
+def candidates(
+    acc: Accumulator, params: DetectParams | None = None, among: np.ndarray | None = None
+) -> np.ndarray:
+    """Elements (of ``among``, or all) with enough evidence either way to be defects."""
+    p = params or DetectParams()
+    a = acc.arrays
+    idx = slice(None) if among is None else among
+    total = (
+        a["pos_lo"].reshape(-1)[idx].astype(np.int32)
+        + a["pos_hi"].reshape(-1)[idx]
+        + a["neg"].reshape(-1)[idx]
+    )
+    keep = total >= p.min_weight
+    return np.flatnonzero(keep) if among is None else among[keep]
 
 
 def describe(
@@ -151,6 +162,14 @@ def _evaluate(acc: Accumulator, cand: np.ndarray, p: DetectParams) -> _Evidence:
     # the score of the side that is significant (of the stronger one when neither is)
     score = np.where(pos_sig | ~neg_sig, pos_score, 0)
     score = np.maximum(score, np.where(neg_sig | ~pos_sig, neg_score, 0))
+    # A stuck pixel stands out both ways (bright on dark scenes, dark on bright
+    # ones): its evidence adds up across the two sides.
+    nulls = (a["null_pos"][by, bx] + a["null_neg"][by, bx]) / NULL_SCALE + p.null_floor
+    both_score = (pos_c + neg_c) / nulls
+    both = (pos_c > 0) & (neg_c > 0) & (pos_c + neg_c >= p.min_weight) & (both_score >= ratio)
+    both &= ~(pos_sig | neg_sig)
+    pos_sig, neg_sig = pos_sig | both, neg_sig | both
+    score = np.where(both, both_score, score)
     # an element under both thresholds (a confirmed defect whose evidence has since
     # thinned) is classified by its stronger side
     neither = ~pos_sig & ~neg_sig

@@ -326,13 +326,10 @@ class Ingestor:
         return any(abs(pos[0] - x) <= r and abs(pos[1] - y) <= r for x, y in found)
 
     def _candidates(self, slot: _Slot, hit: np.ndarray) -> np.ndarray:
-        a, m = slot.acc.arrays, self.params.min_weight
         if slot.candidates is None:
-            total = a["pos_lo"].astype(np.int32) + a["pos_hi"]
-            slot.candidates = np.flatnonzero((total.reshape(-1) >= m) | (a["neg"].reshape(-1) >= m))
+            slot.candidates = detect_mod.candidates(slot.acc, self.params)
         elif hit.size:
-            pos = a["pos_lo"].reshape(-1)[hit].astype(np.int32) + a["pos_hi"].reshape(-1)[hit]
-            strong = hit[(pos >= m) | (a["neg"].reshape(-1)[hit] >= m)]
+            strong = detect_mod.candidates(slot.acc, self.params, among=hit)
             slot.candidates = np.union1d(slot.candidates, strong)
         return slot.candidates
 
