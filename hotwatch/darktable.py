@@ -531,42 +531,74 @@ def _heal_source(
     g: SidecarTarget,
     scorer: Callable[[int, int, int, int], float] | None = None,
 ) -> tuple[int, int]:
-    """A source ~10 px away whose whole disc is inside the frame and free of defects.
-
-    Without a scorer, the nearest such place; with one, the best-matching of
-    the candidates within 10-24 px.
-    """
+    """A source whose whole disc is inside the frame and free of defects."""
     reach = int(RADIUS_PX + BORDER_PX) + 1  # pixels the source disc can touch
+
+    def usable(sx: int, sy: int) -> bool:
+        inside = reach <= sx < g.visible_width - reach and reach <= sy < g.visible_height - reach
+        return inside and not any(
+            abs(px - sx) <= reach + 1 and abs(py - sy) <= reach + 1 for px, py in defects
+        )
+
+    found = pick_heal_source(x, y, usable, scorer)
+    if found is None:
+        raise ValueError(f"no clean heal source near ({x}, {y}): frame too small or too crowded")
+    return found
+
+
+def pick_heal_source(
+    x: int,
+    y: int,
+    usable: Callable[[int, int], bool],
+    scorer: Callable[[int, int, int, int], float] | None = None,
+    period: int = 1,
+) -> tuple[int, int] | None:
+    """The plugin's choice of heal source for a defect at (x, y), or None.
+
+    Candidates lie 10, 12, ... px away in the four axis and four diagonal
+    directions (offsets rounded to multiples of ``period``, for a CFA mosaic);
+    ``usable`` says which may be used. Without a scorer the nearest usable one
+    wins; with one, the best-matching usable one within 10-24 px. The report's
+    healed crops use this too, so they show what darktable will do.
+    """
+    if period < 1:
+        raise ValueError(f"period must be >= 1, got {period}")
     best: tuple[float, tuple[int, int]] | None = None
     for dist in range(SOURCE_DISTANCE_PX, SOURCE_DISTANCE_PX + 40, 2):
         if best is not None and (scorer is None or dist > SOURCE_DISTANCE_PX + 14):
             return best[1]
-        diag = round(dist / 1.4142)
-        for ox, oy in (
-            (dist, 0),
-            (-dist, 0),
-            (0, dist),
-            (0, -dist),
-            (diag, diag),
-            (-diag, diag),
-            (diag, -diag),
-            (-diag, -diag),
-        ):
+        for ox, oy in _source_offsets(dist, period):
             sx, sy = x + ox, y + oy
-            if not (
-                reach <= sx < g.visible_width - reach and reach <= sy < g.visible_height - reach
-            ):
-                continue
-            if any(abs(px - sx) <= reach + 1 and abs(py - sy) <= reach + 1 for px, py in defects):
+            if not usable(sx, sy):
                 continue
             if scorer is None:
                 return sx, sy
             cost = scorer(x, y, sx, sy)
             if best is None or cost < best[0]:
                 best = (cost, (sx, sy))
-    if best is not None:
-        return best[1]
-    raise ValueError(f"no clean heal source near ({x}, {y}): frame too small or too crowded")
+    return best[1] if best is not None else None
+
+
+def _source_offsets(dist: int, period: int) -> list[tuple[int, int]]:
+    """The eight offsets at ``dist``: axes first, then diagonals (snapped, never to zero)."""
+
+    def snap(v: int) -> int:
+        if period == 1 or v == 0:
+            return v
+        s = round(abs(v) / period) * period or period
+        return s if v > 0 else -s
+
+    d, diag = snap(dist), snap(round(dist / 1.4142))
+    return [
+        (d, 0),
+        (-d, 0),
+        (0, d),
+        (0, -d),
+        (diag, diag),
+        (-diag, diag),
+        (diag, -diag),
+        (-diag, -diag),
+    ]
 
 
 def patch_mismatch(image: np.ndarray, half: int = 5) -> Callable[[int, int, int, int], float]:
@@ -595,7 +627,8 @@ def patch_mismatch(image: np.ndarray, half: int = 5) -> Callable[[int, int, int,
         a, b = window(x, y), window(sx, sy)
         if a is None or b is None:
             return float("inf")
-        return float(np.abs(a - b)[core].mean())
+        cost = float(np.abs(a - b)[core].mean())
+        return cost if np.isfinite(cost) else float("inf")
 
     return score
 

@@ -23,9 +23,9 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-RADIUS_PX = 3.0  # the plugin's circle radius (darktable skips masks <= 2 px wide)
-BORDER_PX = 1.0  # the plugin's feather border
-SOURCE_DISTANCE_PX = 10  # the plugin's first choice of source distance
+from . import darktable
+from .darktable import BORDER_PX, RADIUS_PX, SOURCE_DISTANCE_PX
+
 _RING_PX = 2.0  # width of the ring whose median matches source to target
 
 __all__ = [
@@ -52,47 +52,30 @@ def heal_source(
     period: int = 1,
     radius: float = RADIUS_PX,
     border: float = BORDER_PX,
+    image: np.ndarray | None = None,
 ) -> tuple[int, int] | None:
     """The source centre the plugin would pick for a defect at (x, y), or None if none fits.
 
-    Tries distances 10, 12, ... px in the four axis and four diagonal directions, in the
-    plugin's order; a source qualifies when its whole disc (plus a ring for the colour match)
-    lies where ``valid`` ((H, W) bool: inside the frame) is true and no point of ``avoid``
-    lies within reach + 1 of it. With ``period`` > 1 (a CFA mosaic) offsets are rounded to
-    multiples of the period so colours line up.
+    The plugin's own rule (:func:`hotwatch.darktable.pick_heal_source`, scored on
+    ``image`` when given, as the plugin scores on the photo); here a source also
+    needs its whole disc plus a ring for the colour match where ``valid`` ((H, W)
+    bool: inside the frame) is true. With ``period`` > 1 (a CFA mosaic) offsets
+    are multiples of the period so colours line up.
     """
-    if period < 1:
-        raise ValueError(f"period must be >= 1, got {period}")
     h, w = valid.shape
     r = reach(radius, border)
     need = math.ceil(radius + border + _RING_PX)
     others = [(int(px), int(py)) for px, py in avoid if (px, py) != (x, y)]
-    for dist in range(SOURCE_DISTANCE_PX, SOURCE_DISTANCE_PX + 40, 2):
-        for ox, oy in _directions(dist, period):
-            sx, sy = x + ox, y + oy
-            if not (need <= sx < w - need and need <= sy < h - need):
-                continue
-            if not valid[sy - need : sy + need + 1, sx - need : sx + need + 1].all():
-                continue
-            if any(abs(px - sx) <= r + 1 and abs(py - sy) <= r + 1 for px, py in others):
-                continue
-            return sx, sy
-    return None
 
+    def usable(sx: int, sy: int) -> bool:
+        if not (need <= sx < w - need and need <= sy < h - need):
+            return False
+        if not valid[sy - need : sy + need + 1, sx - need : sx + need + 1].all():
+            return False
+        return not any(abs(px - sx) <= r + 1 and abs(py - sy) <= r + 1 for px, py in others)
 
-def _directions(dist: int, period: int) -> list[tuple[int, int]]:
-    """The plugin's eight offsets at ``dist``, snapped to the CFA period (never to zero)."""
-
-    def snap(v: float) -> int:
-        if v == 0:
-            return 0
-        s = round(abs(v) / period) * period or period
-        return s if v > 0 else -s
-
-    d = snap(dist)
-    diag = snap(round(dist / math.sqrt(2)))
-    axes = [(d, 0), (-d, 0), (0, d), (0, -d)]
-    return [*axes, (diag, diag), (-diag, diag), (diag, -diag), (-diag, -diag)]
+    scorer = None if image is None else darktable.patch_mismatch(image)
+    return darktable.pick_heal_source(x, y, usable, scorer, period)
 
 
 def heal(
@@ -126,7 +109,7 @@ def heal(
     for x, y in pts:
         if not (span <= x < w - span and span <= y < h - span):
             continue
-        src = heal_source(x, y, pts, valid, period=period, radius=radius, border=border)
+        src = heal_source(x, y, pts, valid, period=period, radius=radius, border=border, image=img)
         if src is None:
             continue
         sx, sy = src
