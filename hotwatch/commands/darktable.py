@@ -118,8 +118,10 @@ class Photo:
     scorer: Callable[[int, int, int, int], float] | None = None
 
 
-def identify(path: Path, cat: Catalogue, exiftool: ExifTool | None) -> Photo:
+def identify(path: Path, cat: Catalogue | None, exiftool: ExifTool | None) -> Photo:
     """Body from EXIF, kind and size from the pixels, then the matching accumulator."""
+    if cat is None:
+        raise Refusal("no catalogue", "nothing scanned yet: run hotwatch scan first")
     if not path.is_file():
         raise Refusal("not found", f"{path} is not a file")
     try:
@@ -208,8 +210,6 @@ def info_dict(path: Path, cat: Catalogue | None, exiftool: ExifTool | None) -> d
     """The ``info --json`` answer for one photo."""
     out: dict = {"file": str(path)}
     try:
-        if cat is None:
-            raise Refusal("no catalogue", "nothing scanned yet: run hotwatch scan first")
         photo = identify(path, cat, exiftool)
     except Refusal as r:
         out.update(status="refused", error=r.code, reason=r.reason)
@@ -243,8 +243,6 @@ def heal_one(path: Path, cat: Catalogue | None, exiftool: ExifTool | None) -> di
     """Patch every sidecar of one photo; all or nothing: nothing is written on a refusal."""
     out: dict = {"file": str(path)}
     try:
-        if cat is None:
-            raise Refusal("no catalogue", "nothing scanned yet: run hotwatch scan first")
         photo = identify(path, cat, exiftool)
         out["body"] = _body_dict(photo.body)
         out["frame"] = photo.acc.kind.value
