@@ -1,8 +1,9 @@
 """The per-body accumulator: evidence over time, one frame at a time.
 
-State is a handful of compact per-element arrays (18 bytes per photosite
-in memory, far less on disk where most of it is zero) plus per-block
-opportunity counts, so any number of frames costs the same memory.
+State is a handful of compact per-element arrays (8 bytes per photosite in
+memory, far less on disk where most of it is zero), per-block counts, and the
+few elements whose evidence is on the rise (:mod:`hotwatch.onset`), so any
+number of frames costs the same memory.
 
 Per element:
 
@@ -11,11 +12,9 @@ Per element:
 * ``neg`` - the same for dark;
 * ``vlo``/``vhi`` - the range of its own value over those frames (a stuck
   pixel reads one value whatever the scene);
-* ``tail_pos``/``tail_neg`` - the capture time of the first outlier since the
-  last frame that clearly showed it healthy (the onset); ``clear_hit_*`` count
-  the "clearly healthy" frames in which it was an outlier after all (with the
-  per-block count of such frames, this says whether it was ever cleared, which
-  merging needs).
+
+and per side (bright, dark) the excursions of the change-point statistic that
+dates an onset.
 
 A hit is weighed by how rare such outliers were in its frame (and in its
 position of the JPEG 8x8 grid or the CFA): a star field or a noisy night frame
@@ -23,7 +22,7 @@ full of outliers says little. Frames that repeat the previous scene (bursts,
 tripod runs) are counted as frames but add no evidence, or a burst of 50 would
 make every pixel of one scene look stuck.
 
-Every statistic is a sum, a min/max, or an associative "last reset" rule, so
+Every statistic is a sum, a min/max, or a max-plus affine map (the onsets), so
 two accumulators fed consecutive stretches of a roll merge into exactly the
 accumulator fed the whole roll (when the stretches are split at a gap longer
 than ``RUN_GAP``). Re-identification uses this to fold a body's photos read
@@ -43,35 +42,36 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import evidence as ev_mod
+from . import onset
 from .evidence import BLOCK, STRONG_Z, FrameEvidence
+from .onset import Excursions
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAGIC = b"HOTWATCH-ACC\n"
 EI_HIGH = 400.0  #: exposure time x ISO from which dark current shows (e.g. 1 s at ISO 400)
-ONSET_WEIGHT = 2  #: least weight of an outlier that can start an onset
+ONSET_WEIGHT = 2  #: least weight of an outlier whose value counts in the value range
 RUN_GAP = 600.0  #: seconds: a frame further from the previous one always starts a new run
 RUN_DIFF = 0.05  #: relative thumbnail difference under which a frame repeats the last counted one
+SIDES = ("pos", "neg")
 
 _ELEMENT_ARRAYS = {
     "pos_lo": np.uint16,
     "pos_hi": np.uint16,
     "neg": np.uint16,
-    "tail_pos": np.uint32,
-    "tail_neg": np.uint32,
-    "clear_hit_pos": np.uint8,
-    "clear_hit_neg": np.uint8,
     "vlo": np.uint8,
     "vhi": np.uint8,
 }
 _BLOCK_ARRAYS = {
-    "opp_lo": np.uint16,
-    "opp_hi": np.uint16,
-    "opp_dead": np.uint16,
+    "opp_lo": np.uint32,
+    "opp_hi": np.uint32,
+    "opp_dead": np.uint32,
     "null_pos": np.uint32,
     "null_neg": np.uint32,
-    "clear_pos": np.uint16,
-    "clear_neg": np.uint16,
+    "cost_pos": np.uint32,  #: the onset statistic's total cost (see hotwatch.onset)
+    "cost_neg": np.uint32,
 }
+#: the onset tables, per side, in the order stored
+_EXCURSION_FIELDS = ("idx", "s", "tail", "opened_first", "pend_idx", "pend_time")
 #: null expectations are kept in thousandths of a weight, as integers, so sums are exact
 #: in any order (float sums are not associative, and merging must equal one long feed)
 NULL_SCALE = 1000
@@ -91,6 +91,7 @@ class Accumulator:
     first_time: float | None = None
     last_time: float | None = None
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    onsets: dict[str, Excursions] = field(default_factory=dict)
     last_thumb: np.ndarray | None = None
     absorbed: list[bytes] = field(default_factory=list)
     #: flat index -> (capture time of the frame that confirmed it, onset given then);
@@ -98,7 +99,6 @@ class Accumulator:
     #: on when checkpoints fell or whether the process was killed in between
     confirmed: dict[int, tuple[float, float | None]] = field(default_factory=dict)
     _absorbed_set: set[bytes] = field(default_factory=set, repr=False)
-    _live: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if self.height <= 0 or self.width <= 0:
@@ -112,6 +112,8 @@ class Accumulator:
         for name, dtype in _BLOCK_ARRAYS.items():
             if name not in self.arrays:
                 self.arrays[name] = np.zeros(bshape, dtype=dtype)
+        for side in SIDES:
+            self.onsets.setdefault(side, Excursions.empty())
         self._absorbed_set = set(self.absorbed)
 
     @property
@@ -121,6 +123,14 @@ class Accumulator:
     def has_absorbed(self, digest: bytes) -> bool:
         """Whether a file with this content digest is already counted."""
         return digest in self._absorbed_set
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Every array of the evidence (dense, per block and the onset tables), by name."""
+        out = dict(self.arrays)
+        for side in SIDES:
+            for name in _EXCURSION_FIELDS:
+                out[f"onset_{side}_{name}"] = getattr(self.onsets[side], name)
+        return out
 
     # -- one frame ---------------------------------------------------------
 
@@ -149,14 +159,25 @@ class Accumulator:
         repeat = self._repeats_run(ev.thumb, taken)
         self.first_time = taken if self.first_time is None else min(self.first_time, taken)
         self.last_time = taken if self.last_time is None else max(self.last_time, taken)
+        now = max(1, min(int(taken), 2**32 - 1))
+        high = exposure_index is not None and exposure_index >= EI_HIGH
+        hits = {side: self._hits(ev, side) for side in SIDES}
         if repeat:
+            for side, (idx, weights) in hits.items():
+                self.onsets[side] = self.onsets[side].note_repeat(idx, weights, now)
             return False
         self.last_thumb = ev.thumb
+        first = self.counted == 0
         self.counted += 1
-        high = exposure_index is not None and exposure_index >= EI_HIGH
         self.frames_hi += int(high)
-        self._absorb_side(ev, taken, high, positive=True)
-        self._absorb_side(ev, taken, high, positive=False)
+        for side, (idx, weights) in hits.items():
+            self._absorb_side(ev, side, idx, weights, high)
+            cost = _cost(ev, side, high)
+            _saturating_add32(self.arrays[f"cost_{side}"], cost)
+            keep = weights > 0
+            self.onsets[side] = self.onsets[side].step(
+                idx[keep], weights[keep], cost, self.width, now, first
+            )
         return True
 
     def _repeats_run(self, thumb: np.ndarray, taken: float) -> bool:
@@ -170,41 +191,28 @@ class Accumulator:
         scale = (a.mean() + b.mean()) / 2 + 0.002
         return float(np.abs(a - b).mean() / scale) < RUN_DIFF
 
-    def _absorb_side(self, ev: FrameEvidence, taken: float, high: bool, positive: bool) -> None:
-        a = self.arrays
-        if positive:
-            idx, z, val, opp = ev.pos_idx, ev.pos_z, ev.pos_val, ev.hot_opp
-            counts = a["opp_hi"] if high else a["opp_lo"]
-            target, tail, null, side = (
-                a["pos_hi"] if high else a["pos_lo"],
-                a["tail_pos"],
-                a["null_pos"],
-                "pos",
-            )
+    def _hits(self, ev: FrameEvidence, side: str) -> tuple[np.ndarray, np.ndarray]:
+        """This side's outliers (sorted flat indices) and their weights."""
+        if side == "pos":
+            idx, z, opp = ev.pos_idx, ev.pos_z, ev.hot_opp
         else:
-            idx, z, val, opp = ev.neg_idx, -ev.neg_z, ev.neg_val, ev.dead_opp
-            counts, target, tail, null, side = (
-                a["opp_dead"],
-                a["neg"],
-                a["tail_neg"],
-                a["null_neg"],
-                "neg",
-            )
+            idx, z, opp = ev.neg_idx, -ev.neg_z, ev.dead_opp
         n_opp = _elements_in(opp, self.height, self.width)
-        weights = hit_weights(idx, z, self.width, ev.phase, n_opp)
-        _saturating_add(counts, opp.astype(np.uint16))
+        return idx, hit_weights(idx, z, self.width, ev.phase, n_opp)
+
+    def _absorb_side(
+        self, ev: FrameEvidence, side: str, idx: np.ndarray, weights: np.ndarray, high: bool
+    ) -> None:
+        a = self.arrays
+        if side == "pos":
+            val, opp = ev.pos_val, ev.hot_opp
+            counts, target = (a["opp_hi"], a["pos_hi"]) if high else (a["opp_lo"], a["pos_lo"])
+        else:
+            val, opp, counts, target = ev.neg_val, ev.dead_opp, a["opp_dead"], a["neg"]
+        n_opp = _elements_in(opp, self.height, self.width)
+        _saturating_add32(counts, opp)
         if n_opp:
-            null[opp] += np.uint32(round(NULL_SCALE * float(weights.sum()) / n_opp))
-        # A frame that could have shown the defect and did not resets the onset.
-        # For bright outliers only long/high-ISO frames count: a hot pixel is
-        # invisible at 1/500 s, and that says nothing about when it appeared.
-        # An outlier the other way is no sign of health either (a stuck pixel
-        # is dark against a bright scene and bright against a dark one).
-        outliers = ev.outliers
-        if positive and high:
-            self._clear(side, ev.hot_clear, outliers)
-        elif not positive:
-            self._clear(side, ev.dead_clear, outliers)
+            a[f"null_{side}"][opp] += np.uint32(round(NULL_SCALE * float(weights.sum()) / n_opp))
         keep = weights > 0
         idx, weights, val = idx[keep], weights[keep], val[keep]
         if idx.size == 0:
@@ -218,53 +226,13 @@ class Accumulator:
         vlo, vhi = a["vlo"].reshape(-1), a["vhi"].reshape(-1)
         vlo[vidx] = np.minimum(vlo[vidx], vval)
         vhi[vidx] = np.maximum(vhi[vidx], vval)
-        tflat = tail.reshape(-1)
-        # An onset starts only at a clear outlier: a borderline one in a frame
-        # full of them is too often chance, and would date a defect too early.
-        fresh = idx[(tflat[idx] == 0) & (weights >= ONSET_WEIGHT)]
-        tflat[fresh] = np.uint32(max(1, min(int(taken), 2**32 - 1)))
-        if fresh.size:
-            self._live[side] = np.union1d(self._live_tails(side), fresh)
 
-    def _live_tails(self, side: str) -> np.ndarray:
-        """Indices of the elements with an onset under way (few; cached, not persisted)."""
-        if side not in self._live:
-            self._live[side] = np.flatnonzero(self.arrays[f"tail_{side}"])
-        return self._live[side]
-
-    def _clear(self, side: str, clear: np.ndarray, outliers: np.ndarray) -> None:
-        """A frame that clearly showed the elements of ``clear`` blocks healthy.
-
-        Resets their onsets, and records it as counts (a block's clear frames,
-        and per element the clear frames in which it was an outlier) rather
-        than as a dense per-element mask: an element was cleared in a stretch
-        of frames exactly when its block had more clear frames than it had
-        outliers in them, which is all that merging needs.
-        """
+    def counts(self, side: str) -> np.ndarray:
+        """Per element, this side's weighted outlier count (the onset statistic's input)."""
         a = self.arrays
-        _saturating_add(a[f"clear_{side}"], clear.astype(np.uint16))
-        inside = outliers[clear[outliers // self.width // BLOCK, outliers % self.width // BLOCK]]
-        hit = a[f"clear_hit_{side}"].reshape(-1)
-        hit[inside] = np.minimum(hit[inside].astype(np.uint16) + 1, 255).astype(np.uint8)
-        live = self._live_tails(side)
-        if live.size == 0:
-            return
-        healthy = clear[live // self.width // BLOCK, live % self.width // BLOCK]
-        healthy &= ~np.isin(live, inside, assume_unique=True)
-        if healthy.any():
-            a[f"tail_{side}"].reshape(-1)[live[healthy]] = 0
-            self._live[side] = live[~healthy]
-
-    def cleared(self, side: str) -> np.ndarray:
-        """Per element: did any frame absorbed here clearly show it healthy?
-
-        An element that was an outlier in 255 or more clear frames is taken as
-        never cleared (its count saturated; it is a defect, and its onset is
-        better carried from earlier frames).
-        """
-        blocks = np.repeat(np.repeat(self.arrays[f"clear_{side}"], BLOCK, 0), BLOCK, 1)
-        hit = self.arrays[f"clear_hit_{side}"]
-        return (blocks[: self.height, : self.width] > hit) & (hit < 255)
+        if side == "pos":
+            return a["pos_lo"].astype(np.int32) + a["pos_hi"]
+        return a["neg"]
 
     # -- merging -------------------------------------------------------------
 
@@ -272,29 +240,36 @@ class Accumulator:
         """This accumulator followed by ``later``, as if fed both in order.
 
         Exact when ``later``'s frames were all taken after this one's, with a
-        gap longer than ``RUN_GAP`` between them (so no run spans the cut).
+        gap longer than ``RUN_GAP`` between them (so no run spans the cut), and
+        no weighted count reaches its 16-bit ceiling (65535: a defect seen in
+        thousands of frames).
         """
         if (later.height, later.width, later.kind) != (self.height, self.width, self.kind):
             raise ValueError("can only merge accumulators of one size and kind")
         dup = self._absorbed_set & later._absorbed_set
         if dup:
             raise ValueError(f"{len(dup)} frames were absorbed by both accumulators")
+        if later.counted == 0:
+            return self._copy_with(later)
+        if self.counted == 0:
+            return later._copy_with(self)
         a, b = self.arrays, later.arrays
         out: dict[str, np.ndarray] = {}
-        for name in ("pos_lo", "pos_hi", "neg", "opp_lo", "opp_hi", "opp_dead"):
+        for name in ("pos_lo", "pos_hi", "neg"):
             out[name] = np.minimum(a[name].astype(np.uint32) + b[name], 65535).astype(np.uint16)
-        for name in ("null_pos", "null_neg"):
-            out[name] = a[name] + b[name]  # uint32 thousandths: exact
+        for name, dtype in _BLOCK_ARRAYS.items():
+            out[name] = np.minimum(a[name].astype(np.uint64) + b[name], 2**32 - 1).astype(dtype)
         out["vlo"] = np.minimum(a["vlo"], b["vlo"])
         out["vhi"] = np.maximum(a["vhi"], b["vhi"])
-        for side in ("pos", "neg"):
-            name = f"clear_{side}"
-            out[name] = np.minimum(a[name].astype(np.uint32) + b[name], 65535).astype(np.uint16)
-            name = f"clear_hit_{side}"
-            out[name] = np.minimum(a[name].astype(np.uint16) + b[name], 255).astype(np.uint8)
-            name = f"tail_{side}"
-            carried = np.where(a[name] != 0, a[name], b[name])
-            out[name] = np.where(later.cleared(side), b[name], carried)
+        onsets = {
+            side: self.onsets[side].merge(
+                later.onsets[side],
+                later.counts(side).reshape(-1),
+                later.arrays[f"cost_{side}"],
+                self.width,
+            )
+            for side in SIDES
+        }
         times = [t for t in (self.first_time, later.first_time) if t is not None]
         lasts = [t for t in (self.last_time, later.last_time) if t is not None]
         return Accumulator(
@@ -308,16 +283,41 @@ class Accumulator:
             first_time=min(times) if times else None,
             last_time=max(lasts) if lasts else None,
             arrays=out,
+            onsets=onsets,
             last_thumb=later.last_thumb if later.last_thumb is not None else self.last_thumb,
             absorbed=self.absorbed + later.absorbed,
             confirmed={**later.confirmed, **self.confirmed},  # the earlier confirmation wins
         )
 
+    def _copy_with(self, empty: Accumulator) -> Accumulator:
+        """This accumulator plus the frames of one that counted none (all repeats)."""
+        times = [t for t in (self.first_time, empty.first_time) if t is not None]
+        lasts = [t for t in (self.last_time, empty.last_time) if t is not None]
+        return Accumulator(
+            height=self.height,
+            width=self.width,
+            kind=self.kind,
+            cfa=self.cfa or empty.cfa,
+            frames=self.frames + empty.frames,
+            counted=self.counted,
+            frames_hi=self.frames_hi,
+            first_time=min(times) if times else None,
+            last_time=max(lasts) if lasts else None,
+            arrays={k: v.copy() for k, v in self.arrays.items()},
+            onsets=dict(self.onsets),
+            last_thumb=self.last_thumb,
+            absorbed=self.absorbed + empty.absorbed,
+            confirmed={**empty.confirmed, **self.confirmed},
+        )
+
     # -- persistence -----------------------------------------------------------
 
     def to_bytes(self) -> bytes:
-        """Serialise with a version, the array layout and a SHA-256 checksum."""
-        names = list(_ELEMENT_ARRAYS) + list(_BLOCK_ARRAYS)
+        """Serialise with a version, the array layout and a SHA-256 checksum.
+
+        Sorted index arrays are stored as differences, which compress far better.
+        """
+        state = self.state()
         meta = {
             "version": FORMAT_VERSION,
             "height": self.height,
@@ -329,13 +329,13 @@ class Accumulator:
             "frames_hi": self.frames_hi,
             "first_time": self.first_time,
             "last_time": self.last_time,
-            "arrays": [[n, self.arrays[n].dtype.str, list(self.arrays[n].shape)] for n in names],
+            "arrays": [[n, a.dtype.str, list(a.shape)] for n, a in state.items()],
             "thumb": None if self.last_thumb is None else list(self.last_thumb.shape),
             "absorbed": len(self.absorbed),
             "confirmed": sorted([i, t, o] for i, (t, o) in self.confirmed.items()),
         }
         comp = zlib.compressobj(1)
-        chunks = [comp.compress(np.ascontiguousarray(self.arrays[n]).tobytes()) for n in names]
+        chunks = [comp.compress(_encode(n, a)) for n, a in state.items()]
         if self.last_thumb is not None:
             chunks.append(comp.compress(self.last_thumb.astype(np.float16).tobytes()))
         chunks.append(comp.compress(b"".join(self.absorbed)))
@@ -346,7 +346,10 @@ class Accumulator:
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> Accumulator:
-        """Inverse of :meth:`to_bytes`; raises ``ValueError`` on any damage."""
+        """Inverse of :meth:`to_bytes`; raises ``ValueError`` on any damage.
+
+        An accumulator of another format version raises :class:`FormatVersionError`.
+        """
         if len(blob) < len(MAGIC) + 36 or not blob.startswith(MAGIC):
             raise ValueError("not a hotwatch accumulator (bad magic)")
         body, digest = blob[:-32], blob[-32:]
@@ -356,13 +359,13 @@ class Accumulator:
         (hlen,) = struct.unpack_from("<I", body, pos)
         meta = json.loads(body[pos + 4 : pos + 4 + hlen])
         if meta.get("version") != FORMAT_VERSION:
-            raise ValueError(f"unsupported accumulator version {meta.get('version')}")
+            raise FormatVersionError(meta.get("version"))
         raw = zlib.decompress(body[pos + 4 + hlen :])
-        arrays: dict[str, np.ndarray] = {}
+        state: dict[str, np.ndarray] = {}
         off = 0
         for name, dtype, shape in meta["arrays"]:
             arr = np.frombuffer(raw, dtype=np.dtype(dtype), count=int(np.prod(shape)), offset=off)
-            arrays[name] = arr.reshape(shape).copy()
+            state[name] = _decode(name, arr.reshape(shape))
             off += arr.nbytes
         thumb = None
         if meta["thumb"] is not None:
@@ -372,6 +375,10 @@ class Accumulator:
         absorbed = [raw[off + 16 * i : off + 16 * (i + 1)] for i in range(meta["absorbed"])]
         cfa = tuple(tuple(r) for r in meta["cfa"]) if meta["cfa"] else None
         confirmed = {int(i): (float(t), o) for i, t, o in meta.get("confirmed", [])}
+        onsets = {
+            side: Excursions(*(state.pop(f"onset_{side}_{n}") for n in _EXCURSION_FIELDS))
+            for side in SIDES
+        }
         return cls(
             height=meta["height"],
             width=meta["width"],
@@ -382,7 +389,8 @@ class Accumulator:
             frames_hi=meta["frames_hi"],
             first_time=meta["first_time"],
             last_time=meta["last_time"],
-            arrays=arrays,
+            arrays=state,
+            onsets=onsets,
             last_thumb=thumb,
             absorbed=absorbed,
             confirmed=confirmed,
@@ -390,7 +398,41 @@ class Accumulator:
 
     def nbytes(self) -> int:
         """Memory held by the state arrays."""
-        return sum(a.nbytes for a in self.arrays.values())
+        return sum(a.nbytes for a in self.state().values())
+
+
+class FormatVersionError(ValueError):
+    """An accumulator written by a hotwatch whose format this one does not read."""
+
+    def __init__(self, version: object) -> None:
+        super().__init__(
+            f"accumulator format version {version}; this hotwatch reads {FORMAT_VERSION}"
+        )
+        self.version = version
+
+
+def _encode(name: str, a: np.ndarray) -> bytes:
+    """An array's bytes; sorted index arrays as differences from the previous index."""
+    if name.endswith("_idx"):
+        return np.diff(a, prepend=np.int64(0)).astype(np.int64).tobytes()
+    return np.ascontiguousarray(a).tobytes()
+
+
+def _decode(name: str, a: np.ndarray) -> np.ndarray:
+    return np.cumsum(a).astype(np.int64) if name.endswith("_idx") else a.copy()
+
+
+def _cost(ev: FrameEvidence, side: str, high: bool) -> np.ndarray:
+    """The onset statistic's cost k of this frame, per block (see hotwatch.onset)."""
+    if side == "pos":
+        if not high:
+            return np.where(ev.hot_opp, onset.COST_LOW, 0).astype(np.int32)
+        return np.select([ev.hot_clear, ev.hot_opp], [onset.COST_CLEAR, onset.COST_HIGH], 0).astype(
+            np.int32
+        )
+    return np.select([ev.dead_clear, ev.dead_opp], [onset.COST_CLEAR, onset.COST_LOW], 0).astype(
+        np.int32
+    )
 
 
 def content_digest(sha256_hex: str) -> bytes:
@@ -425,5 +467,5 @@ def _elements_in(opp: np.ndarray, height: int, width: int) -> int:
     return int((opp * np.outer(ny, nx)).sum())
 
 
-def _saturating_add(target: np.ndarray, inc: np.ndarray) -> None:
-    np.minimum(target.astype(np.uint32) + inc, 65535, out=target, casting="unsafe")
+def _saturating_add32(target: np.ndarray, inc: np.ndarray) -> None:
+    np.minimum(target.astype(np.uint64) + inc, 2**32 - 1, out=target, casting="unsafe")

@@ -183,8 +183,8 @@ def _evaluate(acc: Accumulator, cand: np.ndarray, p: DetectParams) -> _Evidence:
         pos_sig,
         neg_sig,
         _classify(acc, cand, as_pos, as_neg, p),
-        a["tail_pos"].reshape(-1)[cand],
-        a["tail_neg"].reshape(-1)[cand],
+        acc.onsets["pos"].onset_of(cand),
+        acc.onsets["neg"].onset_of(cand),
     )
 
 

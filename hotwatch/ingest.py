@@ -301,7 +301,7 @@ class Ingestor:
         the next checkpoint).
         """
         acc = slot.acc
-        among = self._candidates(slot, ev.outliers)
+        among = self._candidates(slot, np.concatenate([ev.pos_idx, ev.neg_idx]))
         if among.size == 0:
             return []
         found = detect_mod.detect(acc, self.params, among=among)
@@ -330,7 +330,8 @@ class Ingestor:
             slot.candidates = detect_mod.candidates(slot.acc, self.params)
         elif hit.size:
             strong = detect_mod.candidates(slot.acc, self.params, among=hit)
-            slot.candidates = np.union1d(slot.candidates, strong)
+            if strong.size:
+                slot.candidates = np.union1d(slot.candidates, strong)
         return slot.candidates
 
     def _settled(self, acc: Accumulator, found: list[Defect]) -> list[Defect]:

@@ -77,8 +77,8 @@ def test_merge_equals_sequential():
                 digest=(17 + i).to_bytes(16, "big"),
             )
     merged = a.merge(b)
-    for name, arr in seq.arrays.items():
-        assert np.array_equal(arr, merged.arrays[name]), name
+    for name, arr in seq.state().items():
+        assert np.array_equal(arr, merged.state()[name]), name
     assert (merged.frames, merged.counted) == (seq.frames, seq.counted)
     assert detect(merged) == detect(seq)
     assert one.frames == merged.frames
@@ -103,7 +103,7 @@ def test_round_trip_and_checksum(tmp_path):
     assert size < 12 * H * W
     back = store.load(path)
     assert back is not None and detect(back) == detect(acc)
-    assert all(np.array_equal(v, back.arrays[k]) for k, v in acc.arrays.items())
+    assert all(np.array_equal(v, back.state()[k]) for k, v in acc.state().items())
     blob = bytearray(path.read_bytes())
     blob[len(blob) // 2] ^= 0x40
     path.write_bytes(bytes(blob))
@@ -173,13 +173,62 @@ def test_frame_edges_give_no_evidence():
     assert not ((ys < 2) | (ys >= H - 2) | (xs < 2) | (xs >= W - 2)).any()
 
 
-def test_evidence_does_not_depend_on_the_strip_size(monkeypatch):
-    """Strips are a memory device: the frame's evidence must come out the same."""
-    from hotwatch import evidence
+def _random_evidence(rng, h, w, scene, late=False):
+    """A made-up frame's evidence: outliers of all strengths, mixed opportunities; with
+    ``late``, also a few elements that have just gone bad."""
+    from hotwatch.evidence import FrameEvidence, block_shape
 
-    raw = _roll(6)[5]
-    a = extract(raw, black=200, white=4095, cfa=PATTERN)
-    monkeypatch.setattr(evidence, "STRIP", 48)
-    b = extract(raw, black=200, white=4095, cfa=PATTERN)
-    for name in ("pos_idx", "pos_z", "neg_idx", "neg_z", "hot_opp", "dead_opp", "hot_clear"):
-        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    bshape = block_shape(h, w)
+    sides = []
+    for _ in range(2):
+        idx = np.unique(rng.integers(0, h * w, int(rng.integers(0, 40))))
+        idx = np.unique(np.concatenate([idx, np.arange(0, h * w, 1999)]))  # a few keep showing
+        bad = np.arange(5, h * w, 1501) if late else np.empty(0, np.int64)
+        idx = np.unique(np.concatenate([idx, bad]))
+        z = rng.uniform(3, 6, idx.size).astype(np.float32)
+        z[(rng.random(idx.size) < 0.3) | np.isin(idx, bad)] *= 4  # rare strong ones
+        sides.append((idx, z, rng.integers(0, 256, idx.size).astype(np.uint8)))
+    opp = [rng.random(bshape) < p for p in (0.9, 0.5, 0.9, 0.3)]
+    return FrameEvidence(
+        shape=(h, w),
+        pos_idx=sides[0][0],
+        pos_z=sides[0][1],
+        pos_val=sides[0][2],
+        neg_idx=sides[1][0],
+        neg_z=-sides[1][1],
+        neg_val=sides[1][2],
+        hot_opp=opp[0],
+        hot_clear=opp[0] & opp[1],
+        dead_opp=opp[2],
+        dead_clear=opp[2] & opp[3],
+        thumb=np.full((2, 2), scene, np.float16),
+        phase=2,
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_merge_equals_sequential_on_random_streams(seed):
+    """Random evidence with runs (repeat frames) everywhere, cut after a run: every array
+    of the merged accumulator, onset tables included, equals the one fed everything."""
+    rng = np.random.default_rng(seed)
+    h, w = 96, 128
+    t, frames = 1.7e9, []
+    scene = 0.2
+    for i in range(80):
+        if rng.random() < 0.6 and not 36 <= i < 40:  # a new scene, else a repeat of the last
+            scene = float(rng.uniform(0.05, 0.9))
+        t += float(rng.uniform(1, 200))
+        if i == 40:
+            t += RUN_GAP + 1  # the cut: stretches are split at a gap between runs
+        ei = float(rng.choice([10.0, 100.0, 3000.0]))
+        ev = _random_evidence(rng, h, w, scene, late=i >= 37)  # going bad in the run
+        frames.append((ev, t, ei, i.to_bytes(16, "big")))
+    seq, a, b = (Accumulator(h, w, "raw") for _ in range(3))
+    for i, (ev, t, ei, digest) in enumerate(frames):
+        seq.update(ev, t, ei, digest)
+        (a if i < 40 else b).update(ev, t, ei, digest)
+    assert any(o.pend_idx.size for o in a.onsets.values()), "the first stretch ends in a run"
+    merged = a.merge(b)
+    for name, arr in seq.state().items():
+        np.testing.assert_array_equal(merged.state()[name], arr, err_msg=name)
+    assert (merged.frames, merged.counted) == (seq.frames, seq.counted)

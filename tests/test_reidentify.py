@@ -265,8 +265,8 @@ def test_merged_accumulator_equals_one_feed(tmp_path, et, crash):
         one_feed.frames_hi,
     )
     assert set(merged.absorbed) == set(one_feed.absorbed)
-    for name, array in one_feed.arrays.items():
-        np.testing.assert_array_equal(merged.arrays[name], array, err_msg=name)
+    for name, array in one_feed.state().items():
+        np.testing.assert_array_equal(merged.state()[name], array, err_msg=name)
 
 
 # --------------------------------------------------------------------------- mixed
