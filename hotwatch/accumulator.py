@@ -435,9 +435,9 @@ def _cost(ev: FrameEvidence, side: str, high: bool) -> np.ndarray:
     )
 
 
-def content_digest(sha256_hex: str) -> bytes:
-    """The 16-byte form of a file's SHA-256 kept in ``absorbed``."""
-    return bytes.fromhex(sha256_hex)[:16]
+def content_digest(digest_hex: str) -> bytes:
+    """The 16-byte form of a file's content digest kept in ``absorbed``."""
+    return bytes.fromhex(digest_hex)[:16]
 
 
 def hit_weights(idx: np.ndarray, z: np.ndarray, width: int, phase: int, n_opp: int) -> np.ndarray:

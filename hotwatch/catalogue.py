@@ -168,6 +168,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        2,
+        "content digest: XXH3-128 instead of SHA-256",
+        (
+            # rows keep the SHA-256 they were recorded with: their paths are known, and
+            # a copy of such a file elsewhere is read (and its accumulator knows it)
+            "DROP INDEX files_sha256",
+            "ALTER TABLE files RENAME COLUMN sha256 TO digest",
+            "CREATE INDEX files_digest ON files (digest)",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
@@ -227,7 +238,7 @@ class FileRow:
     path: str
     size: int
     mtime_ns: int
-    sha256: str | None
+    digest: str | None  #: XXH3-128 hex (SHA-256 in rows from before schema 2)
     status: FileStatus
     reason: str
     body_key: str | None
@@ -550,8 +561,8 @@ class Catalogue:
         row = self._q("SELECT * FROM files WHERE path = ?", (str(path),)).fetchone()
         return None if row is None else _file_row(row)
 
-    def file_by_hash(
-        self, sha256: str, status: FileStatus | None = FileStatus.INGESTED
+    def file_by_digest(
+        self, digest: str, status: FileStatus | None = FileStatus.INGESTED
     ) -> FileRow | None:
         """The first file recorded with this content (and status; None for any).
 
@@ -560,12 +571,12 @@ class Catalogue:
         """
         if status is None:
             row = self._q(
-                "SELECT * FROM files WHERE sha256 = ? ORDER BY id LIMIT 1", (sha256,)
+                "SELECT * FROM files WHERE digest = ? ORDER BY id LIMIT 1", (digest,)
             ).fetchone()
         else:
             row = self._q(
-                "SELECT * FROM files WHERE sha256 = ? AND status = ? ORDER BY id LIMIT 1",
-                (sha256, FileStatus(status).value),
+                "SELECT * FROM files WHERE digest = ? AND status = ? ORDER BY id LIMIT 1",
+                (digest, FileStatus(status).value),
             ).fetchone()
         return None if row is None else _file_row(row)
 
@@ -575,7 +586,7 @@ class Catalogue:
         path: str,
         size: int,
         mtime_ns: int,
-        sha256: str | None,
+        digest: str | None,
         status: FileStatus,
         reason: str = "",
         body_key: str | None = None,
@@ -588,12 +599,12 @@ class Catalogue:
         seen = _iso(seen_at or _now())
         with self.atomic():
             self._q(
-                """INSERT INTO files (path, size, mtime_ns, sha256, body_key, acc_slug, kind,
+                """INSERT INTO files (path, size, mtime_ns, digest, body_key, acc_slug, kind,
                        taken_at, status, reason, first_seen, last_seen)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (path) DO UPDATE SET
                        size = excluded.size, mtime_ns = excluded.mtime_ns,
-                       sha256 = excluded.sha256, body_key = excluded.body_key,
+                       digest = excluded.digest, body_key = excluded.body_key,
                        acc_slug = excluded.acc_slug, kind = excluded.kind,
                        taken_at = excluded.taken_at, status = excluded.status,
                        reason = excluded.reason, last_seen = excluded.last_seen""",
@@ -601,7 +612,7 @@ class Catalogue:
                     str(path),
                     int(size),
                     int(mtime_ns),
-                    sha256,
+                    digest,
                     body_key,
                     acc_slug,
                     None if kind is None else FrameKind(kind).value,
@@ -1154,7 +1165,7 @@ def _file_row(r: sqlite3.Row) -> FileRow:
         path=r["path"],
         size=int(r["size"]),
         mtime_ns=int(r["mtime_ns"]),
-        sha256=r["sha256"],
+        digest=r["digest"],
         status=FileStatus(r["status"]),
         reason=r["reason"],
         body_key=r["body_key"],

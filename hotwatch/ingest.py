@@ -12,7 +12,6 @@ recognised as already counted: no photo is lost, none is counted twice.
 from __future__ import annotations
 
 import errno
-import hashlib
 import logging
 import os
 import sqlite3
@@ -23,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import xxhash
 
 from . import detect as detect_mod
 from . import evidence, frames, store
@@ -66,7 +66,7 @@ class _Pending:
     path: Path
     size: int
     mtime_ns: int
-    sha256: str | None
+    digest: str | None
     status: FileStatus
     reason: str
     camera: CameraFile | None = None
@@ -88,11 +88,19 @@ def is_quiet(path: Path) -> bool:
     return path.name.startswith((".", "~")) or path.suffix.lower() in QUIET_SUFFIXES
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
+def digest_of(path: Path) -> str:
+    """The file's content digest (XXH3-128, hex), which says "this photo was counted".
+
+    Not a cryptographic hash: nothing is guarded by it, it only has to tell two
+    photos apart, and at several GB/s it costs a fraction of decoding the file
+    (SHA-256 of a 20 MB raw took a third of the time LibRaw took to unpack it).
+    """
+    h = xxhash.xxh3_128()
+    buf = bytearray(1 << 18)  # read in pieces that stay in the CPU cache while hashed
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as fh:
+        while n := fh.readinto(buf):
+            h.update(view[:n])
     return h.hexdigest()
 
 
@@ -126,7 +134,7 @@ class Prepared:
     path: Path
     size: int
     mtime_ns: int
-    sha256: str | None
+    digest: str | None
     status: FileStatus | None = None  #: set when the file cannot be used
     reason: str = ""
     camera: CameraFile | None = None
@@ -149,7 +157,7 @@ def prepare(path: Path, exiftool: object | None = None) -> Prepared:
         reason = f"not a photo file type ({path.suffix or 'no suffix'})"
         return Prepared(path, size, mtime, None, FileStatus.SKIPPED, reason)
     try:
-        sha = sha256_of(path)
+        digest = digest_of(path)
     except OSError as exc:
         return Prepared(path, size, mtime, None, FileStatus.FAILED, f"cannot read: {exc.strerror}")
     try:
@@ -157,18 +165,18 @@ def prepare(path: Path, exiftool: object | None = None) -> Prepared:
         frame = frames.read_frame(path, kind)
         ev = evidence.extract(frame.data, black=frame.black, white=frame.white, cfa=frame.cfa)
     except UnsupportedFile as exc:
-        return Prepared(path, size, mtime, sha, FileStatus.SKIPPED, str(exc))
+        return Prepared(path, size, mtime, digest, FileStatus.SKIPPED, str(exc))
     except UnreadableFile as exc:
-        return Prepared(path, size, mtime, sha, FileStatus.FAILED, str(exc))
+        return Prepared(path, size, mtime, digest, FileStatus.FAILED, str(exc))
     except MemoryError:
         raise
     except Exception as exc:  # a decoder bug on one odd file must not stop the batch
         log.debug("unexpected error reading %s", path, exc_info=True)
         reason = f"could not decode: {type(exc).__name__}: {exc}"
-        return Prepared(path, size, mtime, sha, FileStatus.FAILED, reason)
+        return Prepared(path, size, mtime, digest, FileStatus.FAILED, reason)
     key = AccumulatorKey(camera.body, frame.kind, frame.width, frame.height)
     cfa = None if frame.cfa is None else tuple(map(tuple, frame.cfa.tolist()))
-    return Prepared(path, size, mtime, sha, None, "", camera, key, cfa, ev)
+    return Prepared(path, size, mtime, digest, None, "", camera, key, cfa, ev)
 
 
 class Ingestor:
@@ -224,14 +232,14 @@ class Ingestor:
         """Second half of ingest: dedupe, accumulate and record a prepared file."""
         path = prep.path
         if prep.status is not None:
-            return self._done(path, prep.size, prep.mtime_ns, prep.sha256, prep.status, prep.reason)
-        dup = self._duplicate_of(prep.sha256, path)
+            return self._done(path, prep.size, prep.mtime_ns, prep.digest, prep.status, prep.reason)
+        dup = self._duplicate_of(prep.digest, path)
         if dup:
             return self._done(
                 path,
                 prep.size,
                 prep.mtime_ns,
-                prep.sha256,
+                prep.digest,
                 FileStatus.SKIPPED,
                 f"same content as {dup} (already counted)",
             )
@@ -240,17 +248,17 @@ class Ingestor:
     def _duplicate_of(self, digest_hex: str | None, path: Path) -> str | None:
         if digest_hex is None:
             return None
-        row = self.catalogue.file_by_hash(digest_hex)
+        row = self.catalogue.file_by_digest(digest_hex)
         if row and row.path != str(path):
             return row.path
         for p in self._pending:
-            if p.sha256 == digest_hex and p.status is FileStatus.INGESTED and p.path != path:
+            if p.digest == digest_hex and p.status is FileStatus.INGESTED and p.path != path:
                 return str(p.path)
         return None
 
     def _absorb(self, prep: Prepared) -> Outcome:
         camera, key, ev = prep.camera, prep.key, prep.evidence
-        assert camera is not None and key is not None and ev is not None and prep.sha256
+        assert camera is not None and key is not None and ev is not None and prep.digest
         try:
             slot = self._slot(key, prep.cfa)
         except DamagedState as exc:
@@ -258,7 +266,7 @@ class Ingestor:
             self.catalogue.add_event("damaged_state", camera.body.key, {"message": str(exc)})
             slot = self._slot(key, prep.cfa)
         taken = camera.shot.taken_at or datetime.fromtimestamp(prep.mtime_ns / 1e9, UTC)
-        digest = content_digest(prep.sha256)
+        digest = content_digest(prep.digest)
         new: list[Defect] = []
         if not slot.acc.has_absorbed(digest):
             slot.acc.update(ev, taken.timestamp(), camera.shot.exposure_index, digest=digest)
@@ -269,7 +277,7 @@ class Ingestor:
                 prep.path,
                 prep.size,
                 prep.mtime_ns,
-                prep.sha256,
+                prep.digest,
                 FileStatus.INGESTED,
                 "",
                 camera,
@@ -349,9 +357,15 @@ class Ingestor:
         return out
 
     def _done(
-        self, path: Path, size: int, mtime_ns: int, sha: str | None, status: FileStatus, reason: str
+        self,
+        path: Path,
+        size: int,
+        mtime_ns: int,
+        digest: str | None,
+        status: FileStatus,
+        reason: str,
     ) -> Outcome:
-        self._pending.append(_Pending(path, size, mtime_ns, sha, status, reason))
+        self._pending.append(_Pending(path, size, mtime_ns, digest, status, reason))
         if status is FileStatus.FAILED:
             log.warning("failed: %s: %s", path, reason)
         else:
@@ -427,7 +441,7 @@ class Ingestor:
                     path=str(p.path),
                     size=p.size,
                     mtime_ns=p.mtime_ns,
-                    sha256=p.sha256,
+                    digest=p.digest,
                     status=p.status,
                     reason=p.reason,
                     body_key=p.camera.body.key if p.camera else None,

@@ -48,7 +48,7 @@ def cat(db_path: Path) -> Iterator[Catalogue]:
 
 def record(cat: Catalogue, path: str, sha: str | None, **kw: object) -> None:
     kw.setdefault("status", FileStatus.INGESTED)
-    cat.record_file(path=path, size=100, mtime_ns=1, sha256=sha, **kw)  # type: ignore[arg-type]
+    cat.record_file(path=path, size=100, mtime_ns=1, digest=sha, **kw)  # type: ignore[arg-type]
 
 
 def ingest(cat: Catalogue, path: str, key: AccumulatorKey = RAW, taken_at: datetime = T0) -> None:
@@ -101,20 +101,38 @@ def test_migrations_are_idempotent(db_path: Path) -> None:
 def test_migrations_run_in_order_and_a_failed_one_stays_pending(db_path: Path) -> None:
     db_path.parent.mkdir(parents=True)
     conn = sqlite3.connect(db_path, isolation_level=None)
-    second = Migration(2, "notes", ("CREATE TABLE notes (text TEXT)",))
-    broken = Migration(3, "broken", ("CREATE TABLE half (x)", "INSERT INTO nowhere VALUES (1)"))
+    n = SCHEMA_VERSION
+    second = Migration(n + 1, "notes", ("CREATE TABLE notes (text TEXT)",))
+    broken = Migration(n + 2, "broken", ("CREATE TABLE half (x)", "INSERT INTO nowhere VALUES (1)"))
     with pytest.raises(sqlite3.OperationalError, match="nowhere"):
         apply_migrations(conn, (*MIGRATIONS, second, broken))
-    assert schema_version(conn) == 2
+    assert schema_version(conn) == n + 1
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "notes" in names
     assert "half" not in names  # the failed step left nothing behind
-    fixed = Migration(3, "fixed", ("CREATE TABLE half (x)",))
-    assert apply_migrations(conn, (*MIGRATIONS, second, fixed)) == [3]
-    assert schema_version(conn) == 3
+    fixed = Migration(n + 2, "fixed", ("CREATE TABLE half (x)",))
+    assert apply_migrations(conn, (*MIGRATIONS, second, fixed)) == [n + 2]
+    assert schema_version(conn) == n + 2
     with pytest.raises(ValueError, match="increasing"):
         apply_migrations(conn, (fixed, second))
     conn.close()
+
+
+def test_a_schema_1_catalogue_keeps_its_rows_under_the_new_digest_column(db_path: Path) -> None:
+    """Schema 2 names the content column ``digest`` (XXH3-128); old rows keep their SHA-256."""
+    db_path.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    apply_migrations(conn, MIGRATIONS[:1])
+    conn.execute(
+        """INSERT INTO files (path, size, mtime_ns, sha256, status, first_seen, last_seen)
+           VALUES ('/card/a.NEF', 5, 1, ?, 'ingested', ?, ?)""",
+        ("ab" * 32, "2024-01-01T00:00:00", "2024-01-01T00:00:00"),
+    )
+    conn.close()
+    with Catalogue(db_path) as cat:
+        row = cat.file_by_path("/card/a.NEF")
+        assert row is not None and row.digest == "ab" * 32
+        assert cat.file_by_digest("ab" * 32) == row
 
 
 def test_catalogue_from_a_newer_hotwatch_is_refused_untouched(db_path: Path) -> None:
@@ -171,7 +189,7 @@ def test_record_and_find_by_path_and_by_hash(cat: Catalogue) -> None:
         path="/card/DSC_0001.NEF",
         size=12,
         mtime_ns=34,
-        sha256=sha,
+        digest=sha,
         status=FileStatus.INGESTED,
         body_key=BODY.key,
         acc_slug=RAW.slug,
@@ -182,7 +200,7 @@ def test_record_and_find_by_path_and_by_hash(cat: Catalogue) -> None:
         path="/backup/copy of DSC_0001.NEF",
         size=12,
         mtime_ns=99,
-        sha256=sha,
+        digest=sha,
         status=FileStatus.SKIPPED,
         reason="duplicate of /card/DSC_0001.NEF",
     )
@@ -192,24 +210,24 @@ def test_record_and_find_by_path_and_by_hash(cat: Catalogue) -> None:
     assert row.taken_at == T0 and row.taken_at.utcoffset() == timedelta(hours=2)
     assert cat.file_by_path("/nowhere.jpg") is None
 
-    assert cat.file_by_hash(sha).path == "/card/DSC_0001.NEF"  # type: ignore[union-attr]
-    skipped = cat.file_by_hash(sha, FileStatus.SKIPPED)
+    assert cat.file_by_digest(sha).path == "/card/DSC_0001.NEF"  # type: ignore[union-attr]
+    skipped = cat.file_by_digest(sha, FileStatus.SKIPPED)
     assert skipped is not None and skipped.path == "/backup/copy of DSC_0001.NEF"
-    assert cat.file_by_hash("cd" * 32) is None
+    assert cat.file_by_digest("cd" * 32) is None
 
     first_seen = row.first_seen
     cat.record_file(
         path="/card/DSC_0001.NEF",
         size=13,
         mtime_ns=35,
-        sha256=None,
+        digest=None,
         status=FileStatus.FAILED,
         reason="truncated",
         seen_at=datetime(2030, 1, 1, tzinfo=UTC),
     )
     again = cat.file_by_path("/card/DSC_0001.NEF")
     assert again is not None
-    assert (again.size, again.status, again.reason, again.sha256) == (
+    assert (again.size, again.status, again.reason, again.digest) == (
         13,
         "failed",
         "truncated",
@@ -218,7 +236,7 @@ def test_record_and_find_by_path_and_by_hash(cat: Catalogue) -> None:
     assert again.first_seen == first_seen
     assert again.last_seen == datetime(2030, 1, 1, tzinfo=UTC)
     assert len(cat.files()) == 2
-    assert cat.file_by_hash(sha) is None  # the ingested row for that content is gone
+    assert cat.file_by_digest(sha) is None  # the ingested row for that content is gone
 
 
 def test_files_filters_and_status_counts(cat: Catalogue) -> None:

@@ -152,7 +152,7 @@ def check_consistent(paths: Paths, cat: Catalogue) -> None:
         files = [f for f in cat.files(FileStatus.INGESTED) if f.acc_slug == a.slug]
         assert acc.frames == a.frames == len(files)
         assert len(set(acc.absorbed)) == len(acc.absorbed)
-        assert set(acc.absorbed) == {content_digest(f.sha256) for f in files}
+        assert set(acc.absorbed) == {content_digest(f.digest) for f in files}
     bodies = cat.bodies()
     for b in bodies:
         accs = cat.accumulators(body_key=b.key)

@@ -73,7 +73,7 @@ def check_counted_once(home: Path, expected: int) -> None:
         accs = cat.accumulators()
         assert len(rows) == expected
         assert len({r.path for r in rows}) == expected
-        assert len({r.sha256 for r in rows}) == expected
+        assert len({r.digest for r in rows}) == expected
         assert sum(a.frames for a in accs) == expected
         on_disk = sum(store.load(store.path_for(home / "accumulators", a.key)).frames for a in accs)
         assert on_disk == expected
