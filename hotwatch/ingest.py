@@ -45,6 +45,9 @@ _QUIET = (
 QUIET_SUFFIXES = frozenset(_QUIET.split())
 CHECKPOINT_FRAMES = 25
 CHECKPOINT_SECONDS = 20.0
+#: a checkpoint of big accumulators takes a while (0.3 s at 10 MP): never spend more than
+#: this share of the time saving, so a backfill does not spend a quarter of it writing
+CHECKPOINT_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -202,6 +205,7 @@ class Ingestor:
         self._slots: dict[AccumulatorKey, _Slot] = {}
         self._pending: list[_Pending] = []
         self._last_checkpoint = time.monotonic()
+        self._save_cost = 0.0  #: seconds the last checkpoint took
 
     # -- one file ----------------------------------------------------------------
 
@@ -376,8 +380,9 @@ class Ingestor:
     # -- checkpoints --------------------------------------------------------------
 
     def _maybe_checkpoint(self) -> None:
-        due = time.monotonic() - self._last_checkpoint > CHECKPOINT_SECONDS
-        if len(self._pending) >= CHECKPOINT_FRAMES or due:
+        since = time.monotonic() - self._last_checkpoint
+        enough = len(self._pending) >= CHECKPOINT_FRAMES
+        if since > CHECKPOINT_SECONDS or (enough and since * CHECKPOINT_SHARE >= self._save_cost):
             self.checkpoint()
 
     def _reported(self, key: AccumulatorKey, slot: _Slot) -> list[Defect]:
@@ -427,6 +432,7 @@ class Ingestor:
             raise
 
     def _checkpoint(self) -> list[tuple[AccumulatorKey, Defect]]:
+        started = time.monotonic()
         for key, slot in self._slots.items():
             if slot.dirty:
                 store.save(store.path_for(self.paths.accumulators, key), slot.acc)
@@ -459,6 +465,7 @@ class Ingestor:
                 slot.dirty = False
         self._pending.clear()
         self._last_checkpoint = time.monotonic()
+        self._save_cost = self._last_checkpoint - started
         for key, d in announced:
             log.info(
                 "new %s pixel on %s (%s %dx%d) at x=%d y=%d, first seen %s",

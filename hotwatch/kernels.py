@@ -58,25 +58,32 @@ def _mid2(a, b, c, d):
 
 
 @njit(cache=True, nogil=True)
-def _resid_row(v, y, offs, p, r, c_n, level, resid):
-    """level2 and resid2 (int16) of every element of row ``y``; border elements: own, 0."""
+def _resid_row(v, y, offs, p, r, c_n, level, resid, tp, tn, hit, levels):
+    """One row's resid2 (int16), and either its level2 (``levels``) or its hits.
+
+    With ``levels``, border elements get level 2 x own and resid 0; without, the
+    hit flags (resid2 above ``tp`` or below ``-tn``) of the non-border elements
+    are written (border flags are left as they are: the caller keeps them 0).
+    """
     h, wc = v.shape
     row = v[y]
     if y < r or y >= h - r:
-        for j in range(wc):
-            level[j] = np.int16(2) * _ld(row[j])
-            resid[j] = 0
+        if levels:
+            for j in range(wc):
+                level[j] = np.int16(2) * _ld(row[j])
+                resid[j] = 0
         return
     lo, hi = r * c_n, wc - r * c_n
-    for j in range(lo):
-        level[j] = np.int16(2) * _ld(row[j])
-        resid[j] = 0
-    for j in range(hi, wc):
-        level[j] = np.int16(2) * _ld(row[j])
-        resid[j] = 0
+    if levels:
+        for j in range(lo):
+            level[j] = np.int16(2) * _ld(row[j])
+            resid[j] = 0
+        for j in range(hi, wc):
+            level[j] = np.int16(2) * _ld(row[j])
+            resid[j] = 0
     if p == 1:  # the same four offsets everywhere: one contiguous pass, vectorised
         o = offs[0, 0]
-        _mid_resid(
+        _mid(
             v[y + o[0, 0], lo + o[0, 1] : hi + o[0, 1]],
             v[y + o[1, 0], lo + o[1, 1] : hi + o[1, 1]],
             v[y + o[2, 0], lo + o[2, 1] : hi + o[2, 1]],
@@ -84,13 +91,17 @@ def _resid_row(v, y, offs, p, r, c_n, level, resid):
             row[lo:hi],
             level[lo:hi],
             resid[lo:hi],
+            tp[lo:hi],
+            tn[lo:hi],
+            hit[lo:hi],
+            levels,
         )
         return
     py = y % p
     for px in range(p):  # one strided pass per phase of the pattern's row
         j0 = lo + (px - lo) % p
         o = offs[py, px]
-        _mid_resid(
+        _mid(
             v[y + o[0, 0], j0 + o[0, 1] : hi + o[0, 1] : p],
             v[y + o[1, 0], j0 + o[1, 1] : hi + o[1, 1] : p],
             v[y + o[2, 0], j0 + o[2, 1] : hi + o[2, 1] : p],
@@ -98,15 +109,26 @@ def _resid_row(v, y, offs, p, r, c_n, level, resid):
             row[j0:hi:p],
             level[j0:hi:p],
             resid[j0:hi:p],
+            tp[j0:hi:p],
+            tn[j0:hi:p],
+            hit[j0:hi:p],
+            levels,
         )
 
 
 @njit(cache=True, nogil=True)
-def _mid_resid(a, b, c, d, own, level, resid):
-    for i in range(own.size):
-        m = _mid2(_ld(a[i]), _ld(b[i]), _ld(c[i]), _ld(d[i]))
-        level[i] = m
-        resid[i] = np.int16(np.int16(2) * _ld(own[i]) - m)
+def _mid(a, b, c, d, own, level, resid, tp, tn, hit, levels):
+    if levels:
+        for i in range(own.size):
+            m = _mid2(_ld(a[i]), _ld(b[i]), _ld(c[i]), _ld(d[i]))
+            level[i] = m
+            resid[i] = np.int16(np.int16(2) * _ld(own[i]) - m)
+    else:
+        for i in range(own.size):
+            m = _mid2(_ld(a[i]), _ld(b[i]), _ld(c[i]), _ld(d[i]))
+            res = np.int16(np.int16(2) * _ld(own[i]) - m)
+            resid[i] = res
+            hit[i] = (res > tp[i]) | (np.int16(-res) > tn[i])
 
 
 @njit(cache=True, nogil=True)
@@ -127,6 +149,7 @@ def block_stats(v, offs, p, r, c_n):
     ln = np.zeros((by, bx, c_n), np.int64)
     level = np.empty(wc, np.int16)
     resid = np.empty(wc, np.int16)
+    unused = np.empty(wc, np.int16)
     mag = np.empty(wc, np.int32)
     hi_ = np.empty(wc, np.int16)
     lo_ = np.empty(wc, np.int16)
@@ -140,7 +163,7 @@ def block_stats(v, offs, p, r, c_n):
         rows = 0
         inner = 0
         for y in range(y0, y1, SAMPLE):
-            _resid_row(v, y, offs, p, r, c_n, level, resid)
+            _resid_row(v, y, offs, p, r, c_n, level, resid, unused, unused, unused, True)
             for j in range(wc):
                 mag[j] += abs(np.int32(resid[j]))
                 hi_[j] = max(hi_[j], level[j])
@@ -192,30 +215,28 @@ def outliers(v, offs, p, r, c_n, thr_pos, thr_neg, sigma, black, span, cap):
     neg_val = np.empty(cap, np.uint8)
     n_pos = 0
     n_neg = 0
-    level = np.empty(wc, np.int16)
-    resid = np.empty(wc, np.int16)
+    resid = np.zeros(wc, np.int16)
     tp = np.empty(wc, np.int16)
     tn = np.empty(wc, np.int16)
-    words = -(-wc // 8)
-    hit = np.zeros(words * 8, np.uint8)
+    words = -(-wc // 4)
+    hit = np.zeros(words * 4, np.int16)  # flags, read four at a time
     hit_words = hit.view(np.uint64)
     to255 = np.float32(255.0 / span)
     black32 = np.float32(black)
     for y in range(r, h - r):
         b = y // BLOCK
         if y == r or y % BLOCK == 0:  # this block row's thresholds, per element
-            for j in range(wc):
-                k, c = (j // c_n) // BLOCK, j % c_n
-                tp[j] = thr_pos[b, k, c]
-                tn[j] = thr_neg[b, k, c]
-        _resid_row(v, y, offs, p, r, c_n, level, resid)
-        for j in range(wc):
-            hit[j] = (resid[j] > tp[j]) | (np.int16(-resid[j]) > tn[j])
+            for k in range(thr_pos.shape[1]):
+                for c in range(c_n):
+                    j0, j1 = k * BLOCK * c_n + c, min(wc, (k + 1) * BLOCK * c_n)
+                    tp[j0:j1:c_n] = thr_pos[b, k, c]
+                    tn[j0:j1:c_n] = thr_neg[b, k, c]
+        _resid_row(v, y, offs, p, r, c_n, resid, resid, tp, tn, hit, False)
         row = v[y]
         for word in range(words):
             if hit_words[word] == 0:
                 continue
-            for j in range(word * 8, min(wc, word * 8 + 8)):
+            for j in range(word * 4, min(wc, word * 4 + 4)):
                 if not hit[j]:
                     continue
                 res = resid[j]

@@ -23,6 +23,8 @@ class Score:
     missed: list[tuple[int, int]] = field(default_factory=list)
     wrong_kind: list[tuple[int, int, str, str]] = field(default_factory=list)
     onset_errors: list[int] = field(default_factory=list)
+    #: (x, y, found onset minus true onset, in frames) of every matched defect with an onset
+    onset_details: list[tuple[int, int, int]] = field(default_factory=list)
 
     @property
     def precision(self) -> float:
@@ -68,7 +70,7 @@ def score(
     """
     tol = 0 if kind == "raw" else jpeg_tolerance
     used: set[int] = set()
-    matched, fps, wrong, onset_err = 0, [], [], []
+    matched, fps, wrong, onset_err, details = 0, [], [], [], []
     for f in found:
         best = None
         for j, t in enumerate(truth):
@@ -95,5 +97,6 @@ def score(
             # a defect under a clipped sky or in daylight is present but invisible.
             first = t.get("first_visible_index", t["onset_index"])
             onset_err.append(abs(idx - int(first)))
+            details.append((f["x"], f["y"], idx - int(first)))
     missed = [(t["x"], t["y"]) for j, t in enumerate(truth) if j not in used]
-    return Score(len(found), len(truth), matched, fps, missed, wrong, onset_err)
+    return Score(len(found), len(truth), matched, fps, missed, wrong, onset_err, details)
