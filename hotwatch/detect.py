@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
+from numba import njit
 
 from .accumulator import NULL_SCALE, Accumulator
 from .evidence import BLOCK
@@ -90,14 +91,25 @@ def candidates(
     """Elements (of ``among``, or all) with enough evidence either way to be defects."""
     p = params or DetectParams()
     a = acc.arrays
-    idx = slice(None) if among is None else among
-    total = (
-        a["pos_lo"].reshape(-1)[idx].astype(np.int32)
-        + a["pos_hi"].reshape(-1)[idx]
-        + a["neg"].reshape(-1)[idx]
-    )
-    keep = total >= p.min_weight
-    return np.flatnonzero(keep) if among is None else among[keep]
+    counts = (a["pos_lo"].reshape(-1), a["pos_hi"].reshape(-1), a["neg"].reshape(-1))
+    if among is None:
+        total = counts[0].astype(np.int32) + counts[1] + counts[2]
+        return np.flatnonzero(total >= p.min_weight)
+    return _enough(np.asarray(among, dtype=np.int64), *counts, p.min_weight)
+
+
+@njit(cache=True, nogil=True)
+def _enough(among, pos_lo, pos_hi, neg, least):
+    """The elements of ``among`` whose weighted counts add up to ``least`` or more
+    (one pass: the hits of a frame are tens of thousands)."""
+    out = np.empty(among.size, np.int64)
+    n = 0
+    for i in range(among.size):
+        e = among[i]
+        if np.int64(pos_lo[e]) + pos_hi[e] + neg[e] >= least:
+            out[n] = e
+            n += 1
+    return out[:n].copy()
 
 
 def describe(
@@ -144,7 +156,7 @@ class _Evidence:
 
     def defect(self, i: int, x: int, y: int) -> Defect:
         kind = self.kinds[i]
-        onset = _onset(kind, int(self.tail_pos[i]), int(self.tail_neg[i]))
+        onset = _onset(kind, float(self.tail_pos[i]), float(self.tail_neg[i]))
         return Defect(x, y, kind, round(float(self.score[i]), 2), onset)
 
 
@@ -260,7 +272,7 @@ def _blob_centres(
     return np.array(kept, dtype=np.int64), ys, xs
 
 
-def _onset(kind: DefectKind, tail_pos: int, tail_neg: int) -> datetime | None:
+def _onset(kind: DefectKind, tail_pos: float, tail_neg: float) -> datetime | None:
     if kind is DefectKind.HOT:
         t = tail_pos
     elif kind is DefectKind.DEAD:

@@ -47,7 +47,7 @@ CHECKPOINT_FRAMES = 25
 CHECKPOINT_SECONDS = 20.0
 #: a checkpoint of big accumulators takes a while (0.3 s at 10 MP): never spend more than
 #: this share of the time saving, so a backfill does not spend a quarter of it writing
-CHECKPOINT_SHARE = 0.05
+CHECKPOINT_SHARE = 0.02
 
 
 @dataclass(frozen=True)

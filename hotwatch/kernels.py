@@ -53,6 +53,18 @@ def _ld(x):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def divmod_by(n, d, inv):
+    """``divmod(n, d)`` for n >= 0, with ``inv`` = 1.0 / d: a multiplication instead of
+    a 64-bit division (tens of cycles), corrected by one where rounding was off."""
+    q = np.int64(n * inv)
+    if q * d > n:
+        q -= 1
+    elif (q + 1) * d <= n:
+        q += 1
+    return q, n - q * d
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _mid2(a, b, c, d):
     return np.int16(max(min(a, b), min(c, d)) + min(max(a, b), max(c, d)))
 

@@ -44,6 +44,7 @@ import numpy as np
 from numba import njit
 
 from .evidence import BLOCK
+from .kernels import divmod_by
 
 UNIT = 16  #: S per unit of outlier weight
 COST_CLEAR = 8  #: k in a frame where the defect would surely have shown (quiet, and for
@@ -80,7 +81,7 @@ class Excursions:
         weights: np.ndarray,
         cost: np.ndarray,
         width: int,
-        now: int,
+        now: float,
         first: bool,
     ) -> Excursions:
         """After one counted frame: ``hits`` (sorted flat indices) with their weights > 0,
@@ -102,22 +103,22 @@ class Excursions:
         )
         return Excursions(idx, s, tail, opened, _ix(), _t())
 
-    def note_repeat(self, hits: np.ndarray, weights: np.ndarray, now: int) -> Excursions:
+    def note_repeat(self, hits: np.ndarray, weights: np.ndarray, now: float) -> Excursions:
         """A repeat frame: remember where elements not yet live stood out clearly."""
         clear = hits[weights >= CLEAR_WEIGHT].astype(np.int64)
         fresh = clear[~_isin_sorted(clear, self.idx) & ~_isin_sorted(clear, self.pend_idx)]
         if fresh.size == 0:
             return self
         idx = np.concatenate([self.pend_idx, fresh])
-        time = np.concatenate([self.pend_time, np.full(fresh.size, now, np.uint32)])
+        time = np.concatenate([self.pend_time, np.full(fresh.size, now, np.float64)])
         order = np.argsort(idx, kind="stable")
         return Excursions(self.idx, self.s, self.tail, self.opened_first, idx[order], time[order])
 
     def onset_of(self, elements: np.ndarray) -> np.ndarray:
-        """The onset time (uint32 Unix seconds, 0 for none) of each of ``elements``."""
+        """The onset time (Unix seconds, 0 for none) of each of ``elements``."""
         elements = np.asarray(elements, dtype=np.int64)
         found, at = _lookup(self.idx, elements)
-        return np.where(found, self.tail[at] if self.idx.size else 0, 0).astype(np.uint32)
+        return np.where(found, self.tail[at] if self.idx.size else 0, 0).astype(np.float64)
 
     def merge(
         self, later: Excursions, later_counts: np.ndarray, later_cost: np.ndarray, width: int
@@ -161,7 +162,7 @@ def _ix() -> np.ndarray:
 
 
 def _t() -> np.ndarray:
-    return np.empty(0, np.uint32)
+    return np.empty(0, np.float64)
 
 
 def _lookup(sorted_a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -185,10 +186,11 @@ def _step(
     n_live, n_hit, n_pend = live_idx.size, hit_idx.size, pend_idx.size
     out_idx = np.empty(n_live + n_hit, np.int64)
     out_s = np.empty(n_live + n_hit, np.int64)
-    out_tail = np.empty(n_live + n_hit, np.uint32)
+    out_tail = np.empty(n_live + n_hit, np.float64)
     out_first = np.empty(n_live + n_hit, np.bool_)
     i = j = p = n = 0
-    stamp = np.uint32(now)
+    stamp = np.float64(now)
+    inv = 1.0 / width
     while i < n_live or j < n_hit:
         if j >= n_hit or (i < n_live and live_idx[i] < hit_idx[j]):
             e, s0, gain = live_idx[i], live_s[i], 0
@@ -198,12 +200,14 @@ def _step(
             e, s0, gain = hit_idx[j], 0, UNIT * hit_w[j]
             tail, opened = stamp, first
             j += 1
+            if gain <= 0:  # a weightless outlier of an element at rest: nothing to do
+                continue
         else:
             e, s0, gain = live_idx[i], live_s[i], UNIT * hit_w[j]
             tail, opened = live_tail[i], live_first[i]
             i += 1
             j += 1
-        y, x = e // width, e % width
+        y, x = divmod_by(e, width, inv)
         s = s0 + gain - cost[y // BLOCK, x // BLOCK]
         if s <= 0:
             continue

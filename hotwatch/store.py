@@ -44,7 +44,7 @@ def load(path: Path) -> Accumulator | None:
         return None
     try:
         return Accumulator.from_bytes(blob)
-    except Exception as exc:  # ValueError, zlib.error, KeyError...: any damage
+    except Exception as exc:  # ValueError, zstd.ZstdError, KeyError...: any damage
         aside = set_aside(path)
         raise DamagedState(
             f"accumulator {path.name} is damaged ({exc}); moved to {aside.name}"
