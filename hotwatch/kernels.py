@@ -214,8 +214,8 @@ def outliers(v, offs, p, r, c_n, thr_pos, thr_neg, sigma, black, span, cap):
     where a defect of that sign could not show). Returns the hits as flat pixel
     indices, z (resid2 / sigma) and own value on a 0-255 scale, bright and dark
     apart, in pixel order; a pixel out in several channels keeps its most
-    deviant one. The counts are -1 when more than ``cap`` hits were found (the
-    caller retries with room for more).
+    deviant one, of either sign. The counts are -1 when more than ``cap`` hits
+    were found (the caller retries with room for more).
     """
     h, wc = v.shape
     w = wc // c_n
@@ -257,26 +257,25 @@ def outliers(v, offs, p, r, c_n, thr_pos, thr_neg, sigma, black, span, cap):
                 z = np.float32(res) / sigma[b, x // BLOCK, c]
                 val = (np.float32(_ld(row[j])) - black32) * to255 + np.float32(0.5)
                 val8 = np.uint8(min(max(val, np.float32(0.0)), np.float32(255.0)))
-                if res > 0:
-                    if n_pos and pos_idx[n_pos - 1] == idx:
-                        if z > pos_z[n_pos - 1]:
-                            pos_z[n_pos - 1] = z
-                            pos_val[n_pos - 1] = val8
+                # a pixel stands out one way: its most deviant channel decides (the
+                # colour matrix turns one bright photosite into a bright channel and
+                # two dark ones at the same pixel, which is not a sign of a stuck one)
+                if n_pos and pos_idx[n_pos - 1] == idx:
+                    if abs(z) <= pos_z[n_pos - 1]:
                         continue
-                    if n_pos == cap:
-                        return pos_idx, pos_z, pos_val, -1, neg_idx, neg_z, neg_val, -1
+                    n_pos -= 1
+                if n_neg and neg_idx[n_neg - 1] == idx:
+                    if abs(z) <= -neg_z[n_neg - 1]:
+                        continue
+                    n_neg -= 1
+                if n_pos == cap or n_neg == cap:
+                    return pos_idx, pos_z, pos_val, -1, neg_idx, neg_z, neg_val, -1
+                if res > 0:
                     pos_idx[n_pos] = idx
                     pos_z[n_pos] = z
                     pos_val[n_pos] = val8
                     n_pos += 1
                 else:
-                    if n_neg and neg_idx[n_neg - 1] == idx:
-                        if z < neg_z[n_neg - 1]:
-                            neg_z[n_neg - 1] = z
-                            neg_val[n_neg - 1] = val8
-                        continue
-                    if n_neg == cap:
-                        return pos_idx, pos_z, pos_val, -1, neg_idx, neg_z, neg_val, -1
                     neg_idx[n_neg] = idx
                     neg_z[n_neg] = z
                     neg_val[n_neg] = val8

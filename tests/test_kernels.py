@@ -74,15 +74,16 @@ def _oracle_outliers(v, grid, thr_pos, thr_neg, sigma, black, span):
     z = resid.astype(np.float32) / sigma[bys, bxs, cs]
     val = (own.astype(np.float32) - np.float32(black)) * np.float32(255.0 / span) + np.float32(0.5)
     val = np.clip(val, 0, 255).astype(np.uint8)
+    # per pixel, the first of its most deviant channels, whichever its sign
+    best: dict[int, tuple[float, int]] = {}
+    for y, j in zip(*np.nonzero((resid > tp) | (-resid > tn)), strict=True):
+        idx = int(y) * w + int(xs[y, j])
+        cand = (float(z[y, j]), int(val[y, j]))
+        if idx not in best or abs(cand[0]) > abs(best[idx][0]):
+            best[idx] = cand
     result = []
-    for sign, hit in ((1, resid > tp), (-1, -resid > tn)):
-        best: dict[int, tuple[float, int]] = {}
-        for y, j in zip(*np.nonzero(hit), strict=True):
-            idx = int(y) * w + int(xs[y, j])
-            cand = (float(z[y, j]), int(val[y, j]))
-            if idx not in best or sign * cand[0] > sign * best[idx][0]:
-                best[idx] = cand
-        keys = sorted(best)
+    for sign in (1, -1):
+        keys = sorted(k for k, (zz, _) in best.items() if sign * zz > 0)
         result.append(
             (
                 np.array(keys, np.int64),
