@@ -57,12 +57,11 @@ def detect(
         return []
     ev = ev.subset(keep)
     order = np.argsort(-ev.score, kind="stable")
-    ys, xs = ev.ys, ev.xs
     if acc.kind == "jpeg":
-        order, ys, xs = _blob_centres(order, ys, xs, ev.score, ev.pos_sig, p)
+        order = _blob_centres(order, ev.ys, ev.xs, ev.score, ev.pos_sig, p)
     else:
-        order = _drop_shadows(order, ys, xs, ev.score, ev.pos_sig)
-    return [ev.defect(i, int(xs[i]), int(ys[i])) for i in order]
+        order = _drop_shadows(order, ev.ys, ev.xs, ev.score, ev.pos_sig)
+    return [ev.defect(i, int(ev.xs[i]), int(ev.ys[i])) for i in order]
 
 
 def _drop_shadows(
@@ -215,9 +214,12 @@ def _classify(
     rate_hi = a["pos_hi"].reshape(-1)[cand] / np.maximum(a["opp_hi"][by, bx], 1.0)
     exposure_bound = rate_lo < p.hot_rate_ratio * rate_hi
     constant = ((vhi - vlo) <= spread_limit) & ~exposure_bound
+    # A dead photosite reads black, but its JPEG pixel does not (the other channels
+    # are interpolated from its neighbours): there, dark and never bright is dead.
+    black = np.full(cand.size, acc.kind == "jpeg") | (vhi <= p.dead_level)
     kinds = []
     for i in range(cand.size):
-        if neg_sig[i] and (not pos_sig[i]) and vhi[i] <= p.dead_level:
+        if neg_sig[i] and (not pos_sig[i]) and black[i]:
             kinds.append(DefectKind.DEAD)
         elif (pos_sig[i] and neg_sig[i]) or (pos_sig[i] and constant[i] and vlo[i] > p.dead_level):
             kinds.append(DefectKind.STUCK)
@@ -237,8 +239,8 @@ def _blob_centres(
     score: np.ndarray,
     bright: np.ndarray,
     p: DetectParams,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One report per JPEG blob, at the blob's centre.
+) -> np.ndarray:
+    """One report per JPEG blob, at the blob's centre: the centres, strongest blob first.
 
     Strongest first: every weaker candidate within ``blob_radius`` belongs to
     the blob, and so does a much weaker one within ``echo_radius`` (chroma
@@ -246,9 +248,10 @@ def _blob_centres(
     so does a weaker one of the opposite polarity (the overshoot of JPEG's
     ringing puts a dark ring around a bright defect and vice versa). The
     blob is reported at the candidate nearest its score-weighted centroid, so
-    a symmetric smear points at the bad photosite itself.
+    a symmetric smear points at the bad photosite itself, and described by
+    that element's own evidence (its kind and onset are the photosite's; a
+    neighbour's smear can lean another way).
     """
-    ys, xs = ys.copy(), xs.copy()
     taken = np.zeros(order.size, dtype=bool)
     pos_in_order = {int(i): k for k, i in enumerate(order)}
     kept: list[int] = []
@@ -267,9 +270,8 @@ def _blob_centres(
         w = score[core]
         cy, cx = (ys[core] * w).sum() / w.sum(), (xs[core] * w).sum() / w.sum()
         best = core[np.argmin((ys[core] - cy) ** 2 + (xs[core] - cx) ** 2 - 1e-6 * w)]
-        ys[i], xs[i] = ys[best], xs[best]
-        kept.append(int(i))
-    return np.array(kept, dtype=np.int64), ys, xs
+        kept.append(int(best))
+    return np.array(kept, dtype=np.int64)
 
 
 def _onset(kind: DefectKind, tail_pos: float, tail_neg: float) -> datetime | None:
