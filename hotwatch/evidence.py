@@ -4,9 +4,11 @@ Every element (a RAW photosite, or a JPEG pixel) is compared with the robust
 level of its same-colour neighbours. The residual is scaled by the noise of its
 16x16 block in *this* frame, so a noisy night frame or a busy texture needs a
 bigger residual than a clean sky to count. Only the few elements that stand out
-are returned (sparse), together with block-level facts: where a hot pixel could
-have shown at all (not in clipped highlights) and where a dead one could (not in
-black shadows).
+where they could show are returned (sparse): a bright one not among bright
+neighbours (a hot pixel cannot stand out in a clipped highlight), a dark one
+not among black ones (nor a dead pixel in a black shadow). With them come
+block-level facts: where a bright or dark defect could show in most of the
+block, and where it would surely have shown.
 
 The per-element work (neighbour levels, residuals, block sums, the threshold
 pass) is compiled, in :mod:`hotwatch.kernels`; what the numbers mean is decided
@@ -25,6 +27,7 @@ from . import kernels
 
 BLOCK = kernels.BLOCK  #: block size (elements) for local noise and opportunity
 HIT_Z = 3.0  #: an element is an outlier in a frame above this many local sigmas
+NOISE_PER_ABS = 1.2533  #: sigma / mean |residual| of Gaussian noise (sqrt(pi / 2))
 STRONG_Z = 6.0  #: a strong outlier; weighed by how rare such outliers are in the frame
 BRIGHT = 0.80  #: neighbour level above which a hot pixel cannot stand out
 DARK_JPEG = 0.12  #: neighbour level (gamma-encoded) below which a dead pixel cannot stand out
@@ -41,12 +44,13 @@ class FrameEvidence:
 
     ``*_idx`` are flat indices (``y * width + x``) of the elements whose
     residual stood above ``HIT_Z`` (pos) or below ``-HIT_Z`` (neg) local sigmas
-    in a block where it could show; ``*_z`` their scaled residuals and
-    ``*_val`` their own values (0-255). ``hot_opp``/``dead_opp`` are
-    (blocks_y, blocks_x) booleans: where a bright / dark defect could show;
-    ``hot_clear``/``dead_clear`` where it could not have failed to show (so
-    not showing is proof of health, which restarts an onset); ``thumb`` a small
-    brightness map used to recognise bursts and tripod runs.
+    where it could show; ``*_z`` their scaled residuals and ``*_val`` their own
+    values (0-255). ``hot_opp``/``dead_opp`` are (blocks_y, blocks_x) booleans:
+    where a bright / dark defect could show in most of the block (the frame's
+    opportunities, for the null rates and the onset costs); ``hot_clear``/
+    ``dead_clear`` where it could not have failed to show (so not showing is
+    strong evidence of health); ``thumb`` a small brightness map used to
+    recognise bursts and tripod runs.
     """
 
     shape: tuple[int, int]
@@ -96,14 +100,8 @@ def extract(
     height, width = data.shape[:2]
     grid = Grid.of(data, cfa, white)
     scale = _Scale.of(np.asarray(black) / 2**grid.shift, white / 2**grid.shift, cfa)
-    stats = BlockStats(*kernels.block_stats(grid.v, grid.offs, grid.period, grid.border, grid.c))
+    stats, (pos_idx, pos_z, pos_val), (neg_idx, neg_z, neg_val) = _frame_pass(grid, scale)
     blocks = _judge(stats, scale)
-    never = np.int16(np.iinfo(np.int16).max)
-    thr_pos = np.where(blocks.hot_opp[..., None], blocks.thr, never)
-    thr_neg = np.where(blocks.dead_opp[..., None], blocks.thr, never)
-    (pos_idx, pos_z, pos_val), (neg_idx, neg_z, neg_val) = _outliers(
-        grid, thr_pos, thr_neg, blocks.sigma_c, scale
-    )
     return FrameEvidence(
         shape=(height, width),
         pos_idx=pos_idx,
@@ -156,7 +154,7 @@ class Grid:
 
 @dataclass(frozen=True)
 class BlockStats:
-    """What :func:`kernels.block_stats` returns, per (block row, block column, channel)."""
+    """What :func:`kernels.frame_pass` measures, per (block row, block column, channel)."""
 
     abs_sum: np.ndarray
     abs_n: np.ndarray
@@ -164,14 +162,13 @@ class BlockStats:
     level_min: np.ndarray
     level_sum: np.ndarray
     level_n: np.ndarray
+    sigma: np.ndarray  #: noise of resid2, doubled units (float32)
 
 
 @dataclass(frozen=True)
 class _Blocks:
     """Per-block judgements of one frame."""
 
-    sigma_c: np.ndarray  #: (by, bx, C) noise of resid2 per channel, doubled units
-    thr: np.ndarray  #: (by, bx, C) int16: |resid2| above this is an outlier
     hot_opp: np.ndarray
     dead_opp: np.ndarray
     dead_clear: np.ndarray
@@ -180,28 +177,22 @@ class _Blocks:
 
 
 def _judge(s: BlockStats, scale: _Scale) -> _Blocks:
-    """Noise, thresholds, and where a bright or a dark defect could (or must) show."""
-    mean_abs = np.divide(s.abs_sum, np.maximum(s.abs_n, 1)).astype(np.float32)
-    sigma_c = np.maximum(mean_abs * np.float32(1.2533), np.float32(scale.floor))
-    thr = np.minimum(np.ceil(np.float32(HIT_Z) * sigma_c), np.iinfo(np.int16).max)
+    """Where a bright or a dark defect could show (in most of the block), or must have."""
+    mean = _across(np.divide(s.level_sum, np.maximum(s.level_n, 1)), np.maximum)
+    level_mean = scale.unit(mean)
     bright = scale.unit(_across(s.level_max, np.maximum))
-    lit = scale.unit(_across(s.level_min, np.maximum))
     dim = scale.unit(_across(s.level_min, np.minimum))
-    sigma = _across(sigma_c, np.maximum) * np.float32(scale.per_unit)
-    hot_opp = bright < BRIGHT
-    level_mean = _across(np.divide(s.level_sum, np.maximum(s.level_n, 1)), np.maximum)
+    sigma = _across(s.sigma, np.maximum) * np.float32(scale.per_unit)
     return _Blocks(
-        sigma_c=sigma_c,
-        thr=thr.astype(np.int16),
-        hot_opp=hot_opp,
-        dead_opp=lit > scale.dark,
-        # A dead photosite would stand far out here: not showing one is proof of health.
-        # (In a JPEG every channel must be bright: a dead red photosite under a green
-        # leaf does not show.)
+        hot_opp=level_mean < BRIGHT,
+        dead_opp=level_mean > scale.dark,
+        # A dead photosite would stand far out anywhere here: not showing one is proof
+        # of health. (In a JPEG every channel must be bright: a dead red photosite
+        # under a green leaf does not show.)
         dead_clear=(dim > scale.dark) & (dim > CLEAR_Z * sigma),
-        # Quiet and not bright: any bright defect of a few percent would show here.
-        hot_clear=hot_opp & (sigma < scale.quiet),
-        level_mean=scale.unit(level_mean),
+        # Quiet and nowhere bright: any bright defect of a few percent would show.
+        hot_clear=(bright < BRIGHT) & (sigma < scale.quiet),
+        level_mean=level_mean,
     )
 
 
@@ -214,31 +205,29 @@ def _across(a: np.ndarray, ufunc: np.ufunc) -> np.ndarray:
     return out
 
 
-def _outliers(
-    grid: Grid, thr_pos: np.ndarray, thr_neg: np.ndarray, sigma_c: np.ndarray, scale: _Scale
-) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """The kernel's threshold pass, given room for the hits (retried with more if short)."""
+def _frame_pass(
+    grid: Grid, scale: _Scale
+) -> tuple[BlockStats, tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    """The compiled pass, given room for the outliers (retried with more if short)."""
     cap = max(1024, grid.v.size // 32)
     while True:
-        out = kernels.outliers(
+        stats, pos, neg, complete = kernels.frame_pass(
             grid.v,
             grid.offs,
             grid.period,
             grid.border,
             grid.c,
-            thr_pos,
-            thr_neg,
-            sigma_c,
+            HIT_Z,
+            NOISE_PER_ABS,
+            scale.floor,
+            scale.level2(BRIGHT, np.ceil),
+            scale.level2(scale.dark, np.floor),
             scale.black,
             scale.span,
             cap,
         )
-        pos_idx, pos_z, pos_val, n_pos, neg_idx, neg_z, neg_val, n_neg = out
-        if n_pos >= 0 and n_neg >= 0:
-            return (
-                (pos_idx[:n_pos].copy(), pos_z[:n_pos].copy(), pos_val[:n_pos].copy()),
-                (neg_idx[:n_neg].copy(), neg_z[:n_neg].copy(), neg_val[:n_neg].copy()),
-            )
+        if complete:
+            return BlockStats(*stats), pos, neg
         cap = grid.v.size + 1
 
 
@@ -265,6 +254,13 @@ class _Scale:
     def unit(self, doubled: np.ndarray) -> np.ndarray:
         """Doubled stored values (levels) on the 0..1 scale."""
         return (np.asarray(doubled).astype(np.float32) / 2.0 - self.black) / self.span
+
+    def level2(self, unit: float, rounding: np.ufunc) -> np.int16:
+        """The doubled stored level of a point of the 0..1 scale, as the kernels compare
+        it: ``level2 < level2(u, ceil)`` exactly when ``unit(level2) < u``, and
+        ``level2 > level2(u, floor)`` exactly when ``unit(level2) > u``."""
+        value = rounding(2.0 * (self.black + unit * self.span))
+        return np.int16(np.clip(value, -32768, 32767))
 
     @property
     def floor(self) -> float:

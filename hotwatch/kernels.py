@@ -70,12 +70,12 @@ def _mid2(a, b, c, d):
 
 
 @njit(cache=True, nogil=True)
-def _resid_row(v, y, offs, p, r, c_n, level, resid, tp, tn, hit, levels):
-    """One row's resid2 (int16), and either its level2 (``levels``) or its hits.
+def _resid_row(v, y, offs, p, r, c_n, level, resid, thr, bright2, dark2, hit, levels):
+    """One row's resid2 (int16), and either its level2 (``levels``) or its hit flags.
 
     With ``levels``, border elements get level 2 x own and resid 0; without, the
-    hit flags (resid2 above ``tp`` or below ``-tn``) of the non-border elements
-    are written (border flags are left as they are: the caller keeps them 0).
+    hit flags of the non-border elements are written (see :func:`frame_pass`;
+    border flags are left as they are: the caller keeps them 0).
     """
     h, wc = v.shape
     row = v[y]
@@ -103,8 +103,9 @@ def _resid_row(v, y, offs, p, r, c_n, level, resid, tp, tn, hit, levels):
             row[lo:hi],
             level[lo:hi],
             resid[lo:hi],
-            tp[lo:hi],
-            tn[lo:hi],
+            thr[lo:hi],
+            bright2,
+            dark2,
             hit[lo:hi],
             levels,
         )
@@ -121,15 +122,16 @@ def _resid_row(v, y, offs, p, r, c_n, level, resid, tp, tn, hit, levels):
             row[j0:hi:p],
             level[j0:hi:p],
             resid[j0:hi:p],
-            tp[j0:hi:p],
-            tn[j0:hi:p],
+            thr[j0:hi:p],
+            bright2,
+            dark2,
             hit[j0:hi:p],
             levels,
         )
 
 
 @njit(cache=True, nogil=True)
-def _mid(a, b, c, d, own, level, resid, tp, tn, hit, levels):
+def _mid(a, b, c, d, own, level, resid, thr, bright2, dark2, hit, levels):
     if levels:
         for i in range(own.size):
             m = _mid2(_ld(a[i]), _ld(b[i]), _ld(c[i]), _ld(d[i]))
@@ -140,15 +142,28 @@ def _mid(a, b, c, d, own, level, resid, tp, tn, hit, levels):
             m = _mid2(_ld(a[i]), _ld(b[i]), _ld(c[i]), _ld(d[i]))
             res = np.int16(np.int16(2) * _ld(own[i]) - m)
             resid[i] = res
-            hit[i] = (res > tp[i]) | (np.int16(-res) > tn[i])
+            hit[i] = ((res > thr[i]) & (m < bright2)) | ((np.int16(-res) > thr[i]) & (m > dark2))
 
 
 @njit(cache=True, nogil=True)
-def block_stats(v, offs, p, r, c_n):
-    """Per (block row, block column, channel): |resid2| sum and count, level2 max/min/sum/count.
+def frame_pass(v, offs, p, r, c_n, hit_z, noise_per_abs, floor, bright2, dark2, black, span, cap):
+    """Block statistics and outliers of a frame, one block row at a time.
 
-    The sampled rows of a block row are first folded into per-element sums and
-    extremes (vectorised over the whole row), then reduced per block once.
+    Per block row, the sampled rows give the block statistics; from them the
+    noise of each block and channel, sigma = max(``noise_per_abs`` x mean
+    |resid2|, ``floor``) (float32), and its threshold ceil(``hit_z`` x sigma);
+    then every row of the block row is compared with the threshold while its
+    pixels are still in the CPU cache. An element is a bright outlier when
+    resid2 is above the threshold and its level2 below ``bright2`` (a bright
+    defect could not stand out in a highlight), a dark one when -resid2 is
+    above it and its level2 above ``dark2`` (nor a dark one in a shadow).
+
+    Returns the statistics (|resid2| sum and count, level2 max, min, sum and
+    count, per block row, block column and channel), sigma, and the outliers
+    as flat pixel indices, z (resid2 / sigma) and own value on a 0-255 scale,
+    bright and dark apart, in pixel order. A pixel out in several channels
+    keeps its most deviant one, of either sign. The last value is False when
+    more than ``cap`` outliers were found (the caller retries with room for more).
     """
     h, wc = v.shape
     w = wc // c_n
@@ -159,25 +174,32 @@ def block_stats(v, offs, p, r, c_n):
     lmin = np.zeros((by, bx, c_n), np.int32)
     lsum = np.zeros((by, bx, c_n), np.int64)
     ln = np.zeros((by, bx, c_n), np.int64)
+    sigma = np.zeros((by, bx, c_n), np.float32)
+    pos_idx, neg_idx = np.empty(cap, np.int64), np.empty(cap, np.int64)
+    pos_z, neg_z = np.empty(cap, np.float32), np.empty(cap, np.float32)
+    pos_val, neg_val = np.empty(cap, np.uint8), np.empty(cap, np.uint8)
+    n = np.zeros(2, np.int64)  # bright and dark outliers so far
     level = np.empty(wc, np.int16)
-    resid = np.empty(wc, np.int16)
-    unused = np.empty(wc, np.int16)
-    mag = np.empty(wc, np.int32)
+    resid = np.zeros(wc, np.int16)
+    thr = np.empty(wc, np.int16)
+    hit = np.zeros(-(-wc // 8) * 8, np.uint8)  # flags, read eight at a time
+    sums = np.empty(wc, np.int32)
     hi_ = np.empty(wc, np.int16)
     lo_ = np.empty(wc, np.int16)
     tot = np.empty(wc, np.int32)
     for b in range(by):
         y0, y1 = b * BLOCK, min(h, (b + 1) * BLOCK)
-        mag[:] = 0
+        # -- the block statistics, from the sampled rows folded element by element
+        sums[:] = 0
         hi_[:] = -32768
         lo_[:] = 32767
         tot[:] = 0
         rows = 0
         inner = 0
         for y in range(y0, y1, SAMPLE):
-            _resid_row(v, y, offs, p, r, c_n, level, resid, unused, unused, unused, True)
+            _resid_row(v, y, offs, p, r, c_n, level, resid, thr, 0, 0, hit, True)
             for j in range(wc):
-                mag[j] += abs(np.int32(resid[j]))
+                sums[j] += abs(np.int32(resid[j]))
                 hi_[j] = max(hi_[j], level[j])
                 lo_[j] = min(lo_[j], level[j])
                 tot[j] += level[j]
@@ -187,11 +209,11 @@ def block_stats(v, offs, p, r, c_n):
             x0, x1 = k * BLOCK, min(w, (k + 1) * BLOCK)
             cols = max(0, min(x1, w - r) - max(x0, r))  # non-border pixels of the block
             for c in range(c_n):
-                part = mag[x0 * c_n + c : x1 * c_n : c_n]
-                s = 0
+                part = sums[x0 * c_n + c : x1 * c_n : c_n]
+                total = 0
                 for i in range(part.size):
-                    s += part[i]
-                abs_sum[b, k, c] = s
+                    total += part[i]
+                abs_sum[b, k, c] = total
                 abs_n[b, k, c] = inner * cols
                 j0, j1, js = x0 * c_n + c, x1 * c_n, SAMPLE * c_n
                 mx, mn, sm = hi_[j0], lo_[j0], np.int64(0)
@@ -203,81 +225,79 @@ def block_stats(v, offs, p, r, c_n):
                 lmin[b, k, c] = mn
                 lsum[b, k, c] = sm
                 ln[b, k, c] = rows * len(range(j0, j1, js))
-    return abs_sum, abs_n, lmax, lmin, lsum, ln
+                # -- this block's noise and threshold
+                mean = np.float32(total / max(inner * cols, 1))
+                sig = max(mean * np.float32(noise_per_abs), np.float32(floor))
+                sigma[b, k, c] = sig
+                t = min(np.ceil(np.float32(hit_z) * sig), np.float32(32767.0))
+                thr[j0:j1:c_n] = np.int16(t)
+        # -- the outliers of this block row's rows, while they are in the cache
+        found = _row_outliers(
+            v, offs, p, r, c_n, b, thr, bright2, dark2, sigma, black, span,
+            level, resid, hit, pos_idx, pos_z, pos_val, neg_idx, neg_z, neg_val, n,
+        )  # fmt: skip
+        if not found:
+            n[:] = -1
+            break
+    stats = (abs_sum, abs_n, lmax, lmin, lsum, ln, sigma)
+    k_pos, k_neg = max(n[0], 0), max(n[1], 0)
+    pos = (pos_idx[:k_pos].copy(), pos_z[:k_pos].copy(), pos_val[:k_pos].copy())
+    neg = (neg_idx[:k_neg].copy(), neg_z[:k_neg].copy(), neg_val[:k_neg].copy())
+    return stats, pos, neg, n[0] >= 0
 
 
 @njit(cache=True, nogil=True)
-def outliers(v, offs, p, r, c_n, thr_pos, thr_neg, sigma, black, span, cap):
-    """Elements whose resid2 is above ``thr_pos`` or below ``-thr_neg`` of their block.
-
-    ``thr_*`` are (block rows, block columns, channels) int16 thresholds (32767
-    where a defect of that sign could not show). Returns the hits as flat pixel
-    indices, z (resid2 / sigma) and own value on a 0-255 scale, bright and dark
-    apart, in pixel order; a pixel out in several channels keeps its most
-    deviant one, of either sign. The counts are -1 when more than ``cap`` hits
-    were found (the caller retries with room for more).
-    """
+def _row_outliers(
+    v, offs, p, r, c_n, b, thr, bright2, dark2, sigma, black, span,
+    level, resid, hit, pos_idx, pos_z, pos_val, neg_idx, neg_z, neg_val, n,
+):  # fmt: skip
+    """The outliers of block row ``b``'s rows; False when there was no room for them."""
     h, wc = v.shape
     w = wc // c_n
-    pos_idx = np.empty(cap, np.int64)
-    pos_z = np.empty(cap, np.float32)
-    pos_val = np.empty(cap, np.uint8)
-    neg_idx = np.empty(cap, np.int64)
-    neg_z = np.empty(cap, np.float32)
-    neg_val = np.empty(cap, np.uint8)
-    n_pos = 0
-    n_neg = 0
-    resid = np.zeros(wc, np.int16)
-    tp = np.empty(wc, np.int16)
-    tn = np.empty(wc, np.int16)
-    words = -(-wc // 4)
-    hit = np.zeros(words * 4, np.int16)  # flags, read four at a time
     hit_words = hit.view(np.uint64)
     to255 = np.float32(255.0 / span)
     black32 = np.float32(black)
-    for y in range(r, h - r):
-        b = y // BLOCK
-        if y == r or y % BLOCK == 0:  # this block row's thresholds, per element
-            for k in range(thr_pos.shape[1]):
-                for c in range(c_n):
-                    j0, j1 = k * BLOCK * c_n + c, min(wc, (k + 1) * BLOCK * c_n)
-                    tp[j0:j1:c_n] = thr_pos[b, k, c]
-                    tn[j0:j1:c_n] = thr_neg[b, k, c]
-        _resid_row(v, y, offs, p, r, c_n, resid, resid, tp, tn, hit, False)
+    for y in range(max(b * BLOCK, r), min((b + 1) * BLOCK, h - r)):
+        _resid_row(v, y, offs, p, r, c_n, level, resid, thr, bright2, dark2, hit, False)
         row = v[y]
-        for word in range(words):
+        for word in range(hit_words.size):
             if hit_words[word] == 0:
                 continue
-            for j in range(word * 4, min(wc, word * 4 + 4)):
+            for j in range(word * 8, min(wc, word * 8 + 8)):
                 if not hit[j]:
                     continue
-                res = resid[j]
                 x, c = j // c_n, j % c_n
-                idx = np.int64(y) * w + x
-                z = np.float32(res) / sigma[b, x // BLOCK, c]
+                z = np.float32(resid[j]) / sigma[b, x // BLOCK, c]
                 val = (np.float32(_ld(row[j])) - black32) * to255 + np.float32(0.5)
                 val8 = np.uint8(min(max(val, np.float32(0.0)), np.float32(255.0)))
-                # a pixel stands out one way: its most deviant channel decides (the
-                # colour matrix turns one bright photosite into a bright channel and
-                # two dark ones at the same pixel, which is not a sign of a stuck one)
-                if n_pos and pos_idx[n_pos - 1] == idx:
-                    if abs(z) <= pos_z[n_pos - 1]:
-                        continue
-                    n_pos -= 1
-                if n_neg and neg_idx[n_neg - 1] == idx:
-                    if abs(z) <= -neg_z[n_neg - 1]:
-                        continue
-                    n_neg -= 1
-                if n_pos == cap or n_neg == cap:
-                    return pos_idx, pos_z, pos_val, -1, neg_idx, neg_z, neg_val, -1
-                if res > 0:
-                    pos_idx[n_pos] = idx
-                    pos_z[n_pos] = z
-                    pos_val[n_pos] = val8
-                    n_pos += 1
-                else:
-                    neg_idx[n_neg] = idx
-                    neg_z[n_neg] = z
-                    neg_val[n_neg] = val8
-                    n_neg += 1
-    return pos_idx, pos_z, pos_val, n_pos, neg_idx, neg_z, neg_val, n_neg
+                idx = np.int64(y) * w + x
+                if not _add(pos_idx, pos_z, pos_val, neg_idx, neg_z, neg_val, n, idx, z, val8):
+                    return False
+    return True
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add(pos_idx, pos_z, pos_val, neg_idx, neg_z, neg_val, n, idx, z, val8):
+    """Record one channel's hit; False when there is no room left.
+
+    A pixel stands out one way: its most deviant channel decides (the colour
+    matrix turns one bright photosite into a bright channel and two dark ones
+    at the same pixel, which is not the sign of a stuck one).
+    """
+    if n[0] and pos_idx[n[0] - 1] == idx:
+        if abs(z) <= pos_z[n[0] - 1]:
+            return True
+        n[0] -= 1
+    if n[1] and neg_idx[n[1] - 1] == idx:
+        if abs(z) <= -neg_z[n[1] - 1]:
+            return True
+        n[1] -= 1
+    side = 0 if z > 0 else 1
+    if n[side] == pos_idx.size:
+        return False
+    if side == 0:
+        pos_idx[n[0]], pos_z[n[0]], pos_val[n[0]] = idx, z, val8
+    else:
+        neg_idx[n[1]], neg_z[n[1]], neg_val[n[1]] = idx, z, val8
+    n[side] += 1
+    return True
