@@ -25,7 +25,7 @@ import numpy as np
 import xxhash
 
 from . import detect as detect_mod
-from . import evidence, frames, store
+from . import evidence, frames, memory, store
 from .accumulator import Accumulator, content_digest
 from .catalogue import Catalogue
 from .config import Paths
@@ -48,6 +48,7 @@ CHECKPOINT_SECONDS = 20.0
 #: a checkpoint of big accumulators takes a while (0.3 s at 10 MP): never spend more than
 #: this share of the time saving, so a backfill does not spend a quarter of it writing
 CHECKPOINT_SHARE = 0.02
+SAVE_SECONDS_PER_BYTE = 3e-9  #: a first guess of the save cost, before one was measured
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,7 @@ class Ingestor:
         params: detect_mod.DetectParams | None = None,
         on_new_defect: Callable[[AccumulatorKey, Defect], None] | None = None,
     ) -> None:
+        memory.tune_for_frames()
         self.paths = paths.ensure()
         self.catalogue = catalogue
         self.exiftool = exiftool
@@ -205,7 +207,7 @@ class Ingestor:
         self._slots: dict[AccumulatorKey, _Slot] = {}
         self._pending: list[_Pending] = []
         self._last_checkpoint = time.monotonic()
-        self._save_cost = 0.0  #: seconds the last checkpoint took
+        self._save_cost: float | None = None  #: seconds the last checkpoint took
 
     # -- one file ----------------------------------------------------------------
 
@@ -382,7 +384,10 @@ class Ingestor:
     def _maybe_checkpoint(self) -> None:
         since = time.monotonic() - self._last_checkpoint
         enough = len(self._pending) >= CHECKPOINT_FRAMES
-        if since > CHECKPOINT_SECONDS or (enough and since * CHECKPOINT_SHARE >= self._save_cost):
+        cost = self._save_cost
+        if cost is None:
+            cost = SAVE_SECONDS_PER_BYTE * sum(s.acc.nbytes() for s in self._slots.values())
+        if since > CHECKPOINT_SECONDS or (enough and since * CHECKPOINT_SHARE >= cost):
             self.checkpoint()
 
     def _reported(self, key: AccumulatorKey, slot: _Slot) -> list[Defect]:

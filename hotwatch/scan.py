@@ -72,8 +72,10 @@ _WORKER_EXIFTOOL = None
 
 def _init_worker() -> None:
     global _WORKER_EXIFTOOL
+    from . import memory
     from .exiftool import ExifTool
 
+    memory.tune_for_frames()
     _WORKER_EXIFTOOL = ExifTool.find()
 
 

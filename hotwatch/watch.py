@@ -51,7 +51,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingObserver
 
-from . import frames
+from . import frames, memory
 from .catalogue import Catalogue
 from .config import Paths
 from .errors import HotwatchError, UserError
@@ -675,6 +675,7 @@ class Daemon:
             if dirty and not len(self.settler) and not len(self.inbox):
                 self._checkpoint(ingestor)
                 dirty = False
+                memory.release()  # the queue ran dry: give the photos' buffers back
             self._publish("waiting" if len(self.settler) else "idle")
             timeout = 1.0 if wait is None else min(1.0, max(wait, tick))
             if next_rescan is not None:
