@@ -3,7 +3,9 @@
 Prints, for a simulated camera roll (default: 10 MP, 300 frames, JPEG + DNG):
 
 * seconds per frame to decode alone and to ingest (decode + evidence +
-  accumulate + catalogue), and their ratio, per frame kind, in one run;
+  accumulate + catalogue), and their ratio, per frame kind, in one run: JPEG,
+  uncompressed DNG (the cheapest raw to decode, so the hardest ratio) and the
+  same raws as lossless-JPEG DNGs (as cameras and Adobe's converter write them);
 * peak memory (max RSS) of the ingest process;
 * accumulator bytes per pixel on disk;
 * precision / recall / onset error of hotwatch against the truth, beside the
@@ -37,17 +39,27 @@ from hotwatch import camsim, frames  # noqa: E402
 from hotwatch.scoring import score  # noqa: E402
 
 
-def make_roll(folder: Path, width: int, height: int, n: int, seed: int, write: bool = True) -> dict:
+def build_camera(width: int, height: int, n: int, seed: int, dng_compression: str = "none"):
     sensor = camsim.SensorSpec(width=width, height=height, cfa="RGGB")
     shots = camsim.plan_roll(n, seed=seed)
     counts = {"hot": 12, "partial": 6, "stuck": 6, "dead": 6}
     defects = camsim.plant_defects(sensor, counts, late_fraction=0.3, seed=seed, n_shots=n)
     cam = camsim.Camera(
-        sensor, defects, make="NIKON CORPORATION", model="NIKON D80", serial="3012345", seed=seed
+        sensor,
+        defects,
+        make="NIKON CORPORATION",
+        model="NIKON D80",
+        serial="3012345",
+        seed=seed,
+        dng_compression=dng_compression,
     )
+    return cam, shots, defects
+
+
+def make_roll(folder: Path, width: int, height: int, n: int, seed: int) -> dict:
+    cam, shots, defects = build_camera(width, height, n, seed)
     t0 = time.perf_counter()
-    if write:
-        camsim.write_roll(cam, shots, folder)
+    camsim.write_roll(cam, shots, folder)
     vis = np.array([cam.visibility(s) for s in shots])  # (frames, defects)
     qualifies = (vis >= 3).mean(axis=0) >= 0.05
     truth = camsim.ground_truth(defects, shots)
@@ -60,6 +72,13 @@ def make_roll(folder: Path, width: int, height: int, n: int, seed: int, write: b
         "times": [s.taken_at.isoformat() for s in shots],
         "write_seconds": time.perf_counter() - t0,
     }
+
+
+def write_ljpeg_dngs(folder: Path, width: int, height: int, n: int, seed: int) -> None:
+    """The same roll's raws as lossless-JPEG DNGs, the way cameras write them."""
+    cam, shots, _ = build_camera(width, height, n, seed, dng_compression="ljpeg")
+    camsim.write_roll(cam, shots, folder, formats=("dng",))
+    (folder / "complete").write_text("")
 
 
 def ingest_in_child(home: Path, files: list[Path]) -> dict:
@@ -165,7 +184,12 @@ def main() -> None:
     )
     ap.add_argument("--keep", type=Path, help="keep the roll and state in this folder")
     ap.add_argument("--reuse", action="store_true", help="reuse the roll kept in --keep")
-    ap.add_argument("--kinds", default="raw,jpeg", help="frame kinds to measure")
+    ap.add_argument(
+        "--kinds",
+        default="raw,raw-ljpeg,jpeg",
+        help="what to measure: raw (uncompressed DNG), raw-ljpeg (lossless-JPEG DNG, as "
+        "cameras write: speed only, its defects must equal raw's), jpeg",
+    )
     args = ap.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="hotwatch-bench-"))
     roll = work / "roll"
@@ -186,10 +210,16 @@ def main() -> None:
         f"(>=3x local noise in >=5% of frames); written in {info['write_seconds']:.0f} s"
     )
     wanted = args.kinds.split(",")
-    for suffix, kind in ((".DNG", "raw"), (".JPG", "jpeg")):
+    found_by_kind: dict[str, list[dict]] = {}
+    for kind in ("raw", "raw-ljpeg", "jpeg"):
         if kind not in wanted:
             continue
-        files = sorted(roll.glob(f"*{suffix}"))
+        folder = roll
+        if kind == "raw-ljpeg":
+            folder = work / "roll-ljpeg"
+            if not (folder / "complete").exists():
+                write_ljpeg_dngs(folder, args.width, args.height, args.frames, args.seed)
+        files = sorted(folder.glob("*.JPG" if kind == "jpeg" else "*.DNG"))
         home = work / f"home-{kind}"
         shutil.rmtree(home, ignore_errors=True)
         ing = ingest_in_child(home, files)
@@ -203,7 +233,9 @@ def main() -> None:
                 cwd=ROOT,
             ).stdout
         )["cameras"][0]["defects"]
-        s = score(found, info["truth"], times, kind=kind)
+        found_by_kind[kind] = found
+        frame = "jpeg" if kind == "jpeg" else "raw"
+        s = score(found, info["truth"], times, kind=frame)
         wall, cpu = ing["wall"], ing["cpu"]
         print(
             f"\n[{kind}] decode alone {wall['decode']:.3f} s/frame, ingest {wall['ingest']:.3f}"
@@ -212,6 +244,10 @@ def main() -> None:
             f" {cpu['ingest'] / cpu['decode']:.2f}); peak RSS {ing['maxrss_mb']:.0f} MB;"
             f" accumulator {acc_bytes / (args.width * args.height):.2f} bytes/pixel on disk"
         )
+        if kind == "raw-ljpeg" and "raw" in found_by_kind:
+            same = found == found_by_kind["raw"]
+            print(f"  defects identical to the uncompressed DNGs': {'yes' if same else 'NO'}")
+            continue
         print(f"  hotwatch: {s.summary()}")
         if s.wrong_kind:
             print(f"  kind disagreements (x, y, found, planted): {s.wrong_kind}")
@@ -227,7 +263,7 @@ def main() -> None:
         elif args.rawpy_frames > 0:
             t0 = time.perf_counter()
             rp = rawpy_method(files[: args.rawpy_frames])
-            rps = score(rp, info["truth"], times, kind=kind, check_kind=False)
+            rps = score(rp, info["truth"], times, kind=frame, check_kind=False)
             print(
                 f"  rawpy find_bad_pixels ({args.rawpy_frames} frames, confirm 0.9, "
                 f"{time.perf_counter() - t0:.0f} s): {rps.summary()}"

@@ -30,7 +30,8 @@ Model, in order (all vectorised numpy, deterministic for a given seed):
    stored landscape).
 5. Output (``Camera``): ``render_raw`` (the visible mosaic, what rawpy's ``raw_image_visible``
    returns), ``render_rgb`` (bilinear demosaic, white balance, colour matrix, sRGB, uint8),
-   ``write_dng`` (uncompressed 16-bit CFA DNG through tifffile, with an EXIF IFD appended),
+   ``write_dng`` (16-bit CFA DNG through tifffile, uncompressed or in lossless-JPEG tiles,
+   with an EXIF IFD appended),
    ``write_jpeg`` (Pillow, EXIF with the body serial). One shot's raw is rendered once and
    reused by every writer.
 
@@ -49,7 +50,8 @@ API:
 - ``ShotSpec(index, taken_at, exposure, iso, scene, orientation, burst, scene_seed, shift,
   brightness, session)``; ``.shot_info(sensor) -> ShotInfo``.
 - ``plan_roll(n, seed, *, start, bursts, timelapses, night, specials, portrait, scenes)``.
-- ``Camera(sensor, defects, make, model, serial, seed, *, jpeg_quality, subsampling)``:
+- ``Camera(sensor, defects, make, model, serial, seed, *, jpeg_quality, subsampling,
+  dng_compression)``:
   ``render_raw(shot)`` (visible, read-only uint16), ``render_raw_full(shot)``,
   ``render_rgb(raw, shot)``, ``visibility(shot)``, ``write_dng(shot, path)``,
   ``write_jpeg(shot, path, quality)``, ``body``, ``rawpy_origin``, ``rawpy_visible(shot)``.
@@ -141,6 +143,7 @@ COLOR_MATRIX1 = np.diag(NEUTRAL) @ CAM_MIX @ np.linalg.inv(_XYZ_FROM_SRGB)
 _SRGB_FROM_WB = np.linalg.inv(CAM_MIX)
 
 DEFECT_KINDS: tuple[str, ...] = ("hot", "partial", "stuck", "dead")
+DNG_COMPRESSIONS: tuple[str, ...] = ("none", "ljpeg")
 # What a detector may call each planted kind: a partially stuck photosite is a constant bright
 # offset, which looks hot in dark frames and stuck-ish in a long series; accept either.
 ACCEPTED_KINDS: dict[str, tuple[DefectKind, ...]] = {
@@ -848,10 +851,13 @@ class Camera:
         *,
         jpeg_quality: int = 92,
         subsampling: str = "4:2:2",
+        dng_compression: str = "none",
     ) -> None:
         for d in defects:
             if not (0 <= d.x < sensor.width and 0 <= d.y < sensor.height):
                 raise ValueError(f"defect outside the {sensor.width}x{sensor.height} frame: {d}")
+        if dng_compression not in DNG_COMPRESSIONS:
+            raise ValueError(f"dng_compression must be one of {DNG_COMPRESSIONS}")
         if subsampling not in ("4:4:4", "4:2:2", "4:2:0"):
             raise ValueError(f"subsampling must be 4:4:4, 4:2:2 or 4:2:0: {subsampling!r}")
         self.sensor = sensor
@@ -862,6 +868,7 @@ class Camera:
         self.seed = seed
         self.jpeg_quality = jpeg_quality
         self.subsampling = subsampling
+        self.dng_compression = dng_compression
         self._scene_cache: tuple[ShotSpec, np.ndarray] | None = None
         self._raw_cache: tuple[ShotSpec, np.ndarray] | None = None
         self._defect_xy = (
@@ -1055,7 +1062,9 @@ class Camera:
     # ---- files -----------------------------------------------------------------------------
 
     def write_dng(self, shot: ShotSpec, path: str | os.PathLike[str]) -> Path:
-        """An uncompressed 16-bit CFA DNG with the DNG colour/level tags and an EXIF IFD."""
+        """A 16-bit CFA DNG with the DNG colour/level tags and an EXIF IFD: uncompressed, or
+        with ``dng_compression="ljpeg"`` in lossless-JPEG tiles as cameras and Adobe's
+        converter write them (needs the imagecodecs package)."""
         path = Path(path)
         _write_dng(self, shot, self.render_raw_full(shot), path)
         return path
@@ -1242,16 +1251,23 @@ def _write_dng(cam: Camera, shot: ShotSpec, full: np.ndarray, path: Path) -> Non
             tags.append((50719, "I", 2, (left, top), True))
             tags.append((50720, "I", 2, (s.width, s.height), True))
     tags.sort(key=lambda t: t[0])
+    packing: dict[str, object] = {"compression": None}
+    if cam.dng_compression == "ljpeg":  # lossless JPEG (SOF3) in 256x256 tiles
+        packing = {
+            "compression": "jpeg",
+            "compressionargs": {"lossless": True, "bitspersample": s.bits},
+            "tile": (256, 256),
+        }
     tifffile.imwrite(
         path,
         full,
         photometric=32803,
         planarconfig=None,
-        compression=None,
         subfiletype=0,
         software="hotwatch camsim",
         metadata=None,
         extratags=tags,
+        **packing,
     )
     _append_exif_ifd(path, cam, shot)
 

@@ -73,6 +73,21 @@ def test_bayer_dng_reads_back_in_rawpy(tmp_path: Path, cfa: str) -> None:
         assert np.array_equal(colours, np.tile(sensor.pattern, (32, 48)))
 
 
+@pytest.mark.parametrize("cfa", ["RGGB", "XTRANS"])
+def test_lossless_jpeg_dng_decodes_to_the_same_photosites(tmp_path: Path, cfa: str) -> None:
+    """As cameras write them: lossless-JPEG tiles, which LibRaw decodes bit for bit."""
+    sensor = SensorSpec(600, 420, cfa=cfa, margins=(6, 6, 0, 6))  # tiles cut at the edges
+    cam = Camera(sensor, plant_defects(sensor, {"hot": 2}, seed=1), seed=3, dng_compression="ljpeg")
+    shot = simple_roll(1)[0]
+    path = cam.write_dng(shot, tmp_path / "c.dng")
+    plain = Camera(sensor, cam.defects, seed=3).write_dng(shot, tmp_path / "u.dng")
+    assert path.stat().st_size < plain.stat().st_size
+    with rawpy.imread(str(path)) as raw:
+        assert np.array_equal(raw.raw_image_visible, cam.render_raw(shot))
+    with pytest.raises(ValueError, match="dng_compression"):
+        Camera(sensor, dng_compression="zip")
+
+
 def test_dng_with_activearea_margins(tmp_path: Path) -> None:
     sensor = SensorSpec(96, 64, cfa="GRBG", margins=(8, 4, 6, 2))
     cam = Camera(sensor, plant_defects(sensor, {"stuck": 2}, seed=2), seed=1)
