@@ -58,9 +58,9 @@ def detect(
     ev = ev.subset(keep)
     order = np.argsort(-ev.score, kind="stable")
     if acc.kind == "jpeg":
-        order = _blob_centres(order, ev.ys, ev.xs, ev.score, ev.pos_sig, p)
-    else:
-        order = _drop_shadows(order, ev.ys, ev.xs, ev.score, ev.pos_sig)
+        blobs = _blob_centres(order, ev.ys, ev.xs, ev.score, ev.pos_sig, p)
+        return [ev.defect(i, int(ev.xs[c]), int(ev.ys[c])) for i, c in blobs]
+    order = _drop_shadows(order, ev.ys, ev.xs, ev.score, ev.pos_sig)
     return [ev.defect(i, int(ev.xs[i]), int(ev.ys[i])) for i in order]
 
 
@@ -213,15 +213,18 @@ def _classify(
     rate_lo = a["pos_lo"].reshape(-1)[cand] / np.maximum(a["opp_lo"][by, bx], 1.0)
     rate_hi = a["pos_hi"].reshape(-1)[cand] / np.maximum(a["opp_hi"][by, bx], 1.0)
     exposure_bound = rate_lo < p.hot_rate_ratio * rate_hi
-    constant = ((vhi - vlo) <= spread_limit) & ~exposure_bound
-    # A dead photosite reads black, but its JPEG pixel does not (the other channels
-    # are interpolated from its neighbours): there, dark and never bright is dead.
-    black = np.full(cand.size, acc.kind == "jpeg") | (vhi <= p.dead_level)
+    # A JPEG pixel's value mixes its neighbours' (demosaic, colour matrix), so one bad
+    # photosite does not read one value there, nor black when dead: in a JPEG, showing
+    # whatever the exposure is what tells stuck from hot, and only ever dark is dead.
+    jpeg = np.full(cand.size, acc.kind == "jpeg")
+    constant = (jpeg | ((vhi - vlo) <= spread_limit)) & ~exposure_bound
+    black = jpeg | (vhi <= p.dead_level)
+    lit = jpeg | (vlo > p.dead_level)
     kinds = []
     for i in range(cand.size):
         if neg_sig[i] and (not pos_sig[i]) and black[i]:
             kinds.append(DefectKind.DEAD)
-        elif (pos_sig[i] and neg_sig[i]) or (pos_sig[i] and constant[i] and vlo[i] > p.dead_level):
+        elif (pos_sig[i] and neg_sig[i]) or (pos_sig[i] and constant[i] and lit[i]):
             kinds.append(DefectKind.STUCK)
         elif pos_sig[i]:
             kinds.append(DefectKind.HOT)
@@ -239,8 +242,8 @@ def _blob_centres(
     score: np.ndarray,
     bright: np.ndarray,
     p: DetectParams,
-) -> np.ndarray:
-    """One report per JPEG blob, at the blob's centre: the centres, strongest blob first.
+) -> list[tuple[int, int]]:
+    """One report per JPEG blob: (its strongest member, its centre), strongest first.
 
     Strongest first: every weaker candidate within ``blob_radius`` belongs to
     the blob, and so does a much weaker one within ``echo_radius`` (chroma
@@ -248,13 +251,12 @@ def _blob_centres(
     so does a weaker one of the opposite polarity (the overshoot of JPEG's
     ringing puts a dark ring around a bright defect and vice versa). The
     blob is reported at the candidate nearest its score-weighted centroid, so
-    a symmetric smear points at the bad photosite itself, and described by
-    that element's own evidence (its kind and onset are the photosite's; a
-    neighbour's smear can lean another way).
+    a symmetric smear points at the bad photosite itself, and described by its
+    strongest member, whose evidence is the fullest.
     """
     taken = np.zeros(order.size, dtype=bool)
     pos_in_order = {int(i): k for k, i in enumerate(order)}
-    kept: list[int] = []
+    kept: list[tuple[int, int]] = []
     for k, i in enumerate(order):
         if taken[k]:
             continue
@@ -270,8 +272,8 @@ def _blob_centres(
         w = score[core]
         cy, cx = (ys[core] * w).sum() / w.sum(), (xs[core] * w).sum() / w.sum()
         best = core[np.argmin((ys[core] - cy) ** 2 + (xs[core] - cx) ** 2 - 1e-6 * w)]
-        kept.append(int(best))
-    return np.array(kept, dtype=np.int64)
+        kept.append((int(i), int(best)))
+    return kept
 
 
 def _onset(kind: DefectKind, tail_pos: float, tail_neg: float) -> datetime | None:
