@@ -1,17 +1,19 @@
 """The per-body accumulator: evidence over time, one frame at a time.
 
-State is a handful of compact per-element arrays (8 bytes per photosite in
-memory, far less on disk where most of it is zero), per-block counts, and the
-few elements whose evidence is on the rise (:mod:`hotwatch.onset`), so any
-number of frames costs the same memory.
+State is one compact record per element (8 bytes in memory, far less on disk
+where most of it is zero), per-block counts, and the few elements whose
+evidence is on the rise (:mod:`hotwatch.onset`), so any number of frames costs
+the same memory.
 
-Per element:
+Per element, four 16-bit fields side by side (``elements[y, x]``: the update of
+a hit and the check of its total then touch one cache line, not four arrays):
 
-* ``pos_lo``/``pos_hi`` - weighted count of frames in which it stood out
+* ``POS_LO``/``POS_HI`` - weighted count of frames in which it stood out
   bright, in ordinary and in long/high-ISO ("high exposure index") frames;
-* ``neg`` - the same for dark;
-* ``vlo``/``vhi`` - the range of its own value over those frames (a stuck
-  pixel reads one value whatever the scene);
+* ``NEG`` - the same for dark;
+* ``RANGE`` - the range of its own value over those frames, lowest in the low
+  byte and highest in the high byte (a stuck pixel reads one value whatever
+  the scene);
 
 and per side (bright, dark) the excursions of the change-point statistic that
 dates an onset.
@@ -56,13 +58,8 @@ RUN_GAP = 600.0  #: seconds: a frame further from the previous one always starts
 RUN_DIFF = 0.05  #: relative thumbnail difference under which a frame repeats the last counted one
 SIDES = ("pos", "neg")
 
-_ELEMENT_ARRAYS = {
-    "pos_lo": np.uint16,
-    "pos_hi": np.uint16,
-    "neg": np.uint16,
-    "vlo": np.uint8,
-    "vhi": np.uint8,
-}
+POS_LO, POS_HI, NEG, RANGE = range(4)  #: the fields of an element's record
+EMPTY_RANGE = 0x00FF  #: lowest 255, highest 0: no value seen yet
 _BLOCK_ARRAYS = {
     "opp_lo": np.uint32,
     "opp_hi": np.uint32,
@@ -107,10 +104,9 @@ class Accumulator:
             raise ValueError("height and width must be positive")
         shape = (self.height, self.width)
         bshape = ev_mod.block_shape(self.height, self.width)
-        for name, dtype in _ELEMENT_ARRAYS.items():
-            if name not in self.arrays:
-                fill = 255 if name == "vlo" else 0
-                self.arrays[name] = np.full(shape, fill, dtype=dtype)
+        if "elements" not in self.arrays:
+            self.arrays["elements"] = np.zeros((*shape, 4), dtype=np.uint16)
+            self.arrays["elements"][..., RANGE] = EMPTY_RANGE
         for name, dtype in _BLOCK_ARRAYS.items():
             if name not in self.arrays:
                 self.arrays[name] = np.zeros(bshape, dtype=dtype)
@@ -209,31 +205,37 @@ class Accumulator:
         a = self.arrays
         if side == "pos":
             val, opp = ev.pos_val, ev.hot_opp
-            counts, target = (a["opp_hi"], a["pos_hi"]) if high else (a["opp_lo"], a["pos_lo"])
+            counts, field = (a["opp_hi"], POS_HI) if high else (a["opp_lo"], POS_LO)
         else:
-            val, opp, counts, target = ev.neg_val, ev.dead_opp, a["opp_dead"], a["neg"]
+            val, opp, counts, field = ev.neg_val, ev.dead_opp, a["opp_dead"], NEG
         counts += opp
         if n_opp:
             share = np.uint32(round(NULL_SCALE * float(weights.sum()) / n_opp))
             a[f"null_{side}"] += opp.astype(np.uint32) * share
         # the value range over clear outliers only: one chance outlier of a healthy
         # pixel before it got stuck must not make its one value look like many
-        _scatter(
-            idx,
-            weights,
-            val,
-            target.reshape(-1),
-            a["vlo"].reshape(-1),
-            a["vhi"].reshape(-1),
-            ONSET_WEIGHT,
-        )
+        _scatter(idx, weights, val, self.records(), field, ONSET_WEIGHT)
+
+    def records(self) -> np.ndarray:
+        """The element records as (elements, 4): a view, indexed by flat index."""
+        return self.arrays["elements"].reshape(-1, 4)
+
+    def field(self, name: int, at: np.ndarray | None = None) -> np.ndarray:
+        """One field of the records (a strided view), or its values at flat indices."""
+        if at is None:
+            return self.arrays["elements"][..., name]
+        return self.records()[at, name]
+
+    def value_range(self, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Lowest and highest own value (0-255) of the clear outliers, at flat indices."""
+        packed = self.field(RANGE, at).astype(np.int32)
+        return packed & 0xFF, packed >> 8
 
     def counts(self, side: str) -> np.ndarray:
         """Per element, this side's weighted outlier count (the onset statistic's input)."""
-        a = self.arrays
         if side == "pos":
-            return a["pos_lo"].astype(np.int32) + a["pos_hi"]
-        return a["neg"]
+            return self.field(POS_LO).astype(np.int32) + self.field(POS_HI)
+        return self.field(NEG)
 
     # -- merging -------------------------------------------------------------
 
@@ -256,12 +258,14 @@ class Accumulator:
             return later._copy_with(self)
         a, b = self.arrays, later.arrays
         out: dict[str, np.ndarray] = {}
-        for name in ("pos_lo", "pos_hi", "neg"):
-            out[name] = np.minimum(a[name].astype(np.uint32) + b[name], 65535).astype(np.uint16)
+        ea, eb = a["elements"].astype(np.uint32), b["elements"]
+        elements = np.minimum(ea + eb, 65535).astype(np.uint16)
+        low = np.minimum(ea[..., RANGE] & 0xFF, eb[..., RANGE] & 0xFF)
+        high = np.maximum(ea[..., RANGE] >> 8, eb[..., RANGE] >> 8)
+        elements[..., RANGE] = low | (high << 8)
+        out["elements"] = elements
         for name in _BLOCK_ARRAYS:
             out[name] = a[name] + b[name]  # uint32: 4 billion frames before they wrap
-        out["vlo"] = np.minimum(a["vlo"], b["vlo"])
-        out["vhi"] = np.maximum(a["vhi"], b["vhi"])
         onsets = {
             side: self.onsets[side].merge(
                 later.onsets[side],
@@ -493,18 +497,19 @@ def _weight_of(count, per_phase):
 
 
 @njit(cache=True, nogil=True)
-def _scatter(idx, weights, val, target, vlo, vhi, clear_weight):
+def _scatter(idx, weights, val, records, field, clear_weight):
     """Add each hit's weight to its element's count (saturating), and widen the value
     range of the clear ones."""
     for i in range(idx.size):
         w = weights[i]
         if w <= 0:
             continue
-        e = idx[i]
-        target[e] = min(np.int64(target[e]) + w, 65535)
+        rec = records[idx[i]]
+        rec[field] = min(np.int64(rec[field]) + w, 65535)
         if w >= clear_weight:
-            vlo[e] = min(vlo[e], val[i])
-            vhi[e] = max(vhi[e], val[i])
+            low = min(rec[RANGE] & 0xFF, val[i])
+            high = max(rec[RANGE] >> 8, val[i])
+            rec[RANGE] = low | (high << 8)
 
 
 def _elements_in(opp: np.ndarray, height: int, width: int) -> int:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import numpy as np
 from numba import njit
 
-from .accumulator import NULL_SCALE, Accumulator
+from .accumulator import NEG, NULL_SCALE, POS_HI, POS_LO, Accumulator
 from .evidence import BLOCK
 from .model import Defect, DefectKind
 
@@ -89,24 +89,22 @@ def candidates(
 ) -> np.ndarray:
     """Elements (of ``among``, or all) with enough evidence either way to be defects."""
     p = params or DetectParams()
-    a = acc.arrays
-    counts = (a["pos_lo"].reshape(-1), a["pos_hi"].reshape(-1), a["neg"].reshape(-1))
     if among is None:
-        total = counts[0].astype(np.int32) + counts[1] + counts[2]
+        total = acc.counts("pos") + acc.counts("neg")
         return np.flatnonzero(total >= p.min_weight)
-    return _enough(np.asarray(among, dtype=np.int64), *counts, p.min_weight)
+    return _enough(np.asarray(among, dtype=np.int64), acc.records(), p.min_weight)
 
 
 @njit(cache=True, nogil=True)
-def _enough(among, pos_lo, pos_hi, neg, least):
+def _enough(among, records, least):
     """The elements of ``among`` whose weighted counts add up to ``least`` or more
     (one pass: the hits of a frame are tens of thousands)."""
     out = np.empty(among.size, np.int64)
     n = 0
     for i in range(among.size):
-        e = among[i]
-        if np.int64(pos_lo[e]) + pos_hi[e] + neg[e] >= least:
-            out[n] = e
+        rec = records[among[i]]
+        if np.int64(rec[POS_LO]) + rec[POS_HI] + rec[NEG] >= least:
+            out[n] = among[i]
             n += 1
     return out[:n].copy()
 
@@ -163,8 +161,8 @@ def _evaluate(acc: Accumulator, cand: np.ndarray, p: DetectParams) -> _Evidence:
     a = acc.arrays
     ys, xs = np.divmod(cand, acc.width)
     by, bx = ys // BLOCK, xs // BLOCK
-    pos_c = a["pos_lo"].reshape(-1)[cand].astype(np.float64) + a["pos_hi"].reshape(-1)[cand]
-    neg_c = a["neg"].reshape(-1)[cand].astype(np.float64)
+    pos_c = acc.field(POS_LO, cand).astype(np.float64) + acc.field(POS_HI, cand)
+    neg_c = acc.field(NEG, cand).astype(np.float64)
     pos_score = pos_c / (a["null_pos"][by, bx] / NULL_SCALE + p.null_floor)
     neg_score = neg_c / (a["null_neg"][by, bx] / NULL_SCALE + p.null_floor)
     ratio = p.ratio + p.ratio_per_decade * max(0.0, np.log10(acc.height * acc.width / 1e5))
@@ -203,15 +201,14 @@ def _classify(
     acc: Accumulator, cand: np.ndarray, pos_sig: np.ndarray, neg_sig: np.ndarray, p: DetectParams
 ) -> list[DefectKind]:
     a = acc.arrays
-    vlo = a["vlo"].reshape(-1)[cand].astype(np.int32)
-    vhi = a["vhi"].reshape(-1)[cand].astype(np.int32)
+    vlo, vhi = acc.value_range(cand)
     spread_limit = p.stuck_spread_jpeg if acc.kind == "jpeg" else p.stuck_spread_raw
     # One value whatever the scene... and whatever the exposure: a hot pixel that
     # clips to white whenever it shows is still hot if it shows mainly in long or
     # high-ISO frames.
     by, bx = cand // acc.width // BLOCK, cand % acc.width // BLOCK
-    rate_lo = a["pos_lo"].reshape(-1)[cand] / np.maximum(a["opp_lo"][by, bx], 1.0)
-    rate_hi = a["pos_hi"].reshape(-1)[cand] / np.maximum(a["opp_hi"][by, bx], 1.0)
+    rate_lo = acc.field(POS_LO, cand) / np.maximum(a["opp_lo"][by, bx], 1.0)
+    rate_hi = acc.field(POS_HI, cand) / np.maximum(a["opp_hi"][by, bx], 1.0)
     exposure_bound = rate_lo < p.hot_rate_ratio * rate_hi
     # A JPEG pixel's value mixes its neighbours' (demosaic, colour matrix), so one bad
     # photosite does not read one value there, nor black when dead: in a JPEG, showing
@@ -254,26 +251,62 @@ def _blob_centres(
     a symmetric smear points at the bad photosite itself, and described by its
     strongest member, whose evidence is the fullest.
     """
-    taken = np.zeros(order.size, dtype=bool)
-    pos_in_order = {int(i): k for k, i in enumerate(order)}
-    kept: list[tuple[int, int]] = []
-    for k, i in enumerate(order):
-        if taken[k]:
+    strongest, centre = _blobs(
+        order.astype(np.int64),
+        ys.astype(np.int64),
+        xs.astype(np.int64),
+        score.astype(np.float64),
+        bright.astype(np.bool_),
+        p.blob_radius,
+        p.echo_radius,
+        p.echo_ratio,
+    )
+    return list(zip(strongest.tolist(), centre.tolist(), strict=True))
+
+
+@njit(cache=True, nogil=True)
+def _blobs(order, ys, xs, score, bright, blob_r, echo_r, echo_ratio):
+    """The loop of :func:`_blob_centres`, compiled: it runs after every JPEG frame."""
+    n = order.size
+    taken = np.zeros(n, np.bool_)
+    strongest = np.empty(n, np.int64)
+    centre = np.empty(n, np.int64)
+    found = 0
+    for k in range(n):
+        i = order[k]
+        if taken[i]:
             continue
-        dy, dx = np.abs(ys - ys[i]), np.abs(xs - xs[i])
-        near = (dy <= p.blob_radius) & (dx <= p.blob_radius)
-        weaker = (score < p.echo_ratio * score[i]) | ((bright != bright[i]) & (score < score[i]))
-        echo = (dy <= p.echo_radius) & (dx <= p.echo_radius) & weaker
-        members = np.flatnonzero(near | echo)
-        members = members[[not taken[pos_in_order[int(m)]] for m in members]]
-        for m in members:
-            taken[pos_in_order[int(m)]] = True
-        core = members[(dy[members] <= p.blob_radius) & (dx[members] <= p.blob_radius)]
-        w = score[core]
-        cy, cx = (ys[core] * w).sum() / w.sum(), (xs[core] * w).sum() / w.sum()
-        best = core[np.argmin((ys[core] - cy) ** 2 + (xs[core] - cx) ** 2 - 1e-6 * w)]
-        kept.append((int(i), int(best)))
-    return kept
+        sw = sy = sx = 0.0
+        core = np.empty(n, np.int64)
+        n_core = 0
+        for m in range(n):
+            if taken[m]:
+                continue
+            dy, dx = abs(ys[m] - ys[i]), abs(xs[m] - xs[i])
+            near = dy <= blob_r and dx <= blob_r
+            weaker = score[m] < echo_ratio * score[i] or (
+                bright[m] != bright[i] and score[m] < score[i]
+            )
+            if not (near or (dy <= echo_r and dx <= echo_r and weaker)):
+                continue
+            taken[m] = True
+            if near:
+                core[n_core] = m
+                n_core += 1
+                sw += score[m]
+                sy += ys[m] * score[m]
+                sx += xs[m] * score[m]
+        cy, cx = sy / sw, sx / sw
+        best, best_d = core[0], np.inf
+        for q in range(n_core):
+            m = core[q]
+            d = (ys[m] - cy) ** 2 + (xs[m] - cx) ** 2 - 1e-6 * score[m]
+            if d < best_d:
+                best, best_d = m, d
+        strongest[found] = i
+        centre[found] = best
+        found += 1
+    return strongest[:found].copy(), centre[:found].copy()
 
 
 def _onset(kind: DefectKind, tail_pos: float, tail_neg: float) -> datetime | None:
