@@ -142,7 +142,9 @@ def _mid(a, b, c, d, own, level, resid, thr, bright2, dark2, hit, levels):
             m = _mid2(_ld(a[i]), _ld(b[i]), _ld(c[i]), _ld(d[i]))
             res = np.int16(np.int16(2) * _ld(own[i]) - m)
             resid[i] = res
-            hit[i] = ((res > thr[i]) & (m < bright2)) | ((np.int16(-res) > thr[i]) & (m > dark2))
+            bright = (res > thr[i]) & (m < np.int16(bright2))
+            dark = (np.int16(-res) > thr[i]) & (m > np.int16(dark2))
+            hit[i] = bright | dark
 
 
 @njit(cache=True, nogil=True)
@@ -160,8 +162,8 @@ def frame_pass(v, offs, p, r, c_n, hit_z, noise_per_abs, floor, bright2, dark2, 
 
     Returns the statistics (|resid2| sum and count, level2 max, min, sum and
     count, per block row, block column and channel), sigma, and the outliers
-    as flat pixel indices, z (resid2 / sigma) and own value on a 0-255 scale,
-    bright and dark apart, in pixel order. A pixel out in several channels
+    as flat pixel indices, z (resid2 x 1 / sigma, in float32) and own value on
+    a 0-255 scale, bright and dark apart, in pixel order. A pixel out in several channels
     keeps its most deviant one, of either sign. The last value is False when
     more than ``cap`` outliers were found (the caller retries with room for more).
     """
@@ -182,6 +184,7 @@ def frame_pass(v, offs, p, r, c_n, hit_z, noise_per_abs, floor, bright2, dark2, 
     level = np.empty(wc, np.int16)
     resid = np.zeros(wc, np.int16)
     thr = np.empty(wc, np.int16)
+    inv_sigma = np.empty(wc, np.float32)
     hit = np.zeros(-(-wc // 8) * 8, np.uint8)  # flags, read eight at a time
     sums = np.empty(wc, np.int32)
     hi_ = np.empty(wc, np.int16)
@@ -231,9 +234,10 @@ def frame_pass(v, offs, p, r, c_n, hit_z, noise_per_abs, floor, bright2, dark2, 
                 sigma[b, k, c] = sig
                 t = min(np.ceil(np.float32(hit_z) * sig), np.float32(32767.0))
                 thr[j0:j1:c_n] = np.int16(t)
+                inv_sigma[j0:j1:c_n] = np.float32(1.0) / sig
         # -- the outliers of this block row's rows, while they are in the cache
         found = _row_outliers(
-            v, offs, p, r, c_n, b, thr, bright2, dark2, sigma, black, span,
+            v, offs, p, r, c_n, b, thr, inv_sigma, bright2, dark2, black, span,
             level, resid, hit, pos_idx, pos_z, pos_val, neg_idx, neg_z, neg_val, n,
         )  # fmt: skip
         if not found:
@@ -248,10 +252,14 @@ def frame_pass(v, offs, p, r, c_n, hit_z, noise_per_abs, floor, bright2, dark2, 
 
 @njit(cache=True, nogil=True)
 def _row_outliers(
-    v, offs, p, r, c_n, b, thr, bright2, dark2, sigma, black, span,
+    v, offs, p, r, c_n, b, thr, inv_sigma, bright2, dark2, black, span,
     level, resid, hit, pos_idx, pos_z, pos_val, neg_idx, neg_z, neg_val, n,
 ):  # fmt: skip
-    """The outliers of block row ``b``'s rows; False when there was no room for them."""
+    """The outliers of block row ``b``'s rows; False when there was no room for them.
+
+    ``thr`` and ``inv_sigma`` (1 / sigma, float32) are per element of a row: the
+    block row's values, so that a hit costs no division.
+    """
     h, wc = v.shape
     w = wc // c_n
     hit_words = hit.view(np.uint64)
@@ -260,19 +268,24 @@ def _row_outliers(
     for y in range(max(b * BLOCK, r), min((b + 1) * BLOCK, h - r)):
         _resid_row(v, y, offs, p, r, c_n, level, resid, thr, bright2, dark2, hit, False)
         row = v[y]
+        base = np.int64(y) * w
         for word in range(hit_words.size):
             if hit_words[word] == 0:
                 continue
+            x, c = divmod(word * 8, c_n)  # one division a word; then counted along
             for j in range(word * 8, min(wc, word * 8 + 8)):
-                if not hit[j]:
-                    continue
-                x, c = j // c_n, j % c_n
-                z = np.float32(resid[j]) / sigma[b, x // BLOCK, c]
-                val = (np.float32(_ld(row[j])) - black32) * to255 + np.float32(0.5)
-                val8 = np.uint8(min(max(val, np.float32(0.0)), np.float32(255.0)))
-                idx = np.int64(y) * w + x
-                if not _add(pos_idx, pos_z, pos_val, neg_idx, neg_z, neg_val, n, idx, z, val8):
-                    return False
+                if hit[j]:
+                    z = np.float32(resid[j]) * inv_sigma[j]
+                    val = (np.float32(_ld(row[j])) - black32) * to255 + np.float32(0.5)
+                    val8 = np.uint8(min(max(val, np.float32(0.0)), np.float32(255.0)))
+                    if not _add(
+                        pos_idx, pos_z, pos_val, neg_idx, neg_z, neg_val, n, base + x, z, val8
+                    ):
+                        return False
+                c += 1
+                if c == c_n:
+                    c = 0
+                    x += 1
     return True
 
 

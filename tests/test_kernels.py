@@ -77,7 +77,7 @@ def _oracle_outliers(v, grid, thr, sigma, bright2, dark2, black, span):
     xs, cs = js // c_n, js % c_n
     t = thr[ys // BLOCK, xs // BLOCK, cs]
     own = np.minimum(v.astype(np.int64), kernels.TOP)
-    z = resid.astype(np.float32) / sigma[ys // BLOCK, xs // BLOCK, cs]
+    z = resid.astype(np.float32) * (np.float32(1.0) / sigma[ys // BLOCK, xs // BLOCK, cs])
     val = (own.astype(np.float32) - np.float32(black)) * np.float32(255.0 / span) + np.float32(0.5)
     val = np.clip(val, 0, 255).astype(np.uint8)
     hit = ((resid > t) & (level < bright2)) | ((-resid > t) & (level > dark2))
