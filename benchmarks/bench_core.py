@@ -60,18 +60,34 @@ def make_roll(folder: Path, width: int, height: int, n: int, seed: int) -> dict:
     cam, shots, defects = build_camera(width, height, n, seed)
     t0 = time.perf_counter()
     camsim.write_roll(cam, shots, folder)
-    vis = np.array([cam.visibility(s) for s in shots])  # (frames, defects)
-    qualifies = (vis >= 3).mean(axis=0) >= 0.05
-    truth = camsim.ground_truth(defects, shots)
-    for j, t in enumerate(truth):  # onsets are dated against the first frame that shows it
-        shows = np.flatnonzero(vis[:, j] >= 3)
-        t["first_visible_index"] = int(shows[0]) if shows.size else t["onset_index"]
-    return {
-        "truth": [t for t, q in zip(truth, qualifies, strict=True) if q],
-        "all_truth": truth,
+    info = {
+        "all_truth": camsim.ground_truth(defects, shots),
         "times": [s.taken_at.isoformat() for s in shots],
         "write_seconds": time.perf_counter() - t0,
     }
+    vis = np.array([cam.visibility(s) for s in shots])  # (frames, defects)
+    info["truth"] = qualifying(info["all_truth"], vis, "first_visible_index")
+    return info
+
+
+def qualifying(truth: list[dict], vis: np.ndarray, field: str) -> list[dict]:
+    """The defects that stand >= 3x above local noise in >= 5% of the frames, each with
+    the first frame that shows it (onsets are dated against it) under ``field``."""
+    out = []
+    for j, t in enumerate(truth):
+        shows = np.flatnonzero(vis[:, j] >= 3)
+        if (vis[:, j] >= 3).mean() >= 0.05:
+            out.append({**t, field: int(shows[0]) if shows.size else t["onset_index"]})
+    return out
+
+
+def jpeg_truth(info: dict, width: int, height: int, n: int, seed: int) -> list[dict]:
+    """The defects the camera JPEGs show (camsim's ``jpeg_visibility``), computed once."""
+    if "jpeg_truth" not in info:
+        cam, shots, _ = build_camera(width, height, n, seed)
+        vis = np.array([cam.jpeg_visibility(s) for s in shots])
+        info["jpeg_truth"] = qualifying(info["all_truth"], vis, "first_visible_jpeg")
+    return info["jpeg_truth"]
 
 
 def write_ljpeg_dngs(folder: Path, width: int, height: int, n: int, seed: int) -> None:
@@ -248,7 +264,22 @@ def main() -> None:
             same = found == found_by_kind["raw"]
             print(f"  defects identical to the uncompressed DNGs': {'yes' if same else 'NO'}")
             continue
-        print(f"  hotwatch: {s.summary()}")
+        if kind == "jpeg":
+            shown = jpeg_truth(info, args.width, args.height, args.frames, args.seed)
+            saved.write_text(json.dumps(info, default=str))
+            by_jpeg = score(found, shown, times, kind=frame, first_shown="first_visible_jpeg")
+            print(
+                f"  hotwatch, the {len(shown)} defects the JPEGs show (>=3x their local noise"
+                f" in >=5% of frames; onsets from the first JPEG that shows each):"
+                f" {by_jpeg.summary()}"
+            )
+            late = [e for e in by_jpeg.onset_details if abs(e[2]) > 2]
+            if late:
+                print(f"    onsets off by more than 2 frames (x, y, frames): {late}")
+            print("  hotwatch, the defects the raws show (as for RAW):", end=" ")
+        else:
+            print("  hotwatch:", end=" ")
+        print(s.summary())
         if s.wrong_kind:
             print(f"  kind disagreements (x, y, found, planted): {s.wrong_kind}")
         late = [e for e in s.onset_details if abs(e[2]) > 2]

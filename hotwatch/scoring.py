@@ -62,11 +62,13 @@ def score(
     kind: str,
     jpeg_tolerance: int = 1,
     check_kind: bool = True,
+    first_shown: str = "first_visible_index",
 ) -> Score:
     """Match ``found`` ({x, y, kind, onset}) to ``truth`` (camsim.ground_truth rows).
 
     ``truth`` should hold only the defects a detector can be asked to find
-    (see the benchmarks for the visibility rule).
+    (see the benchmarks for the visibility rule); ``first_shown`` names its field
+    holding the first frame that shows each defect (onsets are dated against it).
     """
     tol = 0 if kind == "raw" else jpeg_tolerance
     used: set[int] = set()
@@ -95,7 +97,7 @@ def score(
         if idx is not None:
             # Dated against the first frame that could show it, when the truth knows it:
             # a defect under a clipped sky or in daylight is present but invisible.
-            first = t.get("first_visible_index", t["onset_index"])
+            first = t.get(first_shown, t["onset_index"])
             onset_err.append(abs(idx - int(first)))
             details.append((f["x"], f["y"], idx - int(first)))
     missed = [(t["x"], t["y"]) for j, t in enumerate(truth) if j not in used]

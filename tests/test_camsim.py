@@ -328,6 +328,30 @@ def test_visibility_tracks_the_raw_residual() -> None:
     assert checked > 10
 
 
+def test_jpeg_visibility_is_what_the_camera_jpeg_shows(tmp_path: Path) -> None:
+    """Measured on crops of the camera's own JPEG, it equals what the whole JPEG written
+    to disk shows against a defect-free twin's; nothing before onset."""
+    from hotwatch.camsim import _jpeg_noise
+
+    sensor = SensorSpec(240, 160)
+    defects = [
+        PlantedDefect(60, 50, "stuck", 0.5),
+        PlantedDefect(180, 110, "partial", 0.03 * (sensor.white_level - sensor.black_level)),
+        PlantedDefect(120, 80, "stuck", 1.0, onset_index=2),
+    ]
+    cam, twin = Camera(sensor, defects, seed=2), Camera(sensor, (), seed=2)
+    for shot in plan_roll(4, seed=4):
+        vis = cam.jpeg_visibility(shot)
+        bad = np.asarray(Image.open(cam.write_jpeg(shot, tmp_path / "a.jpg")), dtype=float)
+        good = np.asarray(Image.open(twin.write_jpeg(shot, tmp_path / "b.jpg")), dtype=float)
+        for d, v in zip(defects, vis, strict=True):
+            y0, x0 = max(0, d.y // 48 * 48 - 48), max(0, d.x // 48 * 48 - 48)
+            noise = _jpeg_noise(good[y0 : y0 + 144, x0 : x0 + 144])
+            whole = np.max(np.abs(bad[d.y, d.x] - good[d.y, d.x]) / noise)
+            assert v == pytest.approx(whole, rel=0.02, abs=0.01)
+        assert (vis[2] == 0) == (shot.index < 2)
+
+
 def test_plant_defects_spacing_onsets_and_truth() -> None:
     sensor = SensorSpec(200, 150)
     counts = {"hot": 20, "partial": 5, "stuck": 5, "dead": 5}
