@@ -718,6 +718,41 @@ class Catalogue:
         ).fetchall()
         return [_accumulator_row(r) for r in rows]
 
+    def files_of(self, acc_slug: str) -> list[FileRow]:
+        """The ingested files of one accumulator, in capture order (unknown times last)."""
+        rows = self._q(
+            """SELECT * FROM files WHERE acc_slug = ? AND status = ?
+               ORDER BY taken_at IS NULL, taken_at, path""",
+            (acc_slug, FileStatus.INGESTED.value),
+        ).fetchall()
+        return [_file_row(r) for r in rows]
+
+    def forget_file(self, path: str) -> None:
+        """Drop a file's row: if it turns up again, it is a new photo."""
+        with self.atomic():
+            self._q("DELETE FROM files WHERE path = ?", (str(path),))
+
+    def reset_frames(self, acc_slug: str) -> None:
+        """Zero one accumulator's frame counts (and its body's share of them), so that
+        reading its photos again counts each once."""
+        with self.atomic():
+            acc = self._q(
+                "SELECT body_key, kind, frames FROM accumulators WHERE slug = ?", (acc_slug,)
+            ).fetchone()
+            if acc is None:
+                return
+            column = {"raw": "frames_raw", "jpeg": "frames_jpeg"}[acc["kind"]]
+            # The column name comes from the fixed mapping above, never from input.
+            self._q(
+                f"UPDATE bodies SET {column} = MAX(0, {column} - ?) WHERE key = ?",
+                (int(acc["frames"]), acc["body_key"]),
+            )
+            self._q(
+                """UPDATE accumulators SET frames = 0, first_taken = NULL, last_taken = NULL
+                   WHERE slug = ?""",
+                (acc_slug,),
+            )
+
     def migrate_body(self, old_key: str, new: BodyId, slugs: dict[str, str]) -> int:
         """Move everything of body ``old_key`` under ``new`` (created, or merged into it).
 
@@ -1123,6 +1158,14 @@ class Catalogue:
                        updated = excluded.updated""",
                 (key, str(value), _iso(_now())),
             )
+
+    def state_keys(self, prefix: str) -> list[str]:
+        """The ``meta`` keys that start with ``prefix``, sorted."""
+        rows = self._q(
+            "SELECT key FROM meta WHERE substr(key, 1, ?) = ? ORDER BY key",
+            (len(prefix), prefix),
+        ).fetchall()
+        return [str(r[0]) for r in rows]
 
     def delete_state(self, key: str) -> None:
         """Forget a ``meta`` value (a state that belonged to a body that is gone)."""

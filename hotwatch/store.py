@@ -8,12 +8,14 @@ new state. A load verifies the checksum; a damaged file is moved aside under a
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import struct
 import time
 from pathlib import Path
 
-from .accumulator import Accumulator
+from .accumulator import MAGIC, Accumulator
 from .errors import DamagedState
 from .fileio import fsync_dir, write_atomically
 from .model import AccumulatorKey
@@ -51,12 +53,28 @@ def load(path: Path) -> Accumulator | None:
         ) from exc
 
 
-def set_aside(path: Path) -> Path:
+def format_version(path: Path) -> int | None:
+    """The format version in an accumulator file's header (None if it has no readable
+    header), without reading or checking the rest."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(MAGIC) + 4)
+            if len(head) < len(MAGIC) + 4 or not head.startswith(MAGIC):
+                return None
+            (size,) = struct.unpack_from("<I", head, len(MAGIC))
+            meta = json.loads(fh.read(size))
+    except (OSError, ValueError):
+        return None
+    version = meta.get("version") if isinstance(meta, dict) else None
+    return version if isinstance(version, int) else None
+
+
+def set_aside(path: Path, why: str = "damaged") -> Path:
     stamp = time.strftime("%Y%m%dT%H%M%S")
-    aside = path.with_name(f"{path.name}.damaged-{stamp}")
+    aside = path.with_name(f"{path.name}.{why}-{stamp}")
     n = 1
     while aside.exists():
-        aside = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
+        aside = path.with_name(f"{path.name}.{why}-{stamp}-{n}")
         n += 1
     os.replace(path, aside)
     fsync_dir(path.parent)

@@ -58,6 +58,7 @@ from .errors import HotwatchError, UserError
 from .fileio import write_atomically
 from .ingest import CHECKPOINT_SECONDS, Ingestor, is_quiet, walk
 from .model import AccumulatorKey, Defect, FileStatus
+from .rebuild import rebuild_outdated
 from .reidentify import reidentify
 from .scan import capture_time
 
@@ -607,8 +608,11 @@ class Daemon:
         try:
             cat = Catalogue(self.paths.catalogue)
             et = self._make_exiftool()
-            # Bodies keyed by a weaker reading (exiftool installed since, an older
-            # hotwatch) move to their right key before any accumulator is loaded.
+            # Accumulators of an older format are rebuilt from their photos, and bodies
+            # keyed by a weaker reading (exiftool installed since, an older hotwatch)
+            # move to their right key, before any accumulator is loaded.
+            for rebuilt in rebuild_outdated(self.paths, cat, et):
+                log.info("%s", rebuilt.line)
             for migration in reidentify(self.paths, cat, et):
                 log.info("%s", migration.line)
             ingestor = Ingestor(self.paths, cat, exiftool=et, on_new_defect=self._on_new_defect)

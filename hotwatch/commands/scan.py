@@ -11,6 +11,7 @@ from pathlib import Path
 from ..exiftool import ExifTool
 from ..ingest import Ingestor
 from ..model import FileStatus
+from ..rebuild import rebuild_outdated
 from ..reidentify import reidentify
 from ..scan import ProgressBar, scan
 from ..watch import daemon_pid
@@ -43,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
     workers = args.workers if args.workers > 0 else (os.cpu_count() or 1)
     with open_catalogue(args.paths) as cat, _exiftool() as et:
         if daemon_pid(args.paths) is None:  # a running daemon did it when it started
+            for rebuilt in rebuild_outdated(args.paths, cat, et, ProgressBar()):
+                print(rebuilt.line)
             for migration in reidentify(args.paths, cat, et):
                 print(migration.line)
         ingestor = Ingestor(args.paths, cat, exiftool=et)

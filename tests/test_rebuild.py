@@ -1,0 +1,113 @@
+"""Accumulators of an older format are rebuilt from their own photos, once, exactly.
+
+The older state is made from today's: each accumulator file gets an older format
+version in its header (the rebuild never reads an outdated file's arrays, only its
+version), and each catalogue row the SHA-256 the older hotwatch recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sqlite3
+import struct
+from pathlib import Path
+
+import pytest
+from conftest import defects_json, hotwatch, make_roll
+
+from hotwatch import store
+from hotwatch.accumulator import FORMAT_VERSION, MAGIC
+from hotwatch.catalogue import Catalogue
+from hotwatch.config import Paths
+from hotwatch.rebuild import rebuild_outdated
+
+
+def _age(home: Path) -> None:
+    """Make ``home`` look as the previous format left it."""
+    for path in (home / "accumulators").glob("*.hwacc"):
+        blob = path.read_bytes()[:-32]
+        (size,) = struct.unpack_from("<I", blob, len(MAGIC))
+        start = len(MAGIC) + 4
+        meta = json.loads(blob[start : start + size])
+        meta["version"] = FORMAT_VERSION - 1
+        head = json.dumps(meta, sort_keys=True).encode()
+        body = MAGIC + struct.pack("<I", len(head)) + head + blob[start + size :]
+        path.write_bytes(body + hashlib.sha256(body).digest())
+    with sqlite3.connect(home / "catalogue.sqlite") as conn:
+        for (path,) in conn.execute("SELECT path FROM files").fetchall():
+            old = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+            conn.execute("UPDATE files SET digest = ? WHERE path = ?", (old, path))
+
+
+def _frames(home: Path) -> list[tuple[str, int]]:
+    with Catalogue(home / "catalogue.sqlite", readonly=True) as cat:
+        body = [(b.key, b.frames_raw, b.frames_jpeg) for b in cat.bodies()]
+        accs = [(a.kind.value, a.frames) for a in cat.accumulators()]
+    return body + accs
+
+
+@pytest.fixture
+def aged(tmp_path):
+    """A roll scanned, then aged; one photo gone since; and the reference state: a scan
+    by today's hotwatch of the photos still there."""
+    roll = make_roll(tmp_path / "DCIM", n=40, seed=8)
+    home = tmp_path / "home"
+    hotwatch("scan", str(roll.folder), home=home)
+    _age(home)
+    gone = sorted(roll.folder.glob("*.DNG"))[7]
+    gone.unlink()
+    ref = tmp_path / "ref"
+    hotwatch("scan", str(roll.folder), home=ref)
+    return roll, home, ref
+
+
+def test_older_accumulators_are_rebuilt_from_their_photos(aged):
+    roll, home, ref = aged
+    out = hotwatch("scan", str(roll.folder), home=home).stdout
+    assert "rebuilt accumulator" in out and "1 photos were gone or changed" in out
+    assert defects_json(home) == defects_json(ref)
+    assert _frames(home) == _frames(ref), "each photo counted once"
+    for path in (home / "accumulators").glob("*.hwacc"):
+        assert store.format_version(path) == FORMAT_VERSION
+    assert len(list((home / "accumulators").glob(f"*.format{FORMAT_VERSION - 1}-*"))) == 2
+    again = hotwatch("scan", str(roll.folder), home=home).stdout
+    assert "rebuilt" not in again and defects_json(home) == defects_json(ref)
+
+
+def test_an_interrupted_rebuild_resumes_and_counts_nothing_twice(aged, monkeypatch):
+    _, home, ref = aged
+    from hotwatch import rebuild
+
+    real, calls = rebuild.prepare, []
+
+    def dying(path, exiftool=None):
+        calls.append(path)
+        if len(calls) == 30:  # mid-way through the first accumulator's photos... or later
+            raise KeyboardInterrupt
+        return real(path, exiftool)
+
+    paths = Paths(home, home)
+    monkeypatch.setattr(rebuild, "prepare", dying)
+    with Catalogue(paths.catalogue) as cat, pytest.raises(KeyboardInterrupt):
+        rebuild_outdated(paths, cat)
+    monkeypatch.setattr(rebuild, "prepare", real)
+    with Catalogue(paths.catalogue) as cat:
+        assert cat.state_keys(rebuild.NOTE), "the rebuild is still under way"
+        done = rebuild_outdated(paths, cat)
+        assert sum(r.read for r in done) < 79 and not cat.state_keys(rebuild.NOTE)
+    assert defects_json(home) == defects_json(ref)
+    assert _frames(home) == _frames(ref)
+
+
+def test_nothing_to_rebuild_is_a_no_op(tmp_path):
+    roll = make_roll(tmp_path / "DCIM", n=6, seed=2, counts={})
+    home = tmp_path / "home"
+    hotwatch("scan", str(roll.folder), home=home)
+    before = {p.name: p.read_bytes() for p in (home / "accumulators").iterdir()}
+    paths = Paths(home, home)
+    with Catalogue(paths.catalogue) as cat:
+        assert rebuild_outdated(paths, cat) == []
+    assert {p.name: p.read_bytes() for p in (home / "accumulators").iterdir()} == before
+    shutil.rmtree(home)
