@@ -611,12 +611,14 @@ class Daemon:
             # Accumulators of an older format are rebuilt from their photos, and bodies
             # keyed by a weaker reading (exiftool installed since, an older hotwatch)
             # move to their right key, before any accumulator is loaded.
-            for rebuilt in rebuild_outdated(self.paths, cat, et):
+            for rebuilt in rebuild_outdated(self.paths, cat, et, self._rebuilding):
                 log.info("%s", rebuilt.line)
             for migration in reidentify(self.paths, cat, et):
                 log.info("%s", migration.line)
             ingestor = Ingestor(self.paths, cat, exiftool=et, on_new_defect=self._on_new_defect)
             self._loop(ingestor)
+        except _Stopped:  # stopped while rebuilding: it resumes at the next start
+            log.info("stopped before the rebuild was done; it goes on at the next start")
         except HotwatchError as exc:  # a damaged catalogue, say: one line, exit 1
             log.error("%s", exc)
             self._failed = True
@@ -637,6 +639,13 @@ class Daemon:
             if cat is not None:
                 cat.close()
             self.stop()
+
+    def _rebuilding(self, done: int, total: int, path: Path) -> None:
+        """Rebuild progress: a sign of life for the watchdog, a status, a way out on stop."""
+        self._beat = time.monotonic()
+        self._publish(f"rebuilding ({done}/{total})")
+        if self._stop.is_set():
+            raise _Stopped
 
     def _make_exiftool(self) -> Any:
         if self._exiftool_factory is not None:
@@ -807,6 +816,10 @@ class Daemon:
         queue = len(self.settler) + len(self.inbox)
         last = Path(self._last_photo).name if self._last_photo else "none yet"
         return f"{self._state}; {queue} queued; {self._ingested} read; last photo {last}"
+
+
+class _Stopped(Exception):
+    """Raised out of a long start-up step when the daemon is asked to stop."""
 
 
 def _observer_name(observer: BaseObserver) -> str:
