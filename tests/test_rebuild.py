@@ -111,3 +111,23 @@ def test_nothing_to_rebuild_is_a_no_op(tmp_path):
         assert rebuild_outdated(paths, cat) == []
     assert {p.name: p.read_bytes() for p in (home / "accumulators").iterdir()} == before
     shutil.rmtree(home)
+
+
+def test_the_daemon_rebuilds_at_start_and_stays_alive_meanwhile(aged):
+    """The daemon rebuilds before it watches, telling systemd it is alive meanwhile."""
+    from test_watch import Daemon, wait_for
+
+    roll, home, ref = aged
+    status = Paths(home, home).daemon_status
+    daemon = Daemon(home, roll.folder)
+    try:
+        wait_for("the rebuild", lambda: "rebuilt accumulator" in daemon.text, timeout=120)
+        wait_for("idle", lambda: '"state": "idle"' in status.read_text())
+    finally:
+        daemon.terminate(timeout=20)
+    said = daemon.messages
+    during = [i for i, m in enumerate(said) if m.startswith("STATUS=rebuilding")]
+    assert len(during) > 5, daemon.text
+    assert said[during[0] : during[-1]].count("WATCHDOG=1") >= 2, "no sign of life meanwhile"
+    assert defects_json(home) == defects_json(ref)
+    assert _frames(home) == _frames(ref)
