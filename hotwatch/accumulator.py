@@ -252,10 +252,8 @@ class Accumulator:
         dup = self._absorbed_set & later._absorbed_set
         if dup:
             raise ValueError(f"{len(dup)} frames were absorbed by both accumulators")
-        if later.counted == 0:
-            return self._copy_with(later)
-        if self.counted == 0:
-            return later._copy_with(self)
+        if not later.frames or not self.frames:  # nothing to add (a run's first frame counts)
+            return self if later.frames == 0 else later
         a, b = self.arrays, later.arrays
         out: dict[str, np.ndarray] = {}
         ea, eb = a["elements"].astype(np.uint32), b["elements"]
@@ -292,27 +290,6 @@ class Accumulator:
             last_thumb=later.last_thumb if later.last_thumb is not None else self.last_thumb,
             absorbed=self.absorbed + later.absorbed,
             confirmed={**later.confirmed, **self.confirmed},  # the earlier confirmation wins
-        )
-
-    def _copy_with(self, empty: Accumulator) -> Accumulator:
-        """This accumulator plus the frames of one that counted none (all repeats)."""
-        times = [t for t in (self.first_time, empty.first_time) if t is not None]
-        lasts = [t for t in (self.last_time, empty.last_time) if t is not None]
-        return Accumulator(
-            height=self.height,
-            width=self.width,
-            kind=self.kind,
-            cfa=self.cfa or empty.cfa,
-            frames=self.frames + empty.frames,
-            counted=self.counted,
-            frames_hi=self.frames_hi,
-            first_time=min(times) if times else None,
-            last_time=max(lasts) if lasts else None,
-            arrays={k: v.copy() for k, v in self.arrays.items()},
-            onsets=dict(self.onsets),
-            last_thumb=self.last_thumb,
-            absorbed=self.absorbed + empty.absorbed,
-            confirmed={**empty.confirmed, **self.confirmed},
         )
 
     # -- persistence -----------------------------------------------------------
