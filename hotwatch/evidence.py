@@ -89,7 +89,8 @@ def extract(
     demosaiced pixels with ``cfa=None``, as stored integers. ``black`` (a number,
     or the per-colour pattern) and ``white`` give the 0..1 scale used for the
     brightness rules; residuals need no scale (same-colour neighbours share the
-    black level). For a demosaiced frame each pixel keeps its most deviant channel.
+    black level). For a demosaiced frame each pixel keeps its most deviant channel,
+    whichever its sign.
     """
     if white <= 0 or np.any(np.asarray(black) >= white):
         raise ValueError("white level must be above the black level")

@@ -755,7 +755,7 @@ class Daemon:
                 self._last_photo, self._last_photo_at = str(path), _now_iso()
             self._publish("ingesting")
             if time.monotonic() - self._checkpointed > CHECKPOINT_SECONDS:
-                self._checkpoint(ingestor)  # the Ingestor also does, every 25 frames
+                self._checkpoint(ingestor)  # the Ingestor also does, as its saves allow
         if counts:
             text = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
             left = len(self.settler) + len(self.inbox)
