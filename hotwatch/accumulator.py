@@ -48,6 +48,7 @@ from . import evidence as ev_mod
 from . import onset
 from .evidence import BLOCK, STRONG_Z, FrameEvidence
 from .kernels import divmod_by
+from .model import DefectKind
 from .onset import Excursions
 
 FORMAT_VERSION = 2
@@ -93,10 +94,10 @@ class Accumulator:
     onsets: dict[str, Excursions] = field(default_factory=dict)
     last_thumb: np.ndarray | None = None
     absorbed: list[bytes] = field(default_factory=list)
-    #: flat index -> (capture time of the frame that confirmed it, onset given then);
+    #: flat index -> (capture time of the frame that confirmed it, onset and kind then);
     #: kept here, not only in the catalogue, so that what is reported never depends
     #: on when checkpoints fell or whether the process was killed in between
-    confirmed: dict[int, tuple[float, float | None]] = field(default_factory=dict)
+    confirmed: dict[int, tuple[float, float | None, DefectKind]] = field(default_factory=dict)
     _absorbed_set: set[bytes] = field(default_factory=set, repr=False)
 
     def __post_init__(self) -> None:
@@ -316,7 +317,7 @@ class Accumulator:
             "arrays": [[n, a.dtype.str, list(a.shape)] for n, a in state.items()],
             "thumb": None if self.last_thumb is None else list(self.last_thumb.shape),
             "absorbed": len(self.absorbed),
-            "confirmed": sorted([i, t, o] for i, (t, o) in self.confirmed.items()),
+            "confirmed": sorted([i, t, o, k.value] for i, (t, o, k) in self.confirmed.items()),
         }
         comp = zstandard.ZstdCompressor(level=1).compressobj()
         chunks = [comp.compress(_encode(n, a)) for n, a in state.items()]
@@ -358,7 +359,9 @@ class Accumulator:
             off += thumb.nbytes
         absorbed = [raw[off + 16 * i : off + 16 * (i + 1)] for i in range(meta["absorbed"])]
         cfa = tuple(tuple(r) for r in meta["cfa"]) if meta["cfa"] else None
-        confirmed = {int(i): (float(t), o) for i, t, o in meta.get("confirmed", [])}
+        confirmed = {
+            int(i): (float(t), o, DefectKind(k)) for i, t, o, k in meta.get("confirmed", [])
+        }
         onsets = {
             side: Excursions(*(state.pop(f"onset_{side}_{n}") for n in _EXCURSION_FIELDS))
             for side in SIDES

@@ -324,7 +324,7 @@ class Ingestor:
         for d in found:
             idx = d.y * acc.width + d.x
             if idx not in acc.confirmed:
-                acc.confirmed[idx] = (stamp, d.onset.timestamp() if d.onset else None)
+                acc.confirmed[idx] = (stamp, d.onset.timestamp() if d.onset else None, d.kind)
                 new.append(d)
         if key.kind is FrameKind.JPEG:
             here = [(d.x, d.y) for d in found]
@@ -352,13 +352,17 @@ class Ingestor:
         """Found defects with their confirmation times, and onsets that never move later.
 
         A defect keeps the earliest of the onset it was given when confirmed and
-        the one its evidence gives now, and no onset is after the confirmation.
+        the one its evidence gives now (when it was confirmed as the kind it is now:
+        a stuck pixel's onset is the earlier of its bright and dark sides', and the
+        dark side's is no onset of the hot pixel more evidence shows it to be), and
+        no onset is after the confirmation.
         """
         out = []
         for d in found:
-            when_ts, onset_ts = acc.confirmed.get(d.y * acc.width + d.x, (acc.last_time, None))
+            stored = acc.confirmed.get(d.y * acc.width + d.x, (acc.last_time, None, d.kind))
+            when_ts, onset_ts, kind = stored
             when = _utc(when_ts)
-            onset = _earliest(d.onset, _utc(onset_ts), when)
+            onset = _earliest(d.onset, _utc(onset_ts) if kind is d.kind else None, when)
             out.append(replace(d, confirmed=when, onset=onset))
         return out
 

@@ -22,10 +22,14 @@ which S last rose from zero.
 Only elements with S > 0 are kept ("live": a few per cent of the elements),
 as sorted arrays that one merge per frame brings up to date (compiled).
 
-Runs (bursts, tripod time-lapses) add no evidence: their repeat frames are
-copies of one scene. But a defect that appears part-way through a run shows
-in them: an element whose excursion begins at the first counted frame after
-repeats is dated from the first repeat frame in which it clearly stood out.
+Runs (bursts, tripod time-lapses) add no evidence either way: their repeat
+frames are copies of one scene, and what stands out in them may be the
+scene's doing. But a defect that appears part-way through a run shows in
+every frame from its onset on: an element whose excursion begins at the first
+counted frame after repeats, and has stood out in every repeat since some
+frame of the run, is dated from that frame. (An excursion under way when the
+run began goes on through it unchanged: a chance outlier just before a long
+time-lapse in which a defect appears at that very place dates it early.)
 
 Merging (for re-identification, which folds one accumulator into another):
 over a stretch of frames, S is a max-plus affine function of the S it started
@@ -51,7 +55,6 @@ COST_CLEAR = 8  #: k in a frame where the defect would surely have shown (quiet,
 #: a bright defect a long or high-ISO exposure)
 COST_HIGH = 4  #: k in a long or high-ISO frame that could have shown a bright defect
 COST_LOW = 2  #: k in any other frame that could have shown it
-CLEAR_WEIGHT = 2  #: least weight with which a repeat frame can date an onset
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,8 +63,8 @@ class Excursions:
 
     ``opened_first``: the excursion began at this accumulator's first counted
     frame (what merging needs to apply the earlier stretch's repeat frames).
-    ``pend_*``: elements that stood out clearly in repeat frames since the last
-    counted frame, with the first such frame's time (sorted by index).
+    ``pend_*``: elements that stood out in every repeat frame since some frame of
+    the run that followed the last counted frame, with that frame's time (sorted).
     """
 
     idx: np.ndarray
@@ -104,15 +107,13 @@ class Excursions:
         return Excursions(idx, s, tail, opened, _ix(), _t())
 
     def note_repeat(self, hits: np.ndarray, weights: np.ndarray, now: float) -> Excursions:
-        """A repeat frame: remember where elements not yet live stood out clearly."""
-        clear = hits[weights >= CLEAR_WEIGHT].astype(np.int64)
-        fresh = clear[~_isin_sorted(clear, self.idx) & ~_isin_sorted(clear, self.pend_idx)]
-        if fresh.size == 0:
-            return self
-        idx = np.concatenate([self.pend_idx, fresh])
-        time = np.concatenate([self.pend_time, np.full(fresh.size, now, np.float64)])
-        order = np.argsort(idx, kind="stable")
-        return Excursions(self.idx, self.s, self.tail, self.opened_first, idx[order], time[order])
+        """A repeat frame: the elements that have stood out in every repeat frame since
+        some frame of the run, with that frame's time (a chance outlier drops out at the
+        next repeat it misses; a defect that appeared part-way stays)."""
+        shown = np.unique(hits[weights > 0].astype(np.int64))
+        before, at = _lookup(self.pend_idx, shown)
+        time = np.where(before, self.pend_time[at] if self.pend_idx.size else now, now)
+        return Excursions(self.idx, self.s, self.tail, self.opened_first, shown, time)
 
     def onset_of(self, elements: np.ndarray) -> np.ndarray:
         """The onset time (Unix seconds, 0 for none) of each of ``elements``."""
@@ -211,8 +212,8 @@ def _step(
         s = s0 + gain - cost[y // BLOCK, x // BLOCK]
         if s <= 0:
             continue
-        if s0 == 0:  # an excursion begins: dated from a repeat frame that showed it first
-            while p < n_pend and pend_idx[p] < e:
+        if s0 == 0:  # an excursion begins: dated from the repeat frame from which the run
+            while p < n_pend and pend_idx[p] < e:  # before this frame showed it throughout
                 p += 1
             if p < n_pend and pend_idx[p] == e:
                 tail = pend_time[p]
