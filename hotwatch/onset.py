@@ -87,9 +87,9 @@ class Excursions:
         now: float,
         first: bool,
     ) -> Excursions:
-        """After one counted frame: ``hits`` (sorted flat indices) with their weights > 0,
-        ``cost`` the (blocks_y, blocks_x) k of this frame, ``now`` its time, ``first``
-        whether it is the accumulator's first counted frame."""
+        """After one counted frame: ``hits`` (sorted flat indices) with their weights (0
+        gains nothing), ``cost`` the (blocks_y, blocks_x) k of this frame, ``now`` its
+        time, ``first`` whether it is the accumulator's first counted frame."""
         idx, s, tail, opened = _step(
             self.idx,
             self.s,
