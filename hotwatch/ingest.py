@@ -32,7 +32,8 @@ from .config import Paths
 from .errors import DamagedState, DiskFull, UnreadableFile, UnsupportedFile
 from .evidence import FrameEvidence
 from .exif import read_camera_file
-from .model import AccumulatorKey, BodyId, CameraFile, Defect, FileStatus, FrameKind
+from .model import AccumulatorKey, BodyId, CameraFile, Defect, FileStatus, Frame, FrameKind
+from .readahead import read_ahead
 
 log = logging.getLogger(__name__)
 
@@ -147,40 +148,81 @@ class Prepared:
     evidence: FrameEvidence | None = None
 
 
+@dataclass(frozen=True)
+class Decoded:
+    """A file read and decoded, before its evidence is extracted.
+
+    The two halves of :func:`prepare` apart, so that one thread can read and
+    decode the next photo while another extracts and absorbs this one.
+    """
+
+    path: Path
+    size: int
+    mtime_ns: int
+    digest: str | None
+    status: FileStatus | None = None  #: set when the file cannot be used
+    reason: str = ""
+    camera: CameraFile | None = None
+    frame: Frame | None = None
+
+
 def prepare(path: Path, exiftool: object | None = None) -> Prepared:
     """Hash, identify, decode and extract the evidence of one file."""
+    return extract(read(path, exiftool))
+
+
+def read(path: Path, exiftool: object | None = None) -> Decoded:
+    """Hash, identify and decode one file; a bad file's Decoded says why."""
     try:
         st = path.stat()
     except OSError as exc:
-        return Prepared(path, 0, 0, None, FileStatus.FAILED, f"cannot stat: {exc.strerror}")
+        return Decoded(path, 0, 0, None, FileStatus.FAILED, f"cannot stat: {exc.strerror}")
     size, mtime = st.st_size, st.st_mtime_ns
     if size == 0:
-        return Prepared(path, 0, mtime, None, FileStatus.SKIPPED, "empty file")
+        return Decoded(path, 0, mtime, None, FileStatus.SKIPPED, "empty file")
     kind = frames.frame_kind_for(path)
     if kind is None:
         reason = f"not a photo file type ({path.suffix or 'no suffix'})"
-        return Prepared(path, size, mtime, None, FileStatus.SKIPPED, reason)
+        return Decoded(path, size, mtime, None, FileStatus.SKIPPED, reason)
     try:
         digest = digest_of(path)
     except OSError as exc:
-        return Prepared(path, size, mtime, None, FileStatus.FAILED, f"cannot read: {exc.strerror}")
+        return Decoded(path, size, mtime, None, FileStatus.FAILED, f"cannot read: {exc.strerror}")
     try:
         camera = read_camera_file(path, exiftool)  # type: ignore[arg-type]
         frame = frames.read_frame(path, kind)
+    except Exception as exc:
+        return Decoded(path, size, mtime, digest, *_failure(path, exc))
+    return Decoded(path, size, mtime, digest, None, "", camera, frame)
+
+
+def extract(dec: Decoded) -> Prepared:
+    """The evidence of a decoded file (a file that could not be used passes through)."""
+    head = (dec.path, dec.size, dec.mtime_ns, dec.digest)
+    if dec.status is not None or dec.frame is None or dec.camera is None:
+        return Prepared(*head, dec.status or FileStatus.FAILED, dec.reason)
+    frame = dec.frame
+    try:
         ev = evidence.extract(frame.data, black=frame.black, white=frame.white, cfa=frame.cfa)
-    except UnsupportedFile as exc:
-        return Prepared(path, size, mtime, digest, FileStatus.SKIPPED, str(exc))
-    except UnreadableFile as exc:
-        return Prepared(path, size, mtime, digest, FileStatus.FAILED, str(exc))
-    except MemoryError:
-        raise
-    except Exception as exc:  # a decoder bug on one odd file must not stop the batch
-        log.debug("unexpected error reading %s", path, exc_info=True)
-        reason = f"could not decode: {type(exc).__name__}: {exc}"
-        return Prepared(path, size, mtime, digest, FileStatus.FAILED, reason)
-    key = AccumulatorKey(camera.body, frame.kind, frame.width, frame.height)
+    except Exception as exc:
+        return Prepared(*head, *_failure(dec.path, exc))
+    key = AccumulatorKey(dec.camera.body, frame.kind, frame.width, frame.height)
     cfa = None if frame.cfa is None else tuple(map(tuple, frame.cfa.tolist()))
-    return Prepared(path, size, mtime, digest, None, "", camera, key, cfa, ev)
+    return Prepared(*head, None, "", dec.camera, key, cfa, ev)
+
+
+def _failure(path: Path, exc: Exception) -> tuple[FileStatus, str]:
+    """What a decoding error makes of a file: unsupported files are skipped, unreadable
+    ones failed, and any other error of a decoder on one odd file fails that file,
+    never the batch (but running out of memory is no fault of the file)."""
+    if isinstance(exc, UnsupportedFile):
+        return FileStatus.SKIPPED, str(exc)
+    if isinstance(exc, UnreadableFile):
+        return FileStatus.FAILED, str(exc)
+    if isinstance(exc, MemoryError):
+        raise exc
+    log.debug("unexpected error reading %s", path, exc_info=exc)
+    return FileStatus.FAILED, f"could not decode: {type(exc).__name__}: {exc}"
 
 
 class Ingestor:
@@ -217,6 +259,26 @@ class Ingestor:
         if early is not None:
             return early
         return self.commit(prepare(Path(os.path.abspath(path)), self.exiftool))
+
+    def ingest_files(self, paths: Iterable[Path]) -> Iterator[Outcome]:
+        """Take files in, in the order given, one outcome each (in that order).
+
+        The next file is read and decoded on a thread while this one's evidence is
+        extracted and absorbed (see :mod:`hotwatch.readahead`); files that need no
+        decoding are settled as they come. Stopping early (closing the iterator)
+        abandons the files not yet absorbed: nothing of theirs is recorded.
+        """
+        wanted = (self._triaged(Path(os.path.abspath(p))) for p in dict.fromkeys(paths))
+
+        def load(item: tuple[Path, Outcome | None]) -> Decoded | Outcome:
+            path, early = item
+            return early if early is not None else read(path, self.exiftool)
+
+        for got in read_ahead(wanted, load):
+            yield got if isinstance(got, Outcome) else self.commit(extract(got))
+
+    def _triaged(self, path: Path) -> tuple[Path, Outcome | None]:
+        return path, self.triage(path)
 
     def triage(self, path: Path) -> Outcome | None:
         """The cheap checks: an Outcome if the file needs no decoding, else None."""

@@ -1,10 +1,12 @@
 """``hotwatch scan``: backfill files and folders, in capture order, on N cores.
 
 Files are fed to the accumulators in capture order (onsets are dated from the
-order of evidence). With ``workers > 1`` the costly half of ingest (hash,
-EXIF, decode, per-frame evidence) runs in a pool of spawned processes while
-this process feeds their results, still in capture order, into one set of
-accumulators: the result is the same as a single-process scan.
+order of evidence). With one worker the next file is decoded on a thread while
+this one is absorbed (:mod:`hotwatch.readahead`). With ``workers > 1`` the
+costly half of ingest (hash, EXIF, decode, per-frame evidence) runs in a pool
+of spawned processes while this process feeds their results, still in capture
+order, into one set of accumulators: the result is the same as a
+single-process scan.
 """
 
 from __future__ import annotations
@@ -112,10 +114,10 @@ def scan(
                 if progress:
                     progress(i, total, prep.path)
     else:
-        for i, path in enumerate(todo, 1):
-            _count(summary, ingestor.commit(prepare(path, ingestor.exiftool)))
+        for i, out in enumerate(ingestor.ingest_files(todo), 1):
+            _count(summary, out)
             if progress:
-                progress(i, total, path)
+                progress(i, total, out.path)
     for key, defect in ingestor.checkpoint():
         summary.new_defects.append((key, defect))
     return summary

@@ -738,24 +738,27 @@ class Daemon:
         started = time.monotonic()
         counts: dict[str, int] = {}
         recorded = False
-        for path in ready:
-            if self._stop.is_set() or self._control_file(self.paths.pause_flag):
-                break
+        if self._stop.is_set() or self._control_file(self.paths.pause_flag):
+            return False
+        outcomes = ingestor.ingest_files(ready)  # the next photo is decoded meanwhile
+        for out in outcomes:
             self._beat = time.monotonic()
-            self.settler.forget(path)  # a later event for it puts it back
-            out = ingestor.ingest_file(path)
+            self.settler.forget(out.path)  # a later event for it puts it back
             if out.status is None:
-                log.debug("%s: %s", path, out.reason)
-                continue
-            recorded = True
-            counts[out.status.value] = counts.get(out.status.value, 0) + 1
+                log.debug("%s: %s", out.path, out.reason)
+            else:
+                recorded = True
+                counts[out.status.value] = counts.get(out.status.value, 0) + 1
             if out.status is FileStatus.INGESTED:
-                log.debug("ingested %s (%s)", path, out.body.label if out.body else "?")
+                log.debug("ingested %s (%s)", out.path, out.body.label if out.body else "?")
                 self._ingested += 1
-                self._last_photo, self._last_photo_at = str(path), _now_iso()
+                self._last_photo, self._last_photo_at = str(out.path), _now_iso()
             self._publish("ingesting")
             if time.monotonic() - self._checkpointed > CHECKPOINT_SECONDS:
                 self._checkpoint(ingestor)  # the Ingestor also does, as its saves allow
+            if self._stop.is_set() or self._control_file(self.paths.pause_flag):
+                outcomes.close()  # the photos not yet absorbed stay queued
+                break
         if counts:
             text = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
             left = len(self.settler) + len(self.inbox)

@@ -1,0 +1,39 @@
+"""Reading the next photos on a thread while this one is absorbed.
+
+Why: decoding a photo (LibRaw, libjpeg), hashing it and extracting its
+evidence (the compiled kernels) all release the GIL. On a machine with two
+cores, decoding photo N+1 on a thread while photo N is extracted and absorbed
+hides most of hotwatch's own work behind the decoder's: a backfill or a card
+import takes little longer than decoding its photos would.
+
+Results come back in the order of the items (photos are absorbed in capture
+order). At most ``depth`` items are read ahead, so memory stays bounded by a
+few decoded frames; when the consumer stops early (the daemon's SIGTERM), the
+reads not yet begun are cancelled and the one under way is waited for.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def read_ahead(items: Iterable[T], read: Callable[[T], R], depth: int = 1) -> Iterator[R]:
+    """``read(item)`` for each item, in order, up to ``depth`` items read ahead."""
+    with ThreadPoolExecutor(1, thread_name_prefix="hotwatch-read") as pool:
+        pending: deque[Future[R]] = deque()
+        try:
+            for item in items:
+                pending.append(pool.submit(read, item))
+                if len(pending) > depth:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()

@@ -1,0 +1,112 @@
+"""Reading ahead on a thread: order, bounds, early stops, errors, and the same result
+as reading one photo after the other."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from hotwatch import store
+from hotwatch.catalogue import Catalogue
+from hotwatch.config import resolve_paths
+from hotwatch.ingest import Ingestor, prepare
+from hotwatch.readahead import read_ahead
+
+
+def test_results_come_in_order_each_item_read_once():
+    seen: list[int] = []
+
+    def read(i: int) -> int:
+        time.sleep(0.002 * (i % 3))  # reads of uneven length
+        seen.append(i)
+        return i * i
+
+    assert list(read_ahead(range(20), read)) == [i * i for i in range(20)]
+    assert sorted(seen) == list(range(20))
+
+
+@pytest.mark.parametrize("depth", [1, 2])
+def test_reads_overlap_the_consumer_but_stay_within_depth(depth):
+    started: list[int] = []
+    lock = threading.Lock()
+
+    def read(i: int) -> int:
+        with lock:
+            started.append(i)
+        return i
+
+    for i in read_ahead(range(12), read, depth=depth):
+        if i + 1 < 12:  # the next item is read while this one is being consumed
+            deadline = time.monotonic() + 5
+            while i + 1 not in started and time.monotonic() < deadline:
+                time.sleep(0.001)
+            assert i + 1 in started
+        time.sleep(0.01)  # a slow consumer: the reader may not run further ahead
+        with lock:
+            assert max(started) <= i + depth
+
+
+def test_closing_early_reads_nothing_more_and_waits_for_the_read_under_way():
+    started, finished = [], []
+
+    def read(i: int) -> int:
+        started.append(i)
+        time.sleep(0.05)
+        finished.append(i)
+        return i
+
+    results = read_ahead(range(100), read)
+    assert next(results) == 0
+    results.close()
+    assert started == finished  # no read is left running after close
+    assert len(started) <= 3
+
+
+def test_an_error_in_a_read_reaches_the_consumer_at_that_item():
+    def read(i: int) -> int:
+        if i == 3:
+            raise MemoryError("no room")
+        return i
+
+    got = []
+    with pytest.raises(MemoryError):
+        for i in read_ahead(range(10), read):
+            got.append(i)
+    assert got == [0, 1, 2]
+
+
+def test_ingesting_with_read_ahead_equals_one_photo_after_the_other(roll, tmp_path):
+    files = sorted(roll.folder.glob("*.JPG"))[:40] + sorted(roll.folder.glob("*.DNG"))[:40]
+    files.append(tmp_path / "missing.JPG")
+    (tmp_path / "broken.JPG").write_bytes(b"\xff\xd8 not a jpeg")
+    files.append(tmp_path / "broken.JPG")
+    files.append(files[0])  # given twice: taken once
+
+    def run(name: str, pipelined: bool) -> tuple[Path, list]:
+        paths = resolve_paths(str(tmp_path / name)).ensure()
+        with Catalogue(paths.catalogue) as cat:
+            ing = Ingestor(paths, cat)
+            if pipelined:
+                outs = list(ing.ingest_files(files))
+            else:
+                outs = [ing.triage(f) or ing.commit(prepare(f)) for f in dict.fromkeys(files)]
+            ing.close()
+            rows = sorted((f.path, f.status, f.reason, f.digest) for f in cat.files())
+        got = [(o.path.name, o.status, o.reason, o.kind, o.new_defects) for o in outs]
+        return paths.accumulators, [got, rows]
+
+    seq_accs, seq = run("one-by-one", pipelined=False)
+    ahead_accs, ahead = run("read-ahead", pipelined=True)
+    assert ahead == seq
+    names = sorted(p.name for p in seq_accs.glob(f"*{store.SUFFIX}"))
+    assert names == sorted(p.name for p in ahead_accs.glob(f"*{store.SUFFIX}"))
+    assert len(names) == 2  # JPEG and RAW
+    for name in names:
+        a = store.load(seq_accs / name).state()
+        b = store.load(ahead_accs / name).state()
+        assert a.keys() == b.keys()
+        for key in a:
+            assert (a[key] == b[key]).all(), key
