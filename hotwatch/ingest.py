@@ -149,11 +149,11 @@ class Prepared:
 
 
 @dataclass(frozen=True)
-class Decoded:
-    """A file read and decoded, before its evidence is extracted.
+class Photo:
+    """A photo file as far as it has been read: identified, then decoded.
 
-    The two halves of :func:`prepare` apart, so that one thread can read and
-    decode the next photo while another extracts and absorbs this one.
+    The steps of :func:`prepare` apart, so that one thread can decode the next
+    photo while another identifies, extracts and absorbs the others.
     """
 
     path: Path
@@ -168,47 +168,61 @@ class Decoded:
 
 def prepare(path: Path, exiftool: object | None = None) -> Prepared:
     """Hash, identify, decode and extract the evidence of one file."""
-    return extract(read(path, exiftool))
+    return extract(decode(identify(path, exiftool)))
 
 
-def read(path: Path, exiftool: object | None = None) -> Decoded:
-    """Hash, identify and decode one file; a bad file's Decoded says why."""
+def identify(path: Path, exiftool: object | None = None) -> Photo:
+    """Hash one file and read its EXIF; a file that cannot be used says why."""
     try:
         st = path.stat()
     except OSError as exc:
-        return Decoded(path, 0, 0, None, FileStatus.FAILED, f"cannot stat: {exc.strerror}")
+        return Photo(path, 0, 0, None, FileStatus.FAILED, f"cannot stat: {exc.strerror}")
     size, mtime = st.st_size, st.st_mtime_ns
     if size == 0:
-        return Decoded(path, 0, mtime, None, FileStatus.SKIPPED, "empty file")
-    kind = frames.frame_kind_for(path)
-    if kind is None:
+        return Photo(path, 0, mtime, None, FileStatus.SKIPPED, "empty file")
+    if frames.frame_kind_for(path) is None:
         reason = f"not a photo file type ({path.suffix or 'no suffix'})"
-        return Decoded(path, size, mtime, None, FileStatus.SKIPPED, reason)
+        return Photo(path, size, mtime, None, FileStatus.SKIPPED, reason)
     try:
         digest = digest_of(path)
     except OSError as exc:
-        return Decoded(path, size, mtime, None, FileStatus.FAILED, f"cannot read: {exc.strerror}")
+        return Photo(path, size, mtime, None, FileStatus.FAILED, f"cannot read: {exc.strerror}")
     try:
         camera = read_camera_file(path, exiftool)  # type: ignore[arg-type]
-        frame = frames.read_frame(path, kind)
     except Exception as exc:
-        return Decoded(path, size, mtime, digest, *_failure(path, exc))
-    return Decoded(path, size, mtime, digest, None, "", camera, frame)
+        return Photo(path, size, mtime, digest, *_failure(path, exc))
+    return Photo(path, size, mtime, digest, None, "", camera)
 
 
-def extract(dec: Decoded) -> Prepared:
-    """The evidence of a decoded file (a file that could not be used passes through)."""
-    head = (dec.path, dec.size, dec.mtime_ns, dec.digest)
-    if dec.status is not None or dec.frame is None or dec.camera is None:
-        return Prepared(*head, dec.status or FileStatus.FAILED, dec.reason)
-    frame = dec.frame
+def decode(photo: Photo) -> Photo:
+    """An identified photo with its pixels (one that cannot be used passes through)."""
+    if photo.status is not None:
+        return photo
+    try:
+        frame = frames.read_frame(photo.path)
+    except Exception as exc:
+        status, reason = _failure(photo.path, exc)
+        return replace(photo, status=status, reason=reason)
+    return replace(photo, frame=frame)
+
+
+def extract(photo: Photo) -> Prepared:
+    """The evidence of a decoded photo (one that cannot be used passes through)."""
+    head = (photo.path, photo.size, photo.mtime_ns, photo.digest)
+    if photo.status is not None or photo.frame is None or photo.camera is None:
+        return Prepared(*head, photo.status or FileStatus.FAILED, photo.reason)
+    frame = photo.frame
     try:
         ev = evidence.extract(frame.data, black=frame.black, white=frame.white, cfa=frame.cfa)
     except Exception as exc:
-        return Prepared(*head, *_failure(dec.path, exc))
-    key = AccumulatorKey(dec.camera.body, frame.kind, frame.width, frame.height)
+        return Prepared(*head, *_failure(photo.path, exc))
+    key = AccumulatorKey(photo.camera.body, frame.kind, frame.width, frame.height)
     cfa = None if frame.cfa is None else tuple(map(tuple, frame.cfa.tolist()))
-    return Prepared(*head, None, "", dec.camera, key, cfa, ev)
+    return Prepared(*head, None, "", photo.camera, key, cfa, ev)
+
+
+def _decoded(item: Photo | Outcome) -> Photo | Outcome:
+    return item if isinstance(item, Outcome) else decode(item)
 
 
 def _failure(path: Path, exc: Exception) -> tuple[FileStatus, str]:
@@ -263,22 +277,19 @@ class Ingestor:
     def ingest_files(self, paths: Iterable[Path]) -> Iterator[Outcome]:
         """Take files in, in the order given, one outcome each (in that order).
 
-        The next file is read and decoded on a thread while this one's evidence is
-        extracted and absorbed (see :mod:`hotwatch.readahead`); files that need no
-        decoding are settled as they come. Stopping early (closing the iterator)
+        The next photo is decoded on a thread while this one's evidence is
+        extracted and absorbed and the one after is identified (hashed, EXIF read):
+        see :mod:`hotwatch.readahead`. Stopping early (closing the iterator)
         abandons the files not yet absorbed: nothing of theirs is recorded.
         """
-        wanted = (self._triaged(Path(os.path.abspath(p))) for p in dict.fromkeys(paths))
 
-        def load(item: tuple[Path, Outcome | None]) -> Decoded | Outcome:
-            path, early = item
-            return early if early is not None else read(path, self.exiftool)
+        def identified() -> Iterator[Photo | Outcome]:
+            for p in dict.fromkeys(paths):
+                path = Path(os.path.abspath(p))
+                yield self.triage(path) or identify(path, self.exiftool)
 
-        for got in read_ahead(wanted, load):
+        for got in read_ahead(identified(), _decoded):
             yield got if isinstance(got, Outcome) else self.commit(extract(got))
-
-    def _triaged(self, path: Path) -> tuple[Path, Outcome | None]:
-        return path, self.triage(path)
 
     def triage(self, path: Path) -> Outcome | None:
         """The cheap checks: an Outcome if the file needs no decoding, else None."""
