@@ -139,19 +139,23 @@ class Accumulator:
         taken: float,
         exposure_index: float | None,
         digest: bytes | None = None,
-    ) -> bool:
-        """Absorb one frame's evidence; return whether it added evidence.
+        *,
+        watch: int = 0,
+    ) -> Absorbed:
+        """Absorb one frame's evidence.
 
         ``taken`` is the capture time (Unix seconds), ``exposure_index`` the
         exposure time x ISO (None if unknown: treated as an ordinary frame).
         A frame whose ``digest`` was already absorbed is ignored, so nothing is
-        counted twice.
+        counted twice. ``watch``: a weighted count worth knowing about (detection's
+        least); the elements this frame brought there are noted while their
+        records are at hand.
         """
         if ev.shape != self.shape:
             raise ValueError(f"frame is {ev.shape}, accumulator is {self.shape}")
         if digest is not None:
             if digest in self._absorbed_set:
-                return False
+                return Absorbed(False)
             self.absorbed.append(digest)
             self._absorbed_set.add(digest)
         self.frames += 1
@@ -166,17 +170,18 @@ class Accumulator:
         if repeat:
             for side, (idx, weights) in hits.items():
                 self.onsets[side] = self.onsets[side].note_repeat(idx, weights, now)
-            return False
+            return Absorbed(False)
         self.last_thumb = ev.thumb
         first = self.counted == 0
         self.counted += 1
         self.frames_hi += int(high)
+        watched = []
         for side, (idx, weights) in hits.items():
-            self._absorb_side(ev, side, idx, weights, high, n_opp[side])
+            watched.append(self._absorb_side(ev, side, idx, weights, high, n_opp[side], watch))
             cost = _cost(ev, side, high)
             self.arrays[f"cost_{side}"] += cost.astype(np.uint32)
             self.onsets[side] = self.onsets[side].step(idx, weights, cost, self.width, now, first)
-        return True
+        return Absorbed(True, np.union1d(*watched))
 
     def _repeats_run(self, thumb: np.ndarray, taken: float) -> bool:
         if self.last_thumb is None or self.last_time is None:
@@ -202,7 +207,9 @@ class Accumulator:
         weights: np.ndarray,
         high: bool,
         n_opp: int,
-    ) -> None:
+        watch: int,
+    ) -> np.ndarray:
+        """Add one side's hits; return those whose total weighted count reached ``watch``."""
         a = self.arrays
         if side == "pos":
             val, opp = ev.pos_val, ev.hot_opp
@@ -215,7 +222,7 @@ class Accumulator:
             a[f"null_{side}"] += opp.astype(np.uint32) * share
         # the value range over clear outliers only: one chance outlier of a healthy
         # pixel before it got stuck must not make its one value look like many
-        _scatter(idx, weights, val, self.records(), field, ONSET_WEIGHT)
+        return _scatter(idx, weights, val, self.records(), field, ONSET_WEIGHT, watch)
 
     def records(self) -> np.ndarray:
         """The element records as (elements, 4): a view, indexed by flat index."""
@@ -388,6 +395,15 @@ class Accumulator:
         return sum(a.nbytes for a in self.state().values())
 
 
+@dataclass(frozen=True, eq=False)
+class Absorbed:
+    """What one frame did to an accumulator."""
+
+    counted: bool  #: it added evidence (not already absorbed, not a repeat of a run)
+    #: the elements it hit whose weighted counts now add up to the ``watch`` asked for
+    watched: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+
+
 class FormatVersionError(ValueError):
     """An accumulator written by a hotwatch whose format this one does not read."""
 
@@ -477,9 +493,12 @@ def _weight_of(count, per_phase):
 
 
 @njit(cache=True, nogil=True)
-def _scatter(idx, weights, val, records, field, clear_weight):
-    """Add each hit's weight to its element's count (saturating), and widen the value
-    range of the clear ones."""
+def _scatter(idx, weights, val, records, field, clear_weight, watch):
+    """Add each hit's weight to its element's count (saturating), widen the value range
+    of the clear ones, and return the elements whose counts now add up to ``watch``
+    (while their record is in the cache: a later pass would fetch it again)."""
+    watched = np.empty(idx.size, np.int64)
+    n = 0
     for i in range(idx.size):
         w = weights[i]
         if w <= 0:
@@ -490,6 +509,10 @@ def _scatter(idx, weights, val, records, field, clear_weight):
             low = min(rec[RANGE] & 0xFF, val[i])
             high = max(rec[RANGE] >> 8, val[i])
             rec[RANGE] = low | (high << 8)
+        if watch > 0 and np.int64(rec[POS_LO]) + rec[POS_HI] + rec[NEG] >= watch:
+            watched[n] = idx[i]
+            n += 1
+    return watched[:n].copy()
 
 
 def _elements_in(opp: np.ndarray, height: int, width: int) -> int:

@@ -348,9 +348,15 @@ class Ingestor:
         digest = content_digest(prep.digest)
         new: list[Defect] = []
         if not slot.acc.has_absorbed(digest):
-            slot.acc.update(ev, taken.timestamp(), camera.shot.exposure_index, digest=digest)
+            got = slot.acc.update(
+                ev,
+                taken.timestamp(),
+                camera.shot.exposure_index,
+                digest=digest,
+                watch=self.params.min_weight,
+            )
             slot.dirty = True
-            new = self._confirm(key, slot, ev, taken)
+            new = self._confirm(key, slot, got.watched, taken)
         self._pending.append(
             _Pending(
                 prep.path,
@@ -377,7 +383,9 @@ class Ingestor:
             self._slots[key] = slot
         return slot
 
-    def _confirm(self, key: AccumulatorKey, slot: _Slot, ev, taken: datetime) -> list[Defect]:
+    def _confirm(
+        self, key: AccumulatorKey, slot: _Slot, strong: np.ndarray, taken: datetime
+    ) -> list[Defect]:
         """Defects that this frame's outliers just pushed over the line.
 
         Detection runs over every candidate (element with enough evidence to
@@ -388,7 +396,7 @@ class Ingestor:
         the next checkpoint).
         """
         acc = slot.acc
-        among = self._candidates(slot, np.concatenate([ev.pos_idx, ev.neg_idx]))
+        among = self._candidates(slot, strong)
         if among.size == 0:
             return []
         found = detect_mod.detect(acc, self.params, among=among)
@@ -412,13 +420,13 @@ class Ingestor:
         r = self.params.echo_radius
         return any(abs(pos[0] - x) <= r and abs(pos[1] - y) <= r for x, y in found)
 
-    def _candidates(self, slot: _Slot, hit: np.ndarray) -> np.ndarray:
+    def _candidates(self, slot: _Slot, strong: np.ndarray) -> np.ndarray:
+        """The slot's candidates, with the elements a frame just made ``strong``
+        (whose weighted counts reached ``min_weight``: only counts make candidates)."""
         if slot.candidates is None:
             slot.candidates = detect_mod.candidates(slot.acc, self.params)
-        elif hit.size:
-            strong = detect_mod.candidates(slot.acc, self.params, among=hit)
-            if strong.size:
-                slot.candidates = np.union1d(slot.candidates, strong)
+        elif strong.size:
+            slot.candidates = np.union1d(slot.candidates, strong)
         return slot.candidates
 
     def _settled(self, acc: Accumulator, found: list[Defect]) -> list[Defect]:

@@ -48,7 +48,6 @@ import numpy as np
 from numba import njit
 
 from .evidence import BLOCK
-from .kernels import divmod_by
 
 UNIT = 16  #: S per unit of outlier weight
 COST_CLEAR = 8  #: k in a frame where the defect would surely have shown (quiet, and for
@@ -191,7 +190,7 @@ def _step(
     out_first = np.empty(n_live + n_hit, np.bool_)
     i = j = p = n = 0
     stamp = np.float64(now)
-    inv = 1.0 / width
+    row_start, row_end, block_row = np.int64(0), np.int64(width), 0
     while i < n_live or j < n_hit:
         if j >= n_hit or (i < n_live and live_idx[i] < hit_idx[j]):
             e, s0, gain = live_idx[i], live_s[i], 0
@@ -208,8 +207,10 @@ def _step(
             tail, opened = live_tail[i], live_first[i]
             i += 1
             j += 1
-        y, x = divmod_by(e, width, inv)
-        s = s0 + gain - cost[y // BLOCK, x // BLOCK]
+        if e >= row_end or e < row_start:  # elements come in order: the row seldom changes
+            y = e // width
+            row_start, row_end, block_row = y * width, (y + 1) * width, y // BLOCK
+        s = s0 + gain - cost[block_row, (e - row_start) // BLOCK]
         if s <= 0:
             continue
         if s0 == 0:  # an excursion begins: dated from the repeat frame from which the run
@@ -222,4 +223,4 @@ def _step(
         out_tail[n] = tail
         out_first[n] = opened
         n += 1
-    return out_idx[:n].copy(), out_s[:n].copy(), out_tail[:n].copy(), out_first[:n].copy()
+    return out_idx[:n], out_s[:n], out_tail[:n], out_first[:n]  # views: no copy

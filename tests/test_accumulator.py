@@ -14,7 +14,7 @@ import pytest
 
 from hotwatch import store
 from hotwatch.accumulator import RUN_GAP, Accumulator
-from hotwatch.detect import detect
+from hotwatch.detect import DetectParams, candidates, detect
 from hotwatch.errors import DamagedState
 from hotwatch.evidence import extract
 
@@ -88,8 +88,8 @@ def test_same_content_is_never_counted_twice():
     acc = Accumulator(H, W, "raw")
     raw = _roll(1)[0]
     ev = extract(raw, black=200, white=4095, cfa=PATTERN)
-    assert acc.update(ev, 1.7e9, 100.0, digest=b"x" * 16)
-    assert not acc.update(ev, 1.7e9 + 5000, 100.0, digest=b"x" * 16)
+    assert acc.update(ev, 1.7e9, 100.0, digest=b"x" * 16).counted
+    assert not acc.update(ev, 1.7e9 + 5000, 100.0, digest=b"x" * 16).counted
     assert acc.frames == 1
     with pytest.raises(ValueError):
         acc.merge(acc)
@@ -232,3 +232,17 @@ def test_merge_equals_sequential_on_random_streams(seed):
     for name, arr in seq.state().items():
         np.testing.assert_array_equal(merged.state()[name], arr, err_msg=name)
     assert (merged.frames, merged.counted) == (seq.frames, seq.counted)
+
+
+def test_the_elements_a_frame_brings_to_the_watch_are_reported_as_it_does():
+    """What ``update`` says reached the watch, frame by frame, adds up to exactly the
+    elements whose counts reach it in the end (the ingest's candidates)."""
+    acc = Accumulator(H, W, "raw")
+    seen: set[int] = set()
+    for i, raw in enumerate(_roll(30)):
+        ev = extract(raw, black=200, white=4095, cfa=PATTERN)
+        got = acc.update(ev, 1.7e9 + i * 60.0, 3000.0 if i % 4 == 0 else 20.0, watch=12)
+        assert set(got.watched.tolist()) <= set(np.concatenate([ev.pos_idx, ev.neg_idx]).tolist())
+        seen |= set(got.watched.tolist())
+    want = set(candidates(acc, DetectParams(min_weight=12)).tolist())
+    assert want and seen == want

@@ -119,7 +119,8 @@ def test_the_daemon_rebuilds_at_start_and_stays_alive_meanwhile(aged):
 
     roll, home, ref = aged
     status = Paths(home, home).daemon_status
-    daemon = Daemon(home, roll.folder)
+    # a ping every 30 ms: the rebuild of 80 small photos takes several such periods
+    daemon = Daemon(home, roll.folder, watchdog_usec=60_000)
     try:
         wait_for("the rebuild", lambda: "rebuilt accumulator" in daemon.text, timeout=120)
         wait_for("idle", lambda: '"state": "idle"' in status.read_text())

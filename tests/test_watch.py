@@ -109,7 +109,13 @@ def assert_same_as_scan(home: Path, reference: Path) -> None:
 class Daemon:
     """``python -m hotwatch --home H watch FOLDER...`` with a systemd notify socket."""
 
-    def __init__(self, home: Path, *folders: Path, args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        home: Path,
+        *folders: Path,
+        args: tuple[str, ...] = (),
+        watchdog_usec: int = 400_000,
+    ) -> None:
         self.home = home
         self.log = home.parent / f"daemon-{time.monotonic_ns()}.log"
         sock_path = home.parent / f"notify-{time.monotonic_ns()}.sock"
@@ -120,7 +126,7 @@ class Daemon:
         self._closing = threading.Event()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        env = {**os.environ, "NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "400000"}
+        env = {**os.environ, "NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": str(watchdog_usec)}
         cmd = [sys.executable, "-m", "hotwatch", "--home", str(home), "watch"]
         cmd += [*map(str, folders), "--settle", SETTLE, *args]
         with open(self.log, "wb") as log:
