@@ -84,29 +84,11 @@ def _drop_shadows(
     return np.array(kept, dtype=np.int64)
 
 
-def candidates(
-    acc: Accumulator, params: DetectParams | None = None, among: np.ndarray | None = None
-) -> np.ndarray:
-    """Elements (of ``among``, or all) with enough evidence either way to be defects."""
+def candidates(acc: Accumulator, params: DetectParams | None = None) -> np.ndarray:
+    """Elements with enough evidence either way to be defects."""
     p = params or DetectParams()
-    if among is None:
-        total = acc.counts("pos") + acc.counts("neg")
-        return np.flatnonzero(total >= p.min_weight)
-    return _enough(np.asarray(among, dtype=np.int64), acc.records(), p.min_weight)
-
-
-@njit(cache=True, nogil=True)
-def _enough(among, records, least):
-    """The elements of ``among`` whose weighted counts add up to ``least`` or more
-    (one pass: the hits of a frame are tens of thousands)."""
-    out = np.empty(among.size, np.int64)
-    n = 0
-    for i in range(among.size):
-        rec = records[among[i]]
-        if np.int64(rec[POS_LO]) + rec[POS_HI] + rec[NEG] >= least:
-            out[n] = among[i]
-            n += 1
-    return out[:n].copy()
+    total = acc.counts("pos") + acc.counts("neg")
+    return np.flatnonzero(total >= p.min_weight)
 
 
 def describe(

@@ -267,13 +267,6 @@ class Ingestor:
 
     # -- one file ----------------------------------------------------------------
 
-    def ingest_file(self, path: Path) -> Outcome:
-        """Take one file in; never raises for a bad file (its outcome says why)."""
-        early = self.triage(path)
-        if early is not None:
-            return early
-        return self.commit(prepare(Path(os.path.abspath(path)), self.exiftool))
-
     def ingest_files(self, paths: Iterable[Path]) -> Iterator[Outcome]:
         """Take files in, in the order given, one outcome each (in that order).
 

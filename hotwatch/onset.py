@@ -207,7 +207,7 @@ def _step(
             tail, opened = live_tail[i], live_first[i]
             i += 1
             j += 1
-        if e >= row_end or e < row_start:  # elements come in order: the row seldom changes
+        if e >= row_end:  # elements come in increasing order: the row seldom changes
             y = e // width
             row_start, row_end, block_row = y * width, (y + 1) * width, y // BLOCK
         s = s0 + gain - cost[block_row, (e - row_start) // BLOCK]

@@ -1,10 +1,10 @@
 """Reading the next photos on a thread while this one is absorbed.
 
-Why: decoding a photo (LibRaw, libjpeg), hashing it and extracting its
-evidence (the compiled kernels) all release the GIL. On a machine with two
-cores, decoding photo N+1 on a thread while photo N is extracted and absorbed
-hides most of hotwatch's own work behind the decoder's: a backfill or a card
-import takes little longer than decoding its photos would.
+Why: decoding a photo (LibRaw, libjpeg-turbo) and extracting its evidence
+(the compiled kernels) release the GIL. On a machine with two cores, decoding
+photo N+1 on a thread while photo N is extracted and absorbed hides most of
+hotwatch's own work behind the decoder's: a backfill or a card import takes
+little longer than decoding its photos would.
 
 Both threads take turns at the GIL for their Python parts (EXIF, bookkeeping),
 and a thread coming back from LibRaw or the kernels waits for the other to
