@@ -2,7 +2,7 @@
 
 Why: decoding a photo (LibRaw, libjpeg-turbo) and extracting its evidence
 (the compiled kernels) release the GIL. On a machine with two cores, decoding
-photo N+1 on a thread while photo N is extracted and absorbed hides most of
+the next photos on threads while this one is absorbed hides most of
 hotwatch's own work behind the decoder's: a backfill or a card import takes
 little longer than decoding its photos would.
 
@@ -13,8 +13,9 @@ measured made a decode beside a busy Python thread take 70 ms instead of 43.
 While reading ahead, the switch interval is 0.5 ms (measured: 41 ms).
 
 Results come back in the order of the items (photos are absorbed in capture
-order). At most ``depth`` items are read ahead, so memory stays bounded by a
-few decoded frames; when the consumer stops early (the daemon's SIGTERM), the
+order), whichever thread read them and however long each took. At most
+``depth`` items are read ahead, so memory stays bounded by a few decoded
+frames; when the consumer stops early (the daemon's SIGTERM), the
 reads not yet begun are cancelled and the one under way is waited for.
 """
 
@@ -32,11 +33,14 @@ R = TypeVar("R")
 SWITCH_INTERVAL = 0.0005  #: seconds a thread may hold the GIL while the other waits
 
 
-def read_ahead(items: Iterable[T], read: Callable[[T], R], depth: int = 1) -> Iterator[R]:
-    """``read(item)`` for each item, in order, up to ``depth`` items read ahead."""
+def read_ahead(
+    items: Iterable[T], read: Callable[[T], R], depth: int = 1, threads: int = 1
+) -> Iterator[R]:
+    """``read(item)`` for each item, in order, up to ``depth`` items read ahead on
+    ``threads`` threads."""
     interval = sys.getswitchinterval()
     sys.setswitchinterval(min(interval, SWITCH_INTERVAL))
-    with ThreadPoolExecutor(1, thread_name_prefix="hotwatch-read") as pool:
+    with ThreadPoolExecutor(threads, thread_name_prefix="hotwatch-read") as pool:
         pending: deque[Future[R]] = deque()
         try:
             for item in items:
