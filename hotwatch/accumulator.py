@@ -9,7 +9,8 @@ Per element, four 16-bit fields side by side (``elements[y, x]``: the update of
 a hit and the check of its total then touch one cache line, not four arrays):
 
 * ``POS_LO``/``POS_HI`` - weighted count of frames in which it stood out
-  bright, in ordinary and in long/high-ISO ("high exposure index") frames;
+  bright, in ordinary and in long/high-ISO ("high exposure index") frames, in
+  quarters of a weight;
 * ``NEG`` - the same for dark;
 * ``RANGE`` - the range of its own value over those frames, lowest in the low
   byte and highest in the high byte (a stuck pixel reads one value whatever
@@ -51,7 +52,11 @@ from .kernels import divmod_by
 from .model import DefectKind
 from .onset import Excursions
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+#: formats this hotwatch reads: format 2 counted whole weights, and its counts are
+#: converted to quarters as it loads (what it lacks, the fractions of the frames it
+#: absorbed, is lost; nothing else changes). Older formats are rebuilt (hotwatch.rebuild).
+READS = (2, 3)
 MAGIC = b"HOTWATCH-ACC\n"
 EI_HIGH = 400.0  #: exposure time x ISO from which dark current shows (e.g. 1 s at ISO 400)
 ONSET_WEIGHT = 2  #: least weight of an outlier whose value counts in the value range
@@ -60,6 +65,15 @@ RUN_DIFF = 0.05  #: relative thumbnail difference under which a frame repeats th
 SIDES = ("pos", "neg")
 
 POS_LO, POS_HI, NEG, RANGE = range(4)  #: the fields of an element's record
+#: weights are kept in quarters: an outlier in a frame where 3% of the elements stand out
+#: as much is weak evidence, but not none (in whole weights it was 0, and the onset of a
+#: defect first seen in a noisy frame was dated from a later one)
+WEIGHT_STEPS = 4
+MAX_WEIGHT = 7
+#: per_phase / count from which an outlier weighs 1, 2, ... quarters
+_RARITY = np.array(
+    [10.0 ** (1 + k / WEIGHT_STEPS) for k in range(1, MAX_WEIGHT * WEIGHT_STEPS + 1)]
+)
 EMPTY_RANGE = 0x00FF  #: lowest 255, highest 0: no value seen yet
 _BLOCK_ARRAYS = {
     "opp_lo": np.uint32,
@@ -222,7 +236,8 @@ class Accumulator:
             a[f"null_{side}"] += opp.astype(np.uint32) * share
         # the value range over clear outliers only: one chance outlier of a healthy
         # pixel before it got stuck must not make its one value look like many
-        return _scatter(idx, weights, val, self.records(), field, ONSET_WEIGHT, watch)
+        clear = ONSET_WEIGHT * WEIGHT_STEPS
+        return _scatter(idx, weights, val, self.records(), field, clear, watch)
 
     def records(self) -> np.ndarray:
         """The element records as (elements, 4): a view, indexed by flat index."""
@@ -340,7 +355,8 @@ class Accumulator:
     def from_bytes(cls, blob: bytes) -> Accumulator:
         """Inverse of :meth:`to_bytes`; raises ``ValueError`` on any damage.
 
-        An accumulator of another format version raises :class:`FormatVersionError`.
+        An accumulator of a format this hotwatch does not read raises
+        :class:`FormatVersionError`; one of format 2 is converted.
         """
         if len(blob) < len(MAGIC) + 36 or not blob.startswith(MAGIC):
             raise ValueError("not a hotwatch accumulator (bad magic)")
@@ -350,8 +366,9 @@ class Accumulator:
         pos = len(MAGIC)
         (hlen,) = struct.unpack_from("<I", body, pos)
         meta = json.loads(body[pos + 4 : pos + 4 + hlen])
-        if meta.get("version") != FORMAT_VERSION:
-            raise FormatVersionError(meta.get("version"))
+        version = meta.get("version")
+        if version not in READS:
+            raise FormatVersionError(version)
         raw = zstandard.ZstdDecompressor().decompressobj().decompress(body[pos + 4 + hlen :])
         state: dict[str, np.ndarray] = {}
         off = 0
@@ -373,6 +390,8 @@ class Accumulator:
             side: Excursions(*(state.pop(f"onset_{side}_{n}") for n in _EXCURSION_FIELDS))
             for side in SIDES
         }
+        if version == 2:
+            _counts_in_quarters(state)
         return cls(
             height=meta["height"],
             width=meta["width"],
@@ -414,6 +433,18 @@ class FormatVersionError(ValueError):
         self.version = version
 
 
+def _counts_in_quarters(state: dict[str, np.ndarray]) -> None:
+    """Format 2's whole-weight counts and null expectations, in quarters (format 3).
+
+    The onset statistic needs nothing: it was kept per 1/16 of a weight already.
+    """
+    elements = state["elements"]
+    counts = elements[..., :RANGE].astype(np.uint32) * WEIGHT_STEPS
+    elements[..., :RANGE] = np.minimum(counts, 65535)
+    for side in SIDES:
+        state[f"null_{side}"] *= np.uint32(WEIGHT_STEPS)
+
+
 def _encode(name: str, a: np.ndarray) -> bytes:
     """An array's bytes; sorted index arrays as differences from the previous index."""
     if name.endswith("_idx"):
@@ -445,7 +476,7 @@ def content_digest(digest_hex: str) -> bytes:
 
 def hit_weights(idx: np.ndarray, z: np.ndarray, width: int, phase: int, n_opp: int) -> np.ndarray:
     """Weight of each outlier: -log10 of how common such outliers were, minus one
-    (0 to 7, in whole steps).
+    (0 to 7, in ``WEIGHT_STEPS``-ths: quarters, rounded down).
 
     Rates are taken per position in the recurring grid (``phase`` x ``phase``:
     the JPEG 8x8 blocks, or the CFA), because compression artefacts recur at
@@ -455,11 +486,11 @@ def hit_weights(idx: np.ndarray, z: np.ndarray, width: int, phase: int, n_opp: i
     if idx.size == 0 or n_opp == 0:
         return np.zeros(idx.size, dtype=np.int32)
     per_phase = max(1.0, n_opp / (phase * phase))
-    return _weights(idx, z, width, phase, per_phase, STRONG_Z)
+    return _weights(idx, z, width, phase, per_phase, STRONG_Z, _RARITY)
 
 
 @njit(cache=True, nogil=True)
-def _weights(idx, z, width, phase, per_phase, strong_z):
+def _weights(idx, z, width, phase, per_phase, strong_z, rarity):
     n = idx.size
     ph = np.empty(n, np.int64)
     n_all = np.zeros(phase * phase, np.int64)
@@ -474,8 +505,8 @@ def _weights(idx, z, width, phase, per_phase, strong_z):
     w_all = np.empty(phase * phase, np.int32)
     w_strong = np.empty(phase * phase, np.int32)
     for p in range(phase * phase):
-        w_all[p] = _weight_of(n_all[p], per_phase)
-        w_strong[p] = _weight_of(max(n_strong[p], 1), per_phase)
+        w_all[p] = _weight_of(n_all[p], per_phase, rarity)
+        w_strong[p] = _weight_of(max(n_strong[p], 1), per_phase, rarity)
     out = np.empty(n, np.int32)
     for i in range(n):
         out[i] = w_strong[ph[i]] if z[i] > strong_z else w_all[ph[i]]
@@ -483,12 +514,12 @@ def _weights(idx, z, width, phase, per_phase, strong_z):
 
 
 @njit(cache=True, nogil=True)
-def _weight_of(count, per_phase):
-    """floor(log10(per_phase / count)) - 1 in 0..7, by comparison: exact at powers of ten."""
-    w, bound = 0, 100.0 * count
-    while w < 7 and per_phase >= bound:
+def _weight_of(count, per_phase, rarity):
+    """log10(per_phase / count) - 1 in quarters, rounded down, 0 to 7 x 4: by comparison
+    with the table of rarities (exact at whole weights, which are powers of ten)."""
+    w = 0
+    while w < rarity.size and per_phase >= count * rarity[w]:
         w += 1
-        bound *= 10.0
     return w
 
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import numpy as np
 from numba import njit
 
-from .accumulator import NEG, NULL_SCALE, POS_HI, POS_LO, Accumulator
+from .accumulator import NEG, NULL_SCALE, POS_HI, POS_LO, WEIGHT_STEPS, Accumulator
 from .evidence import BLOCK
 from .model import Defect, DefectKind
 
@@ -88,7 +88,12 @@ def candidates(acc: Accumulator, params: DetectParams | None = None) -> np.ndarr
     """Elements with enough evidence either way to be defects."""
     p = params or DetectParams()
     total = acc.counts("pos") + acc.counts("neg")
-    return np.flatnonzero(total >= p.min_weight)
+    return np.flatnonzero(total >= least_count(p))
+
+
+def least_count(params: DetectParams) -> int:
+    """``min_weight`` in the accumulator's units (quarters of a weight)."""
+    return params.min_weight * WEIGHT_STEPS
 
 
 def describe(
@@ -143,10 +148,11 @@ def _evaluate(acc: Accumulator, cand: np.ndarray, p: DetectParams) -> _Evidence:
     a = acc.arrays
     ys, xs = np.divmod(cand, acc.width)
     by, bx = ys // BLOCK, xs // BLOCK
-    pos_c = acc.field(POS_LO, cand).astype(np.float64) + acc.field(POS_HI, cand)
-    neg_c = acc.field(NEG, cand).astype(np.float64)
-    pos_score = pos_c / (a["null_pos"][by, bx] / NULL_SCALE + p.null_floor)
-    neg_score = neg_c / (a["null_neg"][by, bx] / NULL_SCALE + p.null_floor)
+    per = NULL_SCALE * WEIGHT_STEPS  # the stored units of a null expectation, per weight
+    pos_c = (acc.field(POS_LO, cand).astype(np.float64) + acc.field(POS_HI, cand)) / WEIGHT_STEPS
+    neg_c = acc.field(NEG, cand).astype(np.float64) / WEIGHT_STEPS
+    pos_score = pos_c / (a["null_pos"][by, bx] / per + p.null_floor)
+    neg_score = neg_c / (a["null_neg"][by, bx] / per + p.null_floor)
     ratio = p.ratio + p.ratio_per_decade * max(0.0, np.log10(acc.height * acc.width / 1e5))
     pos_sig = (pos_c >= p.min_weight) & (pos_score >= ratio)
     neg_sig = (neg_c >= p.min_weight) & (neg_score >= ratio)
@@ -155,7 +161,7 @@ def _evaluate(acc: Accumulator, cand: np.ndarray, p: DetectParams) -> _Evidence:
     score = np.maximum(score, np.where(neg_sig | ~pos_sig, neg_score, 0))
     # A stuck pixel stands out both ways (bright on dark scenes, dark on bright
     # ones): its evidence adds up across the two sides.
-    nulls = (a["null_pos"][by, bx] + a["null_neg"][by, bx]) / NULL_SCALE + p.null_floor
+    nulls = (a["null_pos"][by, bx] + a["null_neg"][by, bx]) / per + p.null_floor
     both_score = (pos_c + neg_c) / nulls
     both = (pos_c > 0) & (neg_c > 0) & (pos_c + neg_c >= p.min_weight) & (both_score >= ratio)
     both &= ~(pos_sig | neg_sig)

@@ -352,7 +352,7 @@ class Ingestor:
                 taken.timestamp(),
                 camera.shot.exposure_index,
                 digest=digest,
-                watch=self.params.min_weight,
+                watch=detect_mod.least_count(self.params),
             )
             slot.dirty = True
             new = self._confirm(key, slot, got.watched, taken)

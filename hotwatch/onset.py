@@ -9,8 +9,8 @@ evidence, and the CUSUM statistic finds that change in a stream:
     S_t = max(0, S_{t-1} + UNIT x w_t - k_t)
 
 per element and side (bright, dark), over the counted frames. ``w_t`` is the
-element's outlier weight in frame t (0 when it did not stand out; see
-:func:`hotwatch.accumulator.hit_weights`), ``k_t`` the frame's cost for the
+element's outlier weight in frame t, in quarters (0 when it did not stand out;
+see :func:`hotwatch.accumulator.hit_weights`), ``k_t`` the frame's cost for the
 element's block: how strongly *not* standing out there speaks for health. It
 is 0 where the defect could not have shown (a clipped highlight for a bright
 one, a black shadow for a dark one), small in a short daylight exposure (a hot
@@ -49,7 +49,7 @@ from numba import njit
 
 from .evidence import BLOCK
 
-UNIT = 16  #: S per unit of outlier weight
+UNIT = 4  #: S per quarter of outlier weight (16 per whole weight)
 COST_CLEAR = 8  #: k in a frame where the defect would surely have shown (quiet, and for
 #: a bright defect a long or high-ISO exposure)
 COST_HIGH = 4  #: k in a long or high-ISO frame that could have shown a bright defect

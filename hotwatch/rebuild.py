@@ -3,6 +3,9 @@
 Why: an accumulator's format changes when detection learns to keep evidence it
 did not keep before (format 2 added the onset tables of a change-point
 statistic). Such arrays cannot be converted: what they lack was never recorded.
+(A format that can be converted is, as it loads: format 2's whole-weight counts
+become format 3's quarters; see ``hotwatch.accumulator.READS``. Only format 1,
+of the SHA-256 digests, is rebuilt.)
 But the catalogue knows every photo that went into an accumulator, so those
 photos are read again, in capture order, through the ordinary ingest, into a
 new accumulator. Photos that are gone, or changed since, are forgotten by the
@@ -29,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import store
-from .accumulator import FORMAT_VERSION
+from .accumulator import FORMAT_VERSION, READS
 from .catalogue import Catalogue
 from .config import Paths
 from .ingest import Ingestor, prepare
@@ -69,7 +72,7 @@ def rebuild_outdated(
     """
     for path in sorted(paths.accumulators.glob(f"*{store.SUFFIX}")):
         version = store.format_version(path)
-        if version is not None and version != FORMAT_VERSION:
+        if version is not None and version not in READS:
             _start(catalogue, path, version)
     notes = catalogue.state_keys(NOTE)
     if not notes:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import textwrap
@@ -13,8 +16,15 @@ import numpy as np
 import pytest
 
 from hotwatch import store
-from hotwatch.accumulator import RUN_GAP, Accumulator
-from hotwatch.detect import DetectParams, candidates, detect
+from hotwatch.accumulator import (
+    MAGIC,
+    RANGE,
+    RUN_GAP,
+    WEIGHT_STEPS,
+    Accumulator,
+    FormatVersionError,
+)
+from hotwatch.detect import DetectParams, candidates, detect, least_count
 from hotwatch.errors import DamagedState
 from hotwatch.evidence import extract
 
@@ -111,6 +121,46 @@ def test_round_trip_and_checksum(tmp_path):
         store.load(path)
     assert not path.exists(), "a damaged file is set aside, never reused"
     assert list(tmp_path.glob("a.hwacc.damaged-*"))
+
+
+def _with_version(blob: bytes, version: int) -> bytes:
+    """An accumulator file as another format version would have written it."""
+    body = blob[:-32]
+    (size,) = struct.unpack_from("<I", body, len(MAGIC))
+    start = len(MAGIC) + 4
+    meta = json.loads(body[start : start + size])
+    meta["version"] = version
+    head = json.dumps(meta, sort_keys=True).encode()
+    body = MAGIC + struct.pack("<I", len(head)) + head + body[start + size :]
+    return body + hashlib.sha256(body).digest()
+
+
+def test_format_2_whole_weights_load_as_quarters(tmp_path):
+    """Format 2 counted whole weights: its counts and null expectations load as four
+    quarters each, and everything else as it was."""
+    acc = Accumulator(H, W, "raw")
+    _feed(acc, _roll(30), 1.7e9)
+    whole = acc.arrays["elements"][..., :RANGE] // WEIGHT_STEPS
+    acc.arrays["elements"][..., :RANGE] = whole * WEIGHT_STEPS  # as format 2 knew them
+    for side in ("pos", "neg"):
+        acc.arrays[f"null_{side}"] //= WEIGHT_STEPS
+        acc.arrays[f"null_{side}"] *= WEIGHT_STEPS
+    want = {k: v.copy() for k, v in acc.state().items()}
+    found = detect(acc)
+    assert whole.any() and len(found) == 3
+    acc.arrays["elements"][..., :RANGE] = whole  # what a format 2 file holds
+    for side in ("pos", "neg"):
+        acc.arrays[f"null_{side}"] //= WEIGHT_STEPS
+    path = tmp_path / "old.hwacc"
+    path.write_bytes(_with_version(acc.to_bytes(), 2))
+    back = store.load(path)
+    assert back is not None
+    for name, arr in want.items():
+        assert np.array_equal(back.state()[name], arr), name
+    assert detect(back) == found
+    path.write_bytes(_with_version(acc.to_bytes(), 1))
+    with pytest.raises(FormatVersionError):
+        Accumulator.from_bytes(path.read_bytes())
 
 
 def test_kill_during_saves_leaves_old_or_new_state(tmp_path):
@@ -238,11 +288,13 @@ def test_the_elements_a_frame_brings_to_the_watch_are_reported_as_it_does():
     """What ``update`` says reached the watch, frame by frame, adds up to exactly the
     elements whose counts reach it in the end (the ingest's candidates)."""
     acc = Accumulator(H, W, "raw")
+    params = DetectParams(min_weight=12)
     seen: set[int] = set()
     for i, raw in enumerate(_roll(30)):
         ev = extract(raw, black=200, white=4095, cfa=PATTERN)
-        got = acc.update(ev, 1.7e9 + i * 60.0, 3000.0 if i % 4 == 0 else 20.0, watch=12)
+        ei = 3000.0 if i % 4 == 0 else 20.0
+        got = acc.update(ev, 1.7e9 + i * 60.0, ei, watch=least_count(params))
         assert set(got.watched.tolist()) <= set(np.concatenate([ev.pos_idx, ev.neg_idx]).tolist())
         seen |= set(got.watched.tolist())
-    want = set(candidates(acc, DetectParams(min_weight=12)).tolist())
+    want = set(candidates(acc, params).tolist())
     assert want and seen == want

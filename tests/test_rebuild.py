@@ -23,15 +23,17 @@ from hotwatch.catalogue import Catalogue
 from hotwatch.config import Paths
 from hotwatch.rebuild import rebuild_outdated
 
+OLD = 1  #: the format (of SHA-256 digests) that is rebuilt, not converted
+
 
 def _age(home: Path) -> None:
-    """Make ``home`` look as the previous format left it."""
+    """Make ``home`` look as format 1 left it."""
     for path in (home / "accumulators").glob("*.hwacc"):
         blob = path.read_bytes()[:-32]
         (size,) = struct.unpack_from("<I", blob, len(MAGIC))
         start = len(MAGIC) + 4
         meta = json.loads(blob[start : start + size])
-        meta["version"] = FORMAT_VERSION - 1
+        meta["version"] = OLD
         head = json.dumps(meta, sort_keys=True).encode()
         body = MAGIC + struct.pack("<I", len(head)) + head + blob[start + size :]
         path.write_bytes(body + hashlib.sha256(body).digest())
@@ -71,7 +73,7 @@ def test_older_accumulators_are_rebuilt_from_their_photos(aged):
     assert _frames(home) == _frames(ref), "each photo counted once"
     for path in (home / "accumulators").glob("*.hwacc"):
         assert store.format_version(path) == FORMAT_VERSION
-    assert len(list((home / "accumulators").glob(f"*.format{FORMAT_VERSION - 1}-*"))) == 2
+    assert len(list((home / "accumulators").glob(f"*.format{OLD}-*"))) == 2
     again = hotwatch("scan", str(roll.folder), home=home).stdout
     assert "rebuilt" not in again and defects_json(home) == defects_json(ref)
 
