@@ -46,7 +46,7 @@ _QUIET = (
 QUIET_SUFFIXES = frozenset(_QUIET.split())
 CHECKPOINT_FRAMES = 25
 CHECKPOINT_SECONDS = 60.0
-#: a checkpoint of big accumulators takes a while (0.4 s at 10 MP): never spend more than
+#: a checkpoint of big accumulators takes a while (0.5 s at 10 MP): never spend more than
 #: this share of the time saving (a backfill of such photos then saves every 40 s or so)
 CHECKPOINT_SHARE = 0.01
 SAVE_SECONDS_PER_BYTE = 3e-9  #: a first guess of the save cost, before one was measured
