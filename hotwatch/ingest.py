@@ -133,12 +133,8 @@ def walk(paths: Iterable[Path], on_error: Callable[[Path, str], None]) -> Iterat
 
 
 @dataclass(frozen=True)
-class Prepared:
-    """A file read, decoded and reduced to its evidence: the costly, stateless half.
-
-    Picklable, so ``scan --workers`` computes these in other processes while
-    one process feeds them, in capture order, into the accumulators.
-    """
+class _Read:
+    """A file as hotwatch read it: where, what content, and why it cannot be used."""
 
     path: Path
     size: int
@@ -146,6 +142,16 @@ class Prepared:
     digest: str | None
     status: FileStatus | None = None  #: set when the file cannot be used
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class Prepared(_Read):
+    """A file read, decoded and reduced to its evidence: the costly, stateless half.
+
+    Picklable, so ``scan --workers`` computes these in other processes while
+    one process feeds them, in capture order, into the accumulators.
+    """
+
     camera: CameraFile | None = None
     key: AccumulatorKey | None = None
     cfa: tuple[tuple[int, ...], ...] | None = None
@@ -153,19 +159,13 @@ class Prepared:
 
 
 @dataclass(frozen=True)
-class Photo:
+class Photo(_Read):
     """A photo file as far as it has been read: identified, then decoded.
 
-    The steps of :func:`prepare` apart, so that one thread can decode the next
-    photo while another identifies, extracts and absorbs the others.
+    The steps of :func:`prepare` apart, so that threads can decode the next
+    photos while another identifies and absorbs the others.
     """
 
-    path: Path
-    size: int
-    mtime_ns: int
-    digest: str | None
-    status: FileStatus | None = None  #: set when the file cannot be used
-    reason: str = ""
     camera: CameraFile | None = None
     frame: Frame | None = None
 

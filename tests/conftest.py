@@ -81,6 +81,23 @@ def hotwatch(
     return proc
 
 
+def with_format_version(blob: bytes, version: int) -> bytes:
+    """An accumulator file as another format version would have written it."""
+    import hashlib
+    import struct
+
+    from hotwatch.accumulator import MAGIC
+
+    body = blob[:-32]
+    (size,) = struct.unpack_from("<I", body, len(MAGIC))
+    start = len(MAGIC) + 4
+    meta = json.loads(body[start : start + size])
+    meta["version"] = version
+    head = json.dumps(meta, sort_keys=True).encode()
+    body = MAGIC + struct.pack("<I", len(head)) + head + body[start + size :]
+    return body + hashlib.sha256(body).digest()
+
+
 def defects_json(home: Path) -> dict:
     return json.loads(hotwatch("defects", "--json", home=home).stdout)
 

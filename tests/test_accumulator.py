@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import signal
-import struct
 import subprocess
 import sys
 import textwrap
@@ -14,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import with_format_version
 
 from hotwatch import store
 from hotwatch.accumulator import (
-    MAGIC,
     RANGE,
     RUN_GAP,
     WEIGHT_STEPS,
@@ -123,18 +120,6 @@ def test_round_trip_and_checksum(tmp_path):
     assert list(tmp_path.glob("a.hwacc.damaged-*"))
 
 
-def _with_version(blob: bytes, version: int) -> bytes:
-    """An accumulator file as another format version would have written it."""
-    body = blob[:-32]
-    (size,) = struct.unpack_from("<I", body, len(MAGIC))
-    start = len(MAGIC) + 4
-    meta = json.loads(body[start : start + size])
-    meta["version"] = version
-    head = json.dumps(meta, sort_keys=True).encode()
-    body = MAGIC + struct.pack("<I", len(head)) + head + body[start + size :]
-    return body + hashlib.sha256(body).digest()
-
-
 def test_format_2_whole_weights_load_as_quarters(tmp_path):
     """Format 2 counted whole weights: its counts and null expectations load as four
     quarters each, and everything else as it was."""
@@ -152,13 +137,13 @@ def test_format_2_whole_weights_load_as_quarters(tmp_path):
     for side in ("pos", "neg"):
         acc.arrays[f"null_{side}"] //= WEIGHT_STEPS
     path = tmp_path / "old.hwacc"
-    path.write_bytes(_with_version(acc.to_bytes(), 2))
+    path.write_bytes(with_format_version(acc.to_bytes(), 2))
     back = store.load(path)
     assert back is not None
     for name, arr in want.items():
         assert np.array_equal(back.state()[name], arr), name
     assert detect(back) == found
-    path.write_bytes(_with_version(acc.to_bytes(), 1))
+    path.write_bytes(with_format_version(acc.to_bytes(), 1))
     with pytest.raises(FormatVersionError):
         Accumulator.from_bytes(path.read_bytes())
 

@@ -8,17 +8,15 @@ version), and each catalogue row the SHA-256 the older hotwatch recorded.
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import sqlite3
-import struct
 from pathlib import Path
 
 import pytest
-from conftest import defects_json, hotwatch, make_roll
+from conftest import defects_json, hotwatch, make_roll, with_format_version
 
 from hotwatch import store
-from hotwatch.accumulator import FORMAT_VERSION, MAGIC
+from hotwatch.accumulator import FORMAT_VERSION
 from hotwatch.catalogue import Catalogue
 from hotwatch.config import Paths
 from hotwatch.rebuild import rebuild_outdated
@@ -29,14 +27,7 @@ OLD = 1  #: the format (of SHA-256 digests) that is rebuilt, not converted
 def _age(home: Path) -> None:
     """Make ``home`` look as format 1 left it."""
     for path in (home / "accumulators").glob("*.hwacc"):
-        blob = path.read_bytes()[:-32]
-        (size,) = struct.unpack_from("<I", blob, len(MAGIC))
-        start = len(MAGIC) + 4
-        meta = json.loads(blob[start : start + size])
-        meta["version"] = OLD
-        head = json.dumps(meta, sort_keys=True).encode()
-        body = MAGIC + struct.pack("<I", len(head)) + head + blob[start + size :]
-        path.write_bytes(body + hashlib.sha256(body).digest())
+        path.write_bytes(with_format_version(path.read_bytes(), OLD))
     with sqlite3.connect(home / "catalogue.sqlite") as conn:
         for (path,) in conn.execute("SELECT path FROM files").fetchall():
             old = hashlib.sha256(Path(path).read_bytes()).hexdigest()
