@@ -255,7 +255,7 @@ class Accumulator:
         return packed & 0xFF, packed >> 8
 
     def counts(self, side: str) -> np.ndarray:
-        """Per element, this side's weighted outlier count (the onset statistic's input)."""
+        """Per element, this side's weighted outlier count in quarters (the onsets' input)."""
         if side == "pos":
             return self.field(POS_LO).astype(np.int32) + self.field(POS_HI)
         return self.field(NEG)
