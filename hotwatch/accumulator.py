@@ -85,7 +85,7 @@ _BLOCK_ARRAYS = {
     "cost_neg": np.uint32,
 }
 #: the onset tables, per side, in the order stored
-_EXCURSION_FIELDS = ("idx", "s", "tail", "opened_first", "pend_idx", "pend_time")
+_EXCURSION_FIELDS = ("idx", "s", "tail", "pend_idx", "pend_time", "pend_s")
 #: null expectations are kept in thousandths of a weight, as integers, so sums are exact
 #: in any order (float sums are not associative, and merging must equal one long feed)
 NULL_SCALE = 1000
@@ -186,7 +186,6 @@ class Accumulator:
                 self.onsets[side] = self.onsets[side].note_repeat(idx, weights, now)
             return Absorbed(False)
         self.last_thumb = ev.thumb
-        first = self.counted == 0
         self.counted += 1
         self.frames_hi += int(high)
         watched = []
@@ -194,7 +193,7 @@ class Accumulator:
             watched.append(self._absorb_side(ev, side, idx, weights, high, n_opp[side], watch))
             cost = _cost(ev, side, high)
             self.arrays[f"cost_{side}"] += cost.astype(np.uint32)
-            self.onsets[side] = self.onsets[side].step(idx, weights, cost, self.width, now, first)
+            self.onsets[side] = self.onsets[side].step(idx, weights, cost, self.width, now)
         return Absorbed(True, np.union1d(*watched))
 
     def _repeats_run(self, thumb: np.ndarray, taken: float) -> bool:
@@ -386,12 +385,12 @@ class Accumulator:
         confirmed = {
             int(i): (float(t), o, DefectKind(k)) for i, t, o, k in meta.get("confirmed", [])
         }
+        if version == 2:
+            _from_format_2(state)
         onsets = {
             side: Excursions(*(state.pop(f"onset_{side}_{n}") for n in _EXCURSION_FIELDS))
             for side in SIDES
         }
-        if version == 2:
-            _counts_in_quarters(state)
         return cls(
             height=meta["height"],
             width=meta["width"],
@@ -433,16 +432,22 @@ class FormatVersionError(ValueError):
         self.version = version
 
 
-def _counts_in_quarters(state: dict[str, np.ndarray]) -> None:
-    """Format 2's whole-weight counts and null expectations, in quarters (format 3).
+def _from_format_2(state: dict[str, np.ndarray]) -> None:
+    """Format 2's state as format 3 keeps it: whole-weight counts and null expectations
+    in quarters, and the in-run change point of the elements pending in a run (format 2
+    kept those that stood out in every repeat since some frame: above zero), without
+    the flags of excursions begun at the first counted frame (format 3 needs none).
 
-    The onset statistic needs nothing: it was kept per 1/16 of a weight already.
+    The onset statistic S needs nothing: it was kept per 1/16 of a weight already.
     """
     elements = state["elements"]
     counts = elements[..., :RANGE].astype(np.uint32) * WEIGHT_STEPS
     elements[..., :RANGE] = np.minimum(counts, 65535)
     for side in SIDES:
         state[f"null_{side}"] *= np.uint32(WEIGHT_STEPS)
+        pending = state[f"onset_{side}_pend_idx"].size
+        state.setdefault(f"onset_{side}_pend_s", np.ones(pending, np.int64))
+        state.pop(f"onset_{side}_opened_first", None)  # what format 2's merge needed
 
 
 def _encode(name: str, a: np.ndarray) -> bytes:

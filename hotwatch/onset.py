@@ -22,22 +22,33 @@ which S last rose from zero.
 Only elements with S > 0 are kept ("live": a few per cent of the elements),
 as sorted arrays that one merge per frame brings up to date (compiled).
 
-Runs (bursts, tripod time-lapses) add no evidence either way: their repeat
+Runs (bursts, tripod time-lapses) add no evidence to the counts: their repeat
 frames are copies of one scene, and what stands out in them may be the
-scene's doing. But a defect that appears part-way through a run shows in
-every frame from its onset on: an element whose excursion begins at the first
-counted frame after repeats, and has stood out in every repeat since some
-frame of the run, is dated from that frame. (An excursion under way when the
-run began goes on through it unchanged: a chance outlier just before a long
-time-lapse in which a defect appears at that very place dates it early.)
+scene's doing. But the scene being the same throughout, a change in what
+stands out is the element's: a defect that appears part-way through a run
+shows in (nearly) every repeat from its onset on. Per element, a second
+change point runs over the repeats, +1 for each it stands out in and -1 for
+each it does not (a faint defect may miss a repeat now and then; a chance
+outlier drops out at the next miss). The next counted frame finds an
+excursion begun at that in-run change point, worth ``RUN_S`` (one outlier's
+evidence: the run counts once), for every element whose in-run statistic is
+above zero and that had none under way: a defect that appeared in a
+time-lapse is dated from the repeat that first showed it, even when the frames
+after the run cannot show it (a hot pixel after a night time-lapse, in
+daylight) or show it the other way (a stuck pixel, bright on a dark scene and
+then dark on a bright one), as long as its evidence outweighs their costs.
+(An excursion under way when the run began goes on through it unchanged: a
+chance outlier just before a long time-lapse in which a defect appears at
+that very place dates it early.)
 
 Merging (for re-identification, which folds one accumulator into another):
 over a stretch of frames, S is a max-plus affine function of the S it started
 with: S_end(s) = max(c, s + d), with c the stretch's own final S (from zero)
 and d the sum of its increments, UNIT x (the element's weight count) - (the
 block's total cost). And s + d > c exactly when the excursion under way at the
-start of the stretch never ended in it, which decides whose onset stands. So
-two accumulators of consecutive stretches merge into exactly the one fed both.
+start of the stretch (including those the earlier stretch's last run left
+pending) never ended in it, which decides whose onset stands. So two
+accumulators of consecutive stretches merge into exactly the one fed both.
 """
 
 from __future__ import annotations
@@ -54,65 +65,65 @@ COST_CLEAR = 8  #: k in a frame where the defect would surely have shown (quiet,
 #: a bright defect a long or high-ISO exposure)
 COST_HIGH = 4  #: k in a long or high-ISO frame that could have shown a bright defect
 COST_LOW = 2  #: k in any other frame that could have shown it
+RUN_S = 16  #: S of an excursion begun inside a run (one whole weight of evidence)
 
 
 @dataclass(frozen=True, eq=False)
 class Excursions:
     """The live elements of one side: sorted flat indices, their S and onset time.
 
-    ``opened_first``: the excursion began at this accumulator's first counted
-    frame (what merging needs to apply the earlier stretch's repeat frames).
-    ``pend_*``: elements that stood out in every repeat frame since some frame of
-    the run that followed the last counted frame, with that frame's time (sorted).
+    ``pend_*``: the elements whose in-run change point (over the repeat frames
+    that followed the last counted frame) is above zero, sorted, with the time it
+    last rose from zero and its value.
     """
 
     idx: np.ndarray
     s: np.ndarray
     tail: np.ndarray
-    opened_first: np.ndarray
     pend_idx: np.ndarray
     pend_time: np.ndarray
+    pend_s: np.ndarray
 
     @classmethod
     def empty(cls) -> Excursions:
-        return cls(_ix(), _ix(), _t(), np.empty(0, bool), _ix(), _t())
+        return cls(_ix(), _ix(), _t(), _ix(), _t(), _ix())
 
     def step(
-        self,
-        hits: np.ndarray,
-        weights: np.ndarray,
-        cost: np.ndarray,
-        width: int,
-        now: float,
-        first: bool,
+        self, hits: np.ndarray, weights: np.ndarray, cost: np.ndarray, width: int, now: float
     ) -> Excursions:
         """After one counted frame: ``hits`` (sorted flat indices) with their weights (0
         gains nothing), ``cost`` the (blocks_y, blocks_x) k of this frame, ``now`` its
-        time, ``first`` whether it is the accumulator's first counted frame."""
-        idx, s, tail, opened = _step(
-            self.idx,
-            self.s,
-            self.tail,
-            self.opened_first,
+        time."""
+        live = self.with_pending()
+        idx, s, tail = _step(
+            live.idx,
+            live.s,
+            live.tail,
             hits.astype(np.int64),
             weights.astype(np.int64),
             cost.astype(np.int64),
             width,
             now,
-            first,
-            self.pend_idx,
-            self.pend_time,
         )
-        return Excursions(idx, s, tail, opened, _ix(), _t())
+        return Excursions(idx, s, tail, _ix(), _t(), _ix())
+
+    def with_pending(self) -> Excursions:
+        """The excursions as the next counted frame finds them: those under way, and one
+        begun at its in-run change point for each element a run left pending (worth
+        ``RUN_S``, one outlier's evidence: the run counts once, but it tells when)."""
+        if self.pend_idx.size == 0:
+            return self
+        idx, s, tail = _with_pending(
+            self.idx, self.s, self.tail, self.pend_idx, self.pend_time, RUN_S
+        )
+        return Excursions(idx, s, tail, _ix(), _t(), _ix())
 
     def note_repeat(self, hits: np.ndarray, weights: np.ndarray, now: float) -> Excursions:
-        """A repeat frame: the elements that have stood out in every repeat frame since
-        some frame of the run, with that frame's time (a chance outlier drops out at the
-        next repeat it misses; a defect that appeared part-way stays)."""
+        """A repeat frame: one step of every element's in-run change point (+1 where it
+        stood out, -1 where it did not; see the module's docstring)."""
         shown = np.unique(hits[weights > 0].astype(np.int64))
-        before, at = _lookup(self.pend_idx, shown)
-        time = np.where(before, self.pend_time[at] if self.pend_idx.size else now, now)
-        return Excursions(self.idx, self.s, self.tail, self.opened_first, shown, time)
+        idx, time, s = _note(self.pend_idx, self.pend_time, self.pend_s, shown, float(now))
+        return Excursions(self.idx, self.s, self.tail, idx, time, s)
 
     def onset_of(self, elements: np.ndarray) -> np.ndarray:
         """The onset time (Unix seconds, 0 for none) of each of ``elements``."""
@@ -127,33 +138,27 @@ class Excursions:
 
         ``later_counts`` is the later stretch's weight count of every element (flat),
         ``later_cost`` its total cost per block. The later stretch must begin with a
-        counted frame (stretches are cut at a gap between runs).
+        counted frame (stretches are cut at a gap between runs), which finds this
+        stretch's excursions and what its last run left pending.
         """
-        rows, cols = np.divmod(self.idx, width)
-        d = UNIT * later_counts[self.idx].astype(np.int64)
+        live = self.with_pending()
+        rows, cols = np.divmod(live.idx, width)
+        d = UNIT * later_counts[live.idx].astype(np.int64)
         d -= later_cost[rows // BLOCK, cols // BLOCK].astype(np.int64)
-        in_later, at = _lookup(later.idx, self.idx)
+        in_later, at = _lookup(later.idx, live.idx)
         c = np.where(in_later, later.s[at] if later.idx.size else 0, 0)
-        carried = self.s + d > c  # the excursion under way never ended in the later stretch
-        replaced = np.zeros(later.idx.size, bool)
-        replaced[at[carried & in_later]] = True
-        rest = ~replaced
-        tail = later.tail[rest].copy()
-        # an excursion that began at the later stretch's first frame, where this one's
-        # repeat frames had already shown it, is dated from them (as one feed would)
-        began = later.opened_first[rest] & ~_isin_sorted(later.idx[rest], self.idx)
-        shown, where = _lookup(self.pend_idx, later.idx[rest])
-        began &= shown
-        tail[began] = self.pend_time[where[began]]
-        idx = np.concatenate([self.idx[carried], later.idx[rest]])
+        carried = live.s + d > c  # the excursion under way never ended in the later stretch
+        rest = np.ones(later.idx.size, bool)
+        rest[at[carried & in_later]] = False
+        idx = np.concatenate([live.idx[carried], later.idx[rest]])
         order = np.argsort(idx, kind="stable")
         return Excursions(
             idx[order],
-            np.concatenate([(self.s + d)[carried], later.s[rest]])[order],
-            np.concatenate([self.tail[carried], tail])[order],
-            np.concatenate([self.opened_first[carried], np.zeros(rest.sum(), bool)])[order],
+            np.concatenate([(live.s + d)[carried], later.s[rest]])[order],
+            np.concatenate([live.tail[carried], later.tail[rest]])[order],
             later.pend_idx,
             later.pend_time,
+            later.pend_s,
         )
 
 
@@ -173,38 +178,73 @@ def _lookup(sorted_a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return sorted_a[at] == b, at
 
 
-def _isin_sorted(a: np.ndarray, sorted_b: np.ndarray) -> np.ndarray:
-    return _lookup(sorted_b, a)[0]
+@njit(cache=True, nogil=True)
+def _note(pend_idx, pend_time, pend_s, shown, now):
+    """One repeat frame: the merge of the in-run table with the elements it showed."""
+    n_pend, n_shown = pend_idx.size, shown.size
+    out_idx = np.empty(n_pend + n_shown, np.int64)
+    out_time = np.empty(n_pend + n_shown, np.float64)
+    out_s = np.empty(n_pend + n_shown, np.int64)
+    i = j = n = 0
+    while i < n_pend or j < n_shown:
+        if j >= n_shown or (i < n_pend and pend_idx[i] < shown[j]):  # missed this repeat
+            e, time, s = pend_idx[i], pend_time[i], pend_s[i] - 1
+            i += 1
+        elif i >= n_pend or shown[j] < pend_idx[i]:  # stood out, from zero
+            e, time, s = shown[j], now, 1
+            j += 1
+        else:  # stood out again
+            e, time, s = pend_idx[i], pend_time[i], pend_s[i] + 1
+            i += 1
+            j += 1
+        if s > 0:
+            out_idx[n], out_time[n], out_s[n] = e, time, s
+            n += 1
+    return out_idx[:n], out_time[:n], out_s[:n]
 
 
 @njit(cache=True, nogil=True)
-def _step(
-    live_idx, live_s, live_tail, live_first, hit_idx, hit_w, cost, width, now, first,
-    pend_idx, pend_time,
-):  # fmt: skip
+def _with_pending(live_idx, live_s, live_tail, pend_idx, pend_time, run_s):
+    """The live table with an excursion of ``run_s`` for each pending element at rest."""
+    n_live, n_pend = live_idx.size, pend_idx.size
+    out_idx = np.empty(n_live + n_pend, np.int64)
+    out_s = np.empty(n_live + n_pend, np.int64)
+    out_tail = np.empty(n_live + n_pend, np.float64)
+    i = j = n = 0
+    while i < n_live or j < n_pend:
+        if j >= n_pend or (i < n_live and live_idx[i] <= pend_idx[j]):
+            if j < n_pend and live_idx[i] == pend_idx[j]:
+                j += 1  # under way already: the excursion goes on
+            out_idx[n], out_s[n], out_tail[n] = live_idx[i], live_s[i], live_tail[i]
+            i += 1
+        else:
+            out_idx[n], out_s[n], out_tail[n] = pend_idx[j], run_s, pend_time[j]
+            j += 1
+        n += 1
+    return out_idx[:n], out_s[:n], out_tail[:n]
+
+
+@njit(cache=True, nogil=True)
+def _step(live_idx, live_s, live_tail, hit_idx, hit_w, cost, width, now):
     """One counted frame: the merge of the live table with this frame's hits."""
-    n_live, n_hit, n_pend = live_idx.size, hit_idx.size, pend_idx.size
+    n_live, n_hit = live_idx.size, hit_idx.size
     out_idx = np.empty(n_live + n_hit, np.int64)
     out_s = np.empty(n_live + n_hit, np.int64)
     out_tail = np.empty(n_live + n_hit, np.float64)
-    out_first = np.empty(n_live + n_hit, np.bool_)
-    i = j = p = n = 0
+    i = j = n = 0
     stamp = np.float64(now)
     row_start, row_end, block_row = np.int64(0), np.int64(width), 0
     while i < n_live or j < n_hit:
         if j >= n_hit or (i < n_live and live_idx[i] < hit_idx[j]):
-            e, s0, gain = live_idx[i], live_s[i], 0
-            tail, opened = live_tail[i], live_first[i]
+            e, s0, gain, tail = live_idx[i], live_s[i], 0, live_tail[i]
             i += 1
         elif i >= n_live or hit_idx[j] < live_idx[i]:
-            e, s0, gain = hit_idx[j], 0, UNIT * hit_w[j]
-            tail, opened = stamp, first
+            e, s0, gain, tail = hit_idx[j], 0, UNIT * hit_w[j], stamp
             j += 1
             if gain <= 0:  # a weightless outlier of an element at rest: nothing to do
                 continue
         else:
-            e, s0, gain = live_idx[i], live_s[i], UNIT * hit_w[j]
-            tail, opened = live_tail[i], live_first[i]
+            e, s0, gain, tail = live_idx[i], live_s[i], UNIT * hit_w[j], live_tail[i]
             i += 1
             j += 1
         if e >= row_end:  # elements come in increasing order: the row seldom changes
@@ -213,14 +253,8 @@ def _step(
         s = s0 + gain - cost[block_row, (e - row_start) // BLOCK]
         if s <= 0:
             continue
-        if s0 == 0:  # an excursion begins: dated from the repeat frame from which the run
-            while p < n_pend and pend_idx[p] < e:  # before this frame showed it throughout
-                p += 1
-            if p < n_pend and pend_idx[p] == e:
-                tail = pend_time[p]
         out_idx[n] = e
         out_s[n] = s
         out_tail[n] = tail
-        out_first[n] = opened
         n += 1
-    return out_idx[:n], out_s[:n], out_tail[:n], out_first[:n]  # views: no copy
+    return out_idx[:n], out_s[:n], out_tail[:n]  # views: no copy
