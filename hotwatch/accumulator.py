@@ -70,6 +70,8 @@ POS_LO, POS_HI, NEG, RANGE = range(4)  #: the fields of an element's record
 #: defect first seen in a noisy frame was dated from a later one)
 WEIGHT_STEPS = 4
 MAX_WEIGHT = 7
+#: where a count stops (16 bits: 16383 weights, some 4,000 frames of a strong defect)
+CEILING = 65535
 #: per_phase / count from which an outlier weighs 1, 2, ... quarters
 _RARITY = np.array(
     [10.0 ** (1 + k / WEIGHT_STEPS) for k in range(1, MAX_WEIGHT * WEIGHT_STEPS + 1)]
@@ -266,7 +268,7 @@ class Accumulator:
 
         Exact when ``later``'s frames were all taken after this one's, with a
         gap longer than ``RUN_GAP`` between them (so no run spans the cut), and
-        no weighted count reaches its 16-bit ceiling (65535: a defect seen in
+        no weighted count reaches its 16-bit ceiling (``CEILING``: a defect seen in
         thousands of frames).
         """
         if (later.height, later.width, later.kind) != (self.height, self.width, self.kind):
@@ -279,7 +281,7 @@ class Accumulator:
         a, b = self.arrays, later.arrays
         out: dict[str, np.ndarray] = {}
         ea, eb = a["elements"].astype(np.uint32), b["elements"]
-        elements = np.minimum(ea + eb, 65535).astype(np.uint16)
+        elements = np.minimum(ea + eb, CEILING).astype(np.uint16)
         low = np.minimum(ea[..., RANGE] & 0xFF, eb[..., RANGE] & 0xFF)
         high = np.maximum(ea[..., RANGE] >> 8, eb[..., RANGE] >> 8)
         elements[..., RANGE] = low | (high << 8)
@@ -427,7 +429,8 @@ class FormatVersionError(ValueError):
 
     def __init__(self, version: object) -> None:
         super().__init__(
-            f"accumulator format version {version}; this hotwatch reads {FORMAT_VERSION}"
+            f"accumulator format version {version}; this hotwatch reads"
+            f" {', '.join(map(str, READS))}"
         )
         self.version = version
 
@@ -442,7 +445,7 @@ def _from_format_2(state: dict[str, np.ndarray]) -> None:
     """
     elements = state["elements"]
     counts = elements[..., :RANGE].astype(np.uint32) * WEIGHT_STEPS
-    elements[..., :RANGE] = np.minimum(counts, 65535)
+    elements[..., :RANGE] = np.minimum(counts, CEILING)
     for side in SIDES:
         state[f"null_{side}"] *= np.uint32(WEIGHT_STEPS)
         pending = state[f"onset_{side}_pend_idx"].size
@@ -540,7 +543,7 @@ def _scatter(idx, weights, val, records, field, clear_weight, watch):
         if w <= 0:
             continue
         rec = records[idx[i]]
-        rec[field] = min(np.int64(rec[field]) + w, 65535)
+        rec[field] = min(np.int64(rec[field]) + w, CEILING)
         if w >= clear_weight:
             low = min(rec[RANGE] & 0xFF, val[i])
             high = max(rec[RANGE] >> 8, val[i])

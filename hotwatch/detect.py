@@ -16,7 +16,15 @@ from datetime import UTC, datetime
 import numpy as np
 from numba import njit
 
-from .accumulator import NEG, NULL_SCALE, POS_HI, POS_LO, WEIGHT_STEPS, Accumulator
+from .accumulator import (
+    CEILING,
+    NEG,
+    NULL_SCALE,
+    POS_HI,
+    POS_LO,
+    WEIGHT_STEPS,
+    Accumulator,
+)
 from .evidence import BLOCK
 from .model import Defect, DefectKind
 
@@ -198,6 +206,9 @@ def _classify(
     rate_lo = acc.field(POS_LO, cand) / np.maximum(a["opp_lo"][by, bx], 1.0)
     rate_hi = acc.field(POS_HI, cand) / np.maximum(a["opp_hi"][by, bx], 1.0)
     exposure_bound = rate_lo < p.hot_rate_ratio * rate_hi
+    # ... unless its count in ordinary frames stopped at the ceiling while their number
+    # went on growing: then it showed in more of them than the rate says
+    exposure_bound &= acc.field(POS_LO, cand) < CEILING
     # A JPEG pixel's value mixes its neighbours' (demosaic, colour matrix), so one bad
     # photosite does not read one value there, nor black when dead: in a JPEG, showing
     # whatever the exposure is what tells stuck from hot, and only ever dark is dead.

@@ -11,6 +11,7 @@ recognised as already counted: no photo is lost, none is counted twice.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -272,23 +273,26 @@ class Ingestor:
     # -- one file ----------------------------------------------------------------
 
     def ingest_files(self, paths: Iterable[Path]) -> Iterator[Outcome]:
-        """Take files in, in the order given, one outcome each (in that order).
+        """Take files in, in the order given, one outcome each (in that order; a file
+        given twice, under any spelling, once).
 
         The next photos are decoded and reduced to their evidence on
-        ``READ_AHEAD`` threads while this one is absorbed and the one after is
+        ``READ_AHEAD`` threads while this one is absorbed and the ones after are
         identified (hashed, EXIF read): see :mod:`hotwatch.readahead`. Stopping
-        early (closing the iterator) abandons the files not yet absorbed: nothing
-        of theirs is recorded.
+        early (closing the iterator) abandons the photos not yet absorbed: nothing
+        of their evidence is counted (a file that needed no decoding, such as one
+        gone since, may already be recorded as such).
         """
+        unique = dict.fromkeys(Path(os.path.abspath(p)) for p in paths)
 
         def identified() -> Iterator[Photo | Outcome]:
-            for p in dict.fromkeys(paths):
-                path = Path(os.path.abspath(p))
+            for path in unique:
                 yield self.triage(path) or identify(path, self.exiftool)
 
         ahead = read_ahead(identified(), _prepared, depth=READ_AHEAD, threads=READ_AHEAD)
-        for got in ahead:
-            yield got if isinstance(got, Outcome) else self.commit(got)
+        with contextlib.closing(ahead):  # the readers stop whichever way this one ends
+            for got in ahead:
+                yield got if isinstance(got, Outcome) else self.commit(got)
 
     def triage(self, path: Path) -> Outcome | None:
         """The cheap checks: an Outcome if the file needs no decoding, else None."""

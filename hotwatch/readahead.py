@@ -1,4 +1,4 @@
-"""Reading the next photos on a thread while this one is absorbed.
+"""Reading the next photos on threads while this one is absorbed.
 
 Why: decoding a photo (LibRaw, libjpeg-turbo) and extracting its evidence
 (the compiled kernels) release the GIL. On a machine with two cores, decoding
@@ -6,17 +6,17 @@ the next photos on threads while this one is absorbed hides most of
 hotwatch's own work behind the decoder's: a backfill or a card import takes
 little longer than decoding its photos would.
 
-Both threads take turns at the GIL for their Python parts (EXIF, bookkeeping),
-and a thread coming back from LibRaw or the kernels waits for the other to
-drop it: up to the interpreter's switch interval (5 ms) every time, which
-measured made a decode beside a busy Python thread take 70 ms instead of 43.
-While reading ahead, the switch interval is 0.5 ms (measured: 41 ms).
+The threads take turns at the GIL for their Python parts (EXIF, bookkeeping),
+and a thread coming back from LibRaw or the kernels waits for another to drop
+it: up to the interpreter's switch interval (5 ms) every time, which measured
+made a decode beside a busy Python thread take 70 ms instead of 43. While
+reading ahead, the switch interval is 0.5 ms (measured: 41 ms).
 
 Results come back in the order of the items (photos are absorbed in capture
 order), whichever thread read them and however long each took. At most
 ``depth`` items are read ahead, so memory stays bounded by a few decoded
 frames; when the consumer stops early (the daemon's SIGTERM), the
-reads not yet begun are cancelled and the one under way is waited for.
+reads not yet begun are cancelled and those under way are waited for.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ single-process scan.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -114,10 +115,11 @@ def scan(
                 if progress:
                     progress(i, total, prep.path)
     else:
-        for i, out in enumerate(ingestor.ingest_files(todo), 1):
-            _count(summary, out)
-            if progress:
-                progress(i, total, out.path)
+        with contextlib.closing(ingestor.ingest_files(todo)) as outcomes:
+            for i, out in enumerate(outcomes, 1):
+                _count(summary, out)
+                if progress:
+                    progress(i, total, out.path)
     for key, defect in ingestor.checkpoint():
         summary.new_defects.append((key, defect))
     return summary

@@ -225,16 +225,16 @@ class Settler:
         self._seen: dict[Path, _Seen | None] = {}
 
     def add(self, path: Path) -> None:
-        self._seen.setdefault(path, None)
+        self._seen.setdefault(_key(path), None)
 
     def forget(self, path: Path) -> None:
-        self._seen.pop(path, None)
+        self._seen.pop(_key(path), None)
 
     def __len__(self) -> int:
         return len(self._seen)
 
     def __contains__(self, path: object) -> bool:
-        return path in self._seen
+        return isinstance(path, (str, Path)) and _key(path) in self._seen
 
     def ready(self, now: float) -> tuple[list[Path], float | None]:
         """Files complete now, and in how many seconds the next one may be (None: nothing left)."""
@@ -261,6 +261,12 @@ class Settler:
             else:
                 wait = left if wait is None else min(wait, left)
         return done, wait
+
+
+def _key(path: str | Path) -> Path:
+    """One spelling per file (``DCIM/sub/../a.jpg`` is ``DCIM/a.jpg``), as the ingest
+    reports it: a file is forgotten under the name it was queued by."""
+    return Path(os.path.abspath(path))
 
 
 def _looks_complete(path: Path, size: int) -> bool:
@@ -740,25 +746,26 @@ class Daemon:
         recorded = False
         if self._stop.is_set() or self._control_file(self.paths.pause_flag):
             return False
-        outcomes = ingestor.ingest_files(ready)  # the next photo is decoded meanwhile
-        for out in outcomes:
-            self._beat = time.monotonic()
-            self.settler.forget(out.path)  # a later event for it puts it back
-            if out.status is None:
-                log.debug("%s: %s", out.path, out.reason)
-            else:
-                recorded = True
-                counts[out.status.value] = counts.get(out.status.value, 0) + 1
-            if out.status is FileStatus.INGESTED:
-                log.debug("ingested %s (%s)", out.path, out.body.label if out.body else "?")
-                self._ingested += 1
-                self._last_photo, self._last_photo_at = str(out.path), _now_iso()
-            self._publish("ingesting")
-            if time.monotonic() - self._checkpointed > CHECKPOINT_SECONDS:
-                self._checkpoint(ingestor)  # the Ingestor also does, as its saves allow
-            if self._stop.is_set() or self._control_file(self.paths.pause_flag):
-                outcomes.close()  # the photos not yet absorbed stay queued
-                break
+        # the next photos are decoded meanwhile; the photos not yet absorbed when the
+        # loop ends (stop, pause, an error) stay queued
+        with contextlib.closing(ingestor.ingest_files(ready)) as outcomes:
+            for out in outcomes:
+                self._beat = time.monotonic()
+                self.settler.forget(out.path)  # a later event for it puts it back
+                if out.status is None:
+                    log.debug("%s: %s", out.path, out.reason)
+                else:
+                    recorded = True
+                    counts[out.status.value] = counts.get(out.status.value, 0) + 1
+                if out.status is FileStatus.INGESTED:
+                    log.debug("ingested %s (%s)", out.path, out.body.label if out.body else "?")
+                    self._ingested += 1
+                    self._last_photo, self._last_photo_at = str(out.path), _now_iso()
+                self._publish("ingesting")
+                if time.monotonic() - self._checkpointed > CHECKPOINT_SECONDS:
+                    self._checkpoint(ingestor)  # the Ingestor also does, as its saves allow
+                if self._stop.is_set() or self._control_file(self.paths.pause_flag):
+                    break
         if counts:
             text = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
             left = len(self.settler) + len(self.inbox)

@@ -15,13 +15,16 @@ from conftest import with_format_version
 
 from hotwatch import store
 from hotwatch.accumulator import (
+    CEILING,
+    POS_HI,
+    POS_LO,
     RANGE,
     RUN_GAP,
     WEIGHT_STEPS,
     Accumulator,
     FormatVersionError,
 )
-from hotwatch.detect import DetectParams, candidates, detect, least_count
+from hotwatch.detect import DetectParams, candidates, describe, detect, least_count
 from hotwatch.errors import DamagedState
 from hotwatch.evidence import extract
 
@@ -283,3 +286,20 @@ def test_the_elements_a_frame_brings_to_the_watch_are_reported_as_it_does():
         seen |= set(got.watched.tolist())
     want = set(candidates(acc, params).tolist())
     assert want and seen == want
+
+
+def test_a_count_at_its_ceiling_does_not_turn_a_defect_hot():
+    """A JPEG defect seen in every frame for years: its count in ordinary frames stops at
+    the 16-bit ceiling while their number grows; it showed whatever the exposure."""
+    acc = Accumulator(H, W, "jpeg")
+    at = 40 * W + 60
+    records = acc.records()
+    records[at, POS_LO], records[at, POS_HI] = CEILING, 20_000
+    by, bx = 40 // 16, 60 // 16
+    acc.arrays["opp_lo"][by, bx], acc.arrays["opp_hi"][by, bx] = 60_000, 2_000
+    acc.arrays["null_pos"][by, bx] = 1_000
+    (d,) = describe(acc, np.array([at]))
+    assert d.kind.value == "stuck"
+    records[at, POS_LO] = CEILING - 40_000  # a count that did not stop: the rates tell
+    (d,) = describe(acc, np.array([at]))
+    assert d.kind.value == "hot"

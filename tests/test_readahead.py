@@ -3,6 +3,8 @@ as reading one photo after the other."""
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 from hotwatch import store
 from hotwatch.catalogue import Catalogue
 from hotwatch.config import resolve_paths
+from hotwatch.errors import DiskFull
 from hotwatch.ingest import Ingestor, prepare
 from hotwatch.readahead import read_ahead
 
@@ -86,6 +89,7 @@ def test_ingesting_with_read_ahead_equals_one_photo_after_the_other(roll, tmp_pa
     (tmp_path / "broken.JPG").write_bytes(b"\xff\xd8 not a jpeg")
     files.append(tmp_path / "broken.JPG")
     files.append(files[0])  # given twice: taken once
+    files.append(files[1].parent / "sub" / ".." / files[1].name)  # and under another spelling
 
     def run(name: str, pipelined: bool) -> tuple[Path, list]:
         paths = resolve_paths(str(tmp_path / name)).ensure()
@@ -94,9 +98,11 @@ def test_ingesting_with_read_ahead_equals_one_photo_after_the_other(roll, tmp_pa
             if pipelined:
                 outs = list(ing.ingest_files(files))
             else:
-                outs = [ing.triage(f) or ing.commit(prepare(f)) for f in dict.fromkeys(files)]
+                once = dict.fromkeys(Path(os.path.abspath(f)) for f in files)
+                outs = [ing.triage(f) or ing.commit(prepare(f)) for f in once]
             ing.close()
             rows = sorted((f.path, f.status, f.reason, f.digest) for f in cat.files())
+            rows += sorted((a.slug, a.frames) for a in cat.accumulators())
         got = [(o.path.name, o.status, o.reason, o.kind, o.new_defects) for o in outs]
         return paths.accumulators, [got, rows]
 
@@ -112,3 +118,27 @@ def test_ingesting_with_read_ahead_equals_one_photo_after_the_other(roll, tmp_pa
         assert a.keys() == b.keys()
         for key in a:
             assert (a[key] == b[key]).all(), key
+
+
+def test_the_readers_stop_when_absorbing_fails(roll, tmp_path, monkeypatch):
+    """An error while absorbing (a full disk, say) leaves no reader behind, and the
+    interpreter's switch interval as it was."""
+    files = sorted(roll.folder.glob("*.DNG"))[:12]
+    interval = sys.getswitchinterval()
+    paths = resolve_paths(str(tmp_path / "home")).ensure()
+    with Catalogue(paths.catalogue) as cat:
+        ing = Ingestor(paths, cat)
+        real, seen = ing.commit, []
+
+        def failing(prep):
+            seen.append(prep.path)
+            if len(seen) == 3:
+                raise DiskFull(paths.data)
+            return real(prep)
+
+        monkeypatch.setattr(ing, "commit", failing)
+        with pytest.raises(DiskFull):
+            for _ in ing.ingest_files(files):
+                pass
+        readers = [t for t in threading.enumerate() if t.name.startswith("hotwatch-read")]
+        assert readers == [] and sys.getswitchinterval() == interval

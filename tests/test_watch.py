@@ -447,6 +447,19 @@ def test_settler_waits_for_size_and_mtime_to_stay_still(tmp_path):
     assert len(s) == 0 and s.ready(300.0) == ([], None)
 
 
+def test_settler_knows_a_file_under_any_spelling(tmp_path):
+    """The ingest reports files by their absolute path; a file queued by another
+    spelling (a watched folder given with ``..``) must still leave the queue."""
+    (tmp_path / "sub").mkdir()
+    jpg = tmp_path / "a.jpg"
+    jpg.write_bytes(b"\xff\xd8\xff\xd9")
+    s = Settler(settle_seconds=0.0)
+    s.add(tmp_path / "sub" / ".." / "a.jpg")
+    assert jpg in s and s.ready(0.0)[0] == [jpg]
+    s.forget(jpg)
+    assert len(s) == 0
+
+
 def test_settler_lets_a_stuck_incomplete_file_through_after_the_grace_time(tmp_path):
     s = Settler(settle_seconds=1.0, grace=10.0)
     jpg, gone = tmp_path / "cut.jpg", tmp_path / "gone.jpg"
