@@ -3,8 +3,8 @@
 Prints, for a simulated camera roll (default: 10 MP, 300 frames, JPEG + DNG):
 
 * seconds per frame to decode alone and to ingest as ``hotwatch scan`` does
-  (decode + evidence + accumulate + catalogue, the next photo decoded on a
-  thread meanwhile), and their ratio, per frame kind, in one run: JPEG,
+  (decode + evidence + accumulate + catalogue, the next photos decoded on
+  two threads meanwhile), and their ratio, per frame kind, in one run: JPEG,
   uncompressed DNG (the cheapest raw to decode, so the hardest ratio) and the
   same raws as lossless-JPEG DNGs (as cameras and Adobe's converter write them);
   elapsed (wall) time, and the CPU time of all threads (the work done);
@@ -106,7 +106,7 @@ def ingest_in_child(home: Path, files: list[Path], chunk: int = 25) -> dict:
     start from the page cache), then each is decoded alone, one after the other,
     then the chunk is ingested the way ``hotwatch scan`` ingests (digest, EXIF,
     decode, evidence, accumulate, detect, catalogue, the checkpoints included;
-    the next file decoded on a thread while this one is absorbed). Taking the two
+    the next files decoded on two threads while this one is absorbed). Taking the two
     in turn exposes both to the same machine noise: the ratio is what counts.
     Wall and CPU seconds per frame (CPU: all threads; the work done); peak
     memory is VmHWM from /proc (ru_maxrss would carry over the parent's peak

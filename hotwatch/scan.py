@@ -1,8 +1,8 @@
 """``hotwatch scan``: backfill files and folders, in capture order, on N cores.
 
 Files are fed to the accumulators in capture order (onsets are dated from the
-order of evidence). With one worker the next file is decoded on a thread while
-this one is absorbed (:mod:`hotwatch.readahead`). With ``workers > 1`` the
+order of evidence). With one worker the next files are decoded on two threads
+while this one is absorbed (:mod:`hotwatch.readahead`). With ``workers > 1`` the
 costly half of ingest (hash, EXIF, decode, per-frame evidence) runs in a pool
 of spawned processes while this process feeds their results, still in capture
 order, into one set of accumulators: the result is the same as a
