@@ -178,13 +178,17 @@ def _lookup(sorted_a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return sorted_a[at] == b, at
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _table(n):
+    """Room for ``n`` rows of a merged table: flat indices, statistics, times."""
+    return np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.float64)
+
+
 @njit(cache=True, nogil=True)
 def _note(pend_idx, pend_time, pend_s, shown, now):
     """One repeat frame: the merge of the in-run table with the elements it showed."""
     n_pend, n_shown = pend_idx.size, shown.size
-    out_idx = np.empty(n_pend + n_shown, np.int64)
-    out_time = np.empty(n_pend + n_shown, np.float64)
-    out_s = np.empty(n_pend + n_shown, np.int64)
+    out_idx, out_s, out_time = _table(n_pend + n_shown)
     i = j = n = 0
     while i < n_pend or j < n_shown:
         if j >= n_shown or (i < n_pend and pend_idx[i] < shown[j]):  # missed this repeat
@@ -207,9 +211,7 @@ def _note(pend_idx, pend_time, pend_s, shown, now):
 def _with_pending(live_idx, live_s, live_tail, pend_idx, pend_time, run_s):
     """The live table with an excursion of ``run_s`` for each pending element at rest."""
     n_live, n_pend = live_idx.size, pend_idx.size
-    out_idx = np.empty(n_live + n_pend, np.int64)
-    out_s = np.empty(n_live + n_pend, np.int64)
-    out_tail = np.empty(n_live + n_pend, np.float64)
+    out_idx, out_s, out_tail = _table(n_live + n_pend)
     i = j = n = 0
     while i < n_live or j < n_pend:
         if j >= n_pend or (i < n_live and live_idx[i] <= pend_idx[j]):
@@ -228,9 +230,7 @@ def _with_pending(live_idx, live_s, live_tail, pend_idx, pend_time, run_s):
 def _step(live_idx, live_s, live_tail, hit_idx, hit_w, cost, width, now):
     """One counted frame: the merge of the live table with this frame's hits."""
     n_live, n_hit = live_idx.size, hit_idx.size
-    out_idx = np.empty(n_live + n_hit, np.int64)
-    out_s = np.empty(n_live + n_hit, np.int64)
-    out_tail = np.empty(n_live + n_hit, np.float64)
+    out_idx, out_s, out_tail = _table(n_live + n_hit)
     i = j = n = 0
     stamp = np.float64(now)
     row_start, row_end, block_row = np.int64(0), np.int64(width), 0

@@ -40,16 +40,18 @@ def read_ahead(
     ``threads`` threads."""
     interval = sys.getswitchinterval()
     sys.setswitchinterval(min(interval, SWITCH_INTERVAL))
-    with ThreadPoolExecutor(threads, thread_name_prefix="hotwatch-read") as pool:
-        pending: deque[Future[R]] = deque()
-        try:
-            for item in items:
-                pending.append(pool.submit(read, item))
-                if len(pending) > depth:
+    pending: deque[Future[R]] = deque()
+    try:
+        with ThreadPoolExecutor(threads, thread_name_prefix="hotwatch-read") as pool:
+            try:
+                for item in items:
+                    pending.append(pool.submit(read, item))
+                    if len(pending) > depth:
+                        yield pending.popleft().result()
+                while pending:
                     yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
-            sys.setswitchinterval(interval)
+            finally:
+                for future in pending:
+                    future.cancel()
+    finally:  # once the reads under way are done
+        sys.setswitchinterval(interval)
