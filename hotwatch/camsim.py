@@ -21,7 +21,8 @@ Model, in order (all vectorised numpy, deterministic for a given seed):
    and clipped to [0, white]. Optional margins (an optical-black border around the visible
    area) are written in the DNG as ActiveArea or DefaultCrop.
 3. Defects (``PlantedDefect``), applied only from their ``onset_index`` on:
-   ``hot`` adds dark current (strength in e-/s) x exposure, amplified by the ISO gain;
+   ``hot`` adds dark current (strength in e-/s, scaled by the sensor's temperature in that
+   shot) x (exposure + the dark charge of the readout), amplified by the ISO gain;
    ``partial`` adds a constant ``strength`` DN whatever the exposure; ``stuck`` reads
    black + strength x (white - black) exactly; ``dead`` reads the black level exactly.
 4. Roll plan (``plan_roll``): sessions days apart; day, indoor and night shots with realistic
@@ -78,7 +79,7 @@ import math
 import os
 import struct
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from fractions import Fraction
 from pathlib import Path
@@ -145,11 +146,12 @@ _SRGB_FROM_WB = np.linalg.inv(CAM_MIX)
 
 DEFECT_KINDS: tuple[str, ...] = ("hot", "partial", "stuck", "dead")
 DNG_COMPRESSIONS: tuple[str, ...] = ("none", "ljpeg")
-# What a detector may call each planted kind: a partially stuck photosite is a constant bright
-# offset, which looks hot in dark frames and stuck-ish in a long series; accept either.
+# What a detector must call each planted kind. A partially stuck photosite is a constant bright
+# offset on top of the scene: it does not read one value whatever the scene, so it is hot
+# (a bright excess, possibly constant), never stuck.
 ACCEPTED_KINDS: dict[str, tuple[DefectKind, ...]] = {
     "hot": (DefectKind.HOT,),
-    "partial": (DefectKind.HOT, DefectKind.STUCK),
+    "partial": (DefectKind.HOT,),
     "stuck": (DefectKind.STUCK,),
     "dead": (DefectKind.DEAD,),
 }
@@ -183,6 +185,10 @@ class SensorSpec:
     margins: tuple[int, int, int, int] = (0, 0, 0, 0)
     margin_tag: str = "activearea"
     poisson: bool = False  # exact Poisson shot noise (slower) instead of its Gaussian form
+    #: seconds of dark charge a photosite collects besides the exposure (while the sensor is
+    #: read out): a real CCD (Canon PowerShot S40) showed 0.06-0.37 s, which makes strong
+    #: hot pixels stand out even in 1/100 s daylight frames
+    readout_dark: float = 0.1
 
     def __post_init__(self) -> None:
         if self.cfa not in CFA_PATTERNS:
@@ -233,6 +239,11 @@ class SensorSpec:
     def electrons_at_white(self, iso: float) -> float:
         return self.full_well * self.base_iso / iso
 
+    def dark_seconds(self, shot: ShotSpec) -> float:
+        """How long a hot photosite's dark current acts in this shot, scaled by the
+        sensor's temperature then (``shot.dark_scale``)."""
+        return (shot.exposure + self.readout_dark) * shot.dark_scale
+
 
 @dataclass(frozen=True)
 class PlantedDefect:
@@ -247,6 +258,9 @@ class PlantedDefect:
     kind: str
     strength: float
     onset_index: int = 0
+    #: what makes it hard to find, for benchmarks that report by category ("border",
+    #: "pair", "weak", "emerging", ...); empty for an ordinary defect
+    category: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in DEFECT_KINDS:
@@ -290,6 +304,9 @@ class ShotSpec:
     shift: tuple[float, float] = (0.0, 0.0)
     brightness: float = 1.0
     session: str = "day"
+    #: dark current relative to its nominal rate: the sensor's temperature (it doubles every
+    #: 6-8 degrees: sessions differ, and a sensor warms up as it shoots)
+    dark_scale: float = 1.0
 
     @property
     def exposure_index(self) -> float:
@@ -330,12 +347,14 @@ def plant_defects(
     spacing: int = 8,
     edge: int = 4,
     strengths: dict[str, tuple[float, float]] | None = None,
+    avoid: Sequence[tuple[int, int]] = (),
 ) -> list[PlantedDefect]:
     """Plant ``counts[kind]`` defects at random positions at least ``spacing`` px apart.
 
     A ``late_fraction`` of them (rounded, over all kinds) appear part-way, at an onset index
     drawn in ``onset_range`` x ``n_shots``; the rest are present from shot 0. Positions keep
-    ``edge`` px from the frame border so every defect has full neighbourhoods.
+    ``edge`` px from the frame border (0: anywhere, the outermost rows included) and
+    ``spacing`` px from every position in ``avoid`` (defects planted otherwise).
     """
     unknown = set(counts) - set(DEFECT_KINDS)
     if unknown:
@@ -345,7 +364,9 @@ def plant_defects(
     rng = np.random.default_rng([seed, 0xDEFEC7])
     ranges = {**_DEFAULT_STRENGTHS, **(strengths or {})}
     kinds = [k for k in DEFECT_KINDS for _ in range(int(counts.get(k, 0)))]
-    positions = _spaced_positions(rng, len(kinds), sensor.width, sensor.height, spacing, edge)
+    positions = _spaced_positions(
+        rng, len(kinds), sensor.width, sensor.height, spacing, edge, avoid
+    )
     n_late = round(len(kinds) * late_fraction)
     late = set(rng.choice(len(kinds), size=n_late, replace=False).tolist()) if n_late else set()
     lo = max(1, int(onset_range[0] * n_shots))
@@ -372,7 +393,13 @@ def _strength(
 
 
 def _spaced_positions(
-    rng: np.random.Generator, n: int, width: int, height: int, spacing: int, edge: int
+    rng: np.random.Generator,
+    n: int,
+    width: int,
+    height: int,
+    spacing: int,
+    edge: int,
+    avoid: Sequence[tuple[int, int]] = (),
 ) -> list[tuple[int, int]]:
     """Rejection sampling on a grid hash: O(n) and plenty for the few hundred defects used."""
     if n == 0:
@@ -380,6 +407,8 @@ def _spaced_positions(
     if width - 2 * edge <= 0 or height - 2 * edge <= 0:
         raise ValueError("frame too small for the edge margin")
     taken: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for x, y in avoid:
+        taken.setdefault((x // spacing, y // spacing), []).append((x, y))
     out: list[tuple[int, int]] = []
     for _ in range(200):
         xs = rng.integers(edge, width - edge, size=4 * n + 16)
@@ -401,8 +430,103 @@ def _spaced_positions(
     raise ValueError(f"cannot place {n} defects {spacing} px apart in {width}x{height}")
 
 
+#: Neighbouring defects planted by :func:`plant_hard_cases`: (dx, dy) from the first to the
+#: second, their kinds, and whether the second appears later. On a Bayer sensor one step
+#: apart is always another colour (a diagonal step on a green site: the other green), two
+#: steps in a line the same colour, a knight's move another colour.
+PAIRS: tuple[tuple[int, int, str, str, bool], ...] = (
+    (1, 0, "hot", "hot", False),
+    (1, 0, "hot", "dead", False),  # a hot photosite directly beside a dead one
+    (0, 1, "stuck", "hot", True),
+    (1, 1, "hot", "hot", True),  # diagonal: the two greens when planted on a green site
+    (2, 0, "hot", "dead", False),  # two steps: same colour, each in the other's neighbourhood
+    (2, 0, "hot", "hot", True),
+    (0, 2, "partial", "hot", False),
+    (2, 1, "stuck", "dead", False),
+)
+_WEAK_HOT = (30.0, 150.0)  #: e-/s: shows only in long night exposures
+_STRONG_HOT = (400.0, 5000.0)
+_BORDER_KINDS = ("hot", "stuck", "dead", "partial", "hot", "dead", "partial", "hot", "stuck", "hot")
+
+
+def plant_hard_cases(
+    sensor: SensorSpec,
+    seed: int = 0,
+    *,
+    n_shots: int = 100,
+    onset_range: tuple[float, float] = (0.3, 0.7),
+    spacing: int = 12,
+    plain: int = 4,
+) -> list[PlantedDefect]:
+    """The defects that real sensors have and simple detectors miss, one category each.
+
+    * ``border``: on the frame's first and last two rows and columns, and in two corners;
+    * ``pair``: the :data:`PAIRS`, one and two photosites apart, of the same and of
+      different colours, with the same and with different onsets;
+    * ``weak``: hot photosites that stand out only in long night exposures (RAW finds them);
+    * ``emerging``: hot, stuck, dead and partially stuck photosites appearing part-way;
+    * ``hot``, ``partial``, ``stuck``, ``dead``: ``plain`` ordinary ones of each kind.
+
+    Every group keeps ``spacing`` px from every other; late onsets fall in ``onset_range``
+    x ``n_shots``.
+    """
+    rng = np.random.default_rng([seed, 0x4A2D])
+    w, h = sensor.width, sensor.height
+    lo, hi = max(1, int(onset_range[0] * n_shots)), max(2, int(onset_range[1] * n_shots))
+    out: list[PlantedDefect] = []
+
+    def add(x: int, y: int, kind: str, category: str, late: bool = False, **k: float) -> None:
+        strength = _hard_strength(rng, kind, sensor, **k)
+        onset = int(rng.integers(lo, hi)) if late else 0
+        out.append(PlantedDefect(int(x), int(y), kind, strength, onset, category))
+
+    # along each side, away from the corners (planted there too) and from each other
+    along_x = [x + spacing for x, _ in _spaced_positions(rng, 4, w - 2 * spacing, 1, spacing, 0)]
+    along_y = [y + spacing for _, y in _spaced_positions(rng, 4, 1, h - 2 * spacing, spacing, 0)]
+    sides = [(0, along_y[0]), (1, along_y[1]), (w - 1, along_y[2]), (w - 2, along_y[3])]
+    sides += [(along_x[0], 0), (along_x[1], 1), (along_x[2], h - 1), (along_x[3], h - 2)]
+    sides += [(0, 0), (w - 1, h - 1)]
+    for (x, y), kind in zip(sides, _BORDER_KINDS, strict=True):
+        add(x, y, kind, "border")
+    anchors = _spaced_positions(rng, len(PAIRS), w, h, spacing, spacing, _xy(out))
+    for (x, y), (dx, dy, first, second, later) in zip(anchors, PAIRS, strict=True):
+        if dx and dy and sensor.period == 2 and (x + y) % 2 == 0:
+            x += 1  # the diagonal pair on a green site: the two greens
+        add(x, y, first, "pair")
+        add(x + dx, y + dy, second, "pair", later)
+    for x, y in _spaced_positions(rng, 4, w, h, spacing, spacing, _xy(out)):
+        add(x, y, "hot", "weak", rate=_WEAK_HOT)
+    late_kinds = ("hot", "stuck", "dead", "partial", "hot", "hot")
+    for (x, y), kind in zip(
+        _spaced_positions(rng, len(late_kinds), w, h, spacing, spacing, _xy(out)),
+        late_kinds,
+        strict=True,
+    ):
+        add(x, y, kind, "emerging", True)
+    for kind in ("hot", "partial", "stuck", "dead"):
+        for x, y in _spaced_positions(rng, plain, w, h, spacing, spacing, _xy(out)):
+            add(x, y, kind, kind)
+    return out
+
+
+def _xy(defects: Iterable[PlantedDefect]) -> list[tuple[int, int]]:
+    return [(d.x, d.y) for d in defects]
+
+
+def _hard_strength(
+    rng: np.random.Generator,
+    kind: str,
+    s: SensorSpec,
+    rate: tuple[float, float] = _STRONG_HOT,
+) -> float:
+    if kind == "hot":
+        return _strength(rng, kind, {"hot": rate}, s)
+    return _strength(rng, kind, _DEFAULT_STRENGTHS, s)
+
+
 def ground_truth(defects: Iterable[PlantedDefect], shots: Sequence[ShotSpec]) -> list[dict]:
-    """JSON-friendly truth: x, y, kind, accepted DefectKinds, strength, onset index and time."""
+    """JSON-friendly truth: x, y, kind, accepted DefectKinds, strength, onset index and time,
+    and the category a benchmark reports it under (its kind when it has none)."""
     out = []
     for d in defects:
         onset = d.onset_at(shots)
@@ -415,6 +539,7 @@ def ground_truth(defects: Iterable[PlantedDefect], shots: Sequence[ShotSpec]) ->
                 "strength": d.strength,
                 "onset_index": d.onset_index,
                 "onset": onset.isoformat() if onset else None,
+                "category": d.category or d.kind,
             }
         )
     return out
@@ -465,14 +590,26 @@ def plan_roll(
             raise ValueError(f"unknown scene {s!r}")
     rng = np.random.default_rng([seed, 0x5071])
     plan = _Planner(rng, photos, bursts, timelapses, night, specials, portrait)
+    warmth = np.random.default_rng([seed, 0x7E4])  # apart: the plan stays as it was
     shots: list[ShotSpec] = []
     t = start
     while len(shots) < n:
         session = plan.session_kind(shots)
         t = plan.session_start(t, session, first=not shots)
         length = min(n - len(shots), int(rng.integers(4, 30)))
+        first = len(shots)
         t = plan.session(shots, t, session, length, n)
+        _warm_up(shots, first, float(warmth.uniform(0.5, 1.5)))
     return shots
+
+
+def _warm_up(shots: list[ShotSpec], first: int, start: float) -> None:
+    """The sensor's temperature over one session, as the dark current's scale: ``start``
+    (days differ by a factor of two or so), rising 1% a shot up to 40% (measured on a
+    real CCD: +34-43% over a couple of minutes of shooting)."""
+    for k in range(first, len(shots)):
+        rise = min(0.4, 0.01 * (k - first))
+        shots[k] = replace(shots[k], dark_scale=round(start * (1.0 + rise), 4))
 
 
 @dataclass
@@ -837,6 +974,8 @@ class Camera:
     """A camera body: a sensor with planted defects, a name, and a JPEG engine.
 
     Two bodies of one model differ by ``serial``; ``serial=None`` writes no serial at all.
+    ``dng_shot_tags="ifd0"`` writes DNGs as pidng (Raspberry Pi camera software) does: the
+    capture time, exposure and ISO in IFD0, and no EXIF IFD.
     ``seed`` drives the noise; shot ``i`` always gets the same noise, whatever order shots are
     rendered in.
     """
@@ -853,12 +992,15 @@ class Camera:
         jpeg_quality: int = 92,
         subsampling: str = "4:2:2",
         dng_compression: str = "none",
+        dng_shot_tags: str = "exif",
     ) -> None:
         for d in defects:
             if not (0 <= d.x < sensor.width and 0 <= d.y < sensor.height):
                 raise ValueError(f"defect outside the {sensor.width}x{sensor.height} frame: {d}")
         if dng_compression not in DNG_COMPRESSIONS:
             raise ValueError(f"dng_compression must be one of {DNG_COMPRESSIONS}")
+        if dng_shot_tags not in ("exif", "ifd0"):
+            raise ValueError(f"dng_shot_tags must be 'exif' or 'ifd0': {dng_shot_tags!r}")
         if subsampling not in ("4:4:4", "4:2:2", "4:2:0"):
             raise ValueError(f"subsampling must be 4:4:4, 4:2:2 or 4:2:0: {subsampling!r}")
         self.sensor = sensor
@@ -870,6 +1012,7 @@ class Camera:
         self.jpeg_quality = jpeg_quality
         self.subsampling = subsampling
         self.dng_compression = dng_compression
+        self.dng_shot_tags = dng_shot_tags
         self._scene_cache: tuple[ShotSpec, np.ndarray] | None = None
         self._raw_cache: tuple[ShotSpec, np.ndarray] | None = None
         self._defect_xy = (
@@ -925,7 +1068,7 @@ class Camera:
         if hot:
             ys, xs = self._defect_xy[0][hot], self._defect_xy[1][hot]
             rate = np.array([self.defects[i].strength for i in hot], dtype=np.float32)
-            electrons[ys, xs] += rate * np.float32(shot.exposure)
+            electrons[ys, xs] += rate * np.float32(s.dark_seconds(shot))
         np.maximum(electrons, 0.0, out=electrons)
         if s.poisson:
             signal = rng.poisson(electrons).astype(np.float32)
@@ -1047,7 +1190,7 @@ class Camera:
         for i, d in enumerate(self.defects):
             if not d.active(shot.index):
                 continue
-            dark_e = d.strength * shot.exposure if d.kind == "hot" else 0.0
+            dark_e = d.strength * s.dark_seconds(shot) if d.kind == "hot" else 0.0
             noise = math.hypot(gain * math.sqrt(clean_e[i] + dark_e + s.read_noise**2), spread[i])
             if d.kind == "hot":
                 bad = min((clean_e[i] + dark_e) * gain, top)
@@ -1070,7 +1213,8 @@ class Camera:
         neighbourhood, encoded twice as the camera encodes it: with the defect, and with
         the same noise but a healthy photosite (a twin camera without defects). The crop
         starts on a multiple of 48 px (16 px JPEG MCUs, 2 and 6 px colour patterns), so it
-        compresses as it does in the whole frame. Noise per channel: 1.2533 x the mean
+        compresses as it does in the whole frame. Each defect is measured alone (a neighbouring
+        defect's smear is not this one's doing). Noise per channel: 1.2533 x the mean
         |residual| against the middle two of the pixels two away, on the healthy crop, as
         hotwatch measures it; the largest channel's ratio counts.
         """
@@ -1091,7 +1235,10 @@ class Camera:
             d = self.defects[i]
             y0, x0 = max(0, d.y // 48 * 48 - 48), max(0, d.x // 48 * 48 - 48)
             y1, x1 = min(h, y0 + 144), min(w, x0 + 144)
-            bad, good = (self._jpeg_crop(r[y0:y1, x0:x1]).astype(np.float64) for r in (raw, clean))
+            alone = clean[y0:y1, x0:x1].copy()  # this defect alone: not its neighbour's smear
+            alone[d.y - y0, d.x - x0] = raw[d.y, d.x]
+            good = self._jpeg_crop(clean[y0:y1, x0:x1]).astype(np.float64)
+            bad = self._jpeg_crop(alone).astype(np.float64)
             diff = np.abs(bad[d.y - y0, d.x - x0] - good[d.y - y0, d.x - x0])
             out[i] = float(np.max(diff / _jpeg_noise(good)))
         return out
@@ -1300,6 +1447,13 @@ def _write_dng(cam: Camera, shot: ShotSpec, full: np.ndarray, path: Path) -> Non
     ]
     if cam.serial is not None:
         tags.append((50735, "s", 0, cam.serial, True))
+    if cam.dng_shot_tags == "ifd0":  # pidng's layout: no EXIF IFD at all
+        tags = [t for t in tags if t[0] not in (_EXIF_STANDIN, 306)]
+        tags += [
+            (33434, "2I", 1, _exposure_fraction(shot.exposure), True),
+            (34855, "H", 1, int(min(shot.iso, 65535)), True),
+            (36867, "s", 0, stamp, True),
+        ]
     if any(s.margins):
         if s.margin_tag == "activearea":
             tags.append((50829, "I", 4, (top, left, top + s.height, left + s.width), True))
@@ -1325,7 +1479,8 @@ def _write_dng(cam: Camera, shot: ShotSpec, full: np.ndarray, path: Path) -> Non
         extratags=tags,
         **packing,
     )
-    _append_exif_ifd(path, cam, shot)
+    if cam.dng_shot_tags == "exif":
+        _append_exif_ifd(path, cam, shot)
 
 
 def _ifd_bytes(entries: list[tuple[int, int, int, bytes]], base: int) -> bytes:

@@ -284,7 +284,7 @@ def test_late_defect_absent_before_onset() -> None:
 
 
 def test_each_defect_kind_behaves_as_specified() -> None:
-    sensor = SensorSpec(64, 48)
+    sensor = SensorSpec(64, 48, readout_dark=0.0)
     d = [
         PlantedDefect(10, 10, "hot", 500.0),
         PlantedDefect(30, 10, "partial", 800.0),
@@ -308,6 +308,25 @@ def test_each_defect_kind_behaves_as_specified() -> None:
     vis_day, vis_night = cam.visibility(day), cam.visibility(night)
     assert vis_day[0] < 1.0 < 3.0 < vis_night[0]
     assert vis_day[2] > 3 and vis_night[2] > 3
+
+
+def test_dark_current_acts_through_the_readout_and_follows_the_temperature() -> None:
+    """A hot photosite collects dark charge while the sensor is read out too (a real CCD:
+    0.06-0.37 s), so a strong one shows in daylight frames; and its rate follows the
+    sensor's temperature, shot by shot."""
+    sensor = SensorSpec(64, 48, read_noise=0.0)
+    cam = Camera(sensor, [PlantedDefect(10, 10, "hot", 5000.0)], seed=1)
+    clean = Camera(sensor, [], seed=1)
+    day = replace(simple_roll(1)[0], exposure=1 / 1000, iso=100, scene="lenscap")
+    for scale in (0.5, 1.0, 1.4):
+        shot = replace(day, dark_scale=scale)
+        excess = int(cam.render_raw(shot)[10, 10]) - int(clean.render_raw(shot)[10, 10])
+        want = 5000 * (1 / 1000 + sensor.readout_dark) * scale * sensor.gain(100)
+        assert abs(excess - want) <= 0.05 * want + 2, (scale, excess, want)
+    shots = plan_roll(120, seed=5)
+    scales = [s.dark_scale for s in shots]
+    assert min(scales) >= 0.5 and max(scales) <= 1.5 * 1.4
+    assert len({round(s, 1) for s in scales}) > 3  # sessions differ, and warm up
 
 
 def test_visibility_tracks_the_raw_residual() -> None:
