@@ -101,6 +101,8 @@ class Accumulator:
     width: int
     kind: str  #: "raw" or "jpeg"
     cfa: tuple[tuple[int, ...], ...] | None = None
+    #: JPEG: pixels per chroma sample (across, down) of the frames absorbed, the coarsest
+    chroma: tuple[int, int] = (1, 1)
     frames: int = 0  #: frames absorbed
     counted: int = 0  #: frames that added evidence (not repeats of a run)
     frames_hi: int = 0  #: counted frames with a high exposure index
@@ -175,6 +177,7 @@ class Accumulator:
             self.absorbed.append(digest)
             self._absorbed_set.add(digest)
         self.frames += 1
+        self.chroma = _coarsest(self.chroma, ev.chroma)
         repeat = self._repeats_run(ev.thumb, taken)
         self.first_time = taken if self.first_time is None else min(self.first_time, taken)
         self.last_time = taken if self.last_time is None else max(self.last_time, taken)
@@ -212,7 +215,7 @@ class Accumulator:
     def _hits(self, ev: FrameEvidence, side: str, n_opp: int) -> tuple[np.ndarray, np.ndarray]:
         """This side's outliers (sorted flat indices) and their weights."""
         idx, z = (ev.pos_idx, ev.pos_z) if side == "pos" else (ev.neg_idx, -ev.neg_z)
-        return idx, hit_weights(idx, z, self.width, ev.phase, n_opp)
+        return idx, hit_weights(idx, z, self.shape, ev.phase, ev.edge, n_opp)
 
     def _absorb_side(
         self,
@@ -304,6 +307,7 @@ class Accumulator:
             width=self.width,
             kind=self.kind,
             cfa=self.cfa or later.cfa,
+            chroma=_coarsest(self.chroma, later.chroma),
             frames=self.frames + later.frames,
             counted=self.counted + later.counted,
             frames_hi=self.frames_hi + later.frames_hi,
@@ -332,6 +336,7 @@ class Accumulator:
             "width": self.width,
             "kind": self.kind,
             "cfa": self.cfa,
+            "chroma": list(self.chroma),
             "frames": self.frames,
             "counted": self.counted,
             "frames_hi": self.frames_hi,
@@ -398,6 +403,7 @@ class Accumulator:
             width=meta["width"],
             kind=meta["kind"],
             cfa=cfa,
+            chroma=tuple(meta.get("chroma", (1, 1))),
             frames=meta["frames"],
             counted=meta["counted"],
             frames_hi=meta["frames_hi"],
@@ -453,6 +459,10 @@ def _from_format_2(state: dict[str, np.ndarray]) -> None:
         state.pop(f"onset_{side}_opened_first", None)  # what format 2's merge needed
 
 
+def _coarsest(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    return (max(a[0], b[0]), max(a[1], b[1]))
+
+
 def _encode(name: str, a: np.ndarray) -> bytes:
     """An array's bytes; sorted index arrays as differences from the previous index."""
     if name.endswith("_idx"):
@@ -482,42 +492,66 @@ def content_digest(digest_hex: str) -> bytes:
     return bytes.fromhex(digest_hex)[:16]
 
 
-def hit_weights(idx: np.ndarray, z: np.ndarray, width: int, phase: int, n_opp: int) -> np.ndarray:
+def hit_weights(
+    idx: np.ndarray,
+    z: np.ndarray,
+    shape: tuple[int, int],
+    phase: int,
+    edge: int,
+    n_opp: int,
+) -> np.ndarray:
     """Weight of each outlier: -log10 of how common such outliers were, minus one
     (0 to 7, in ``WEIGHT_STEPS``-ths: quarters, rounded down).
 
     Rates are taken per position in the recurring grid (``phase`` x ``phase``:
     the JPEG 8x8 blocks, or the CFA), because compression artefacts recur at
-    fixed phases. A strong outlier (above ``STRONG_Z``) is weighed by the rate
-    of strong outliers, which is far lower in a clean frame.
+    fixed phases; the elements within ``edge`` of the frame's edge are a class of
+    their own, because their one-sided neighbours estimate their level less well
+    (they stand out three to five times as often). A strong outlier (above a level
+    of ``STRONG_Z``) is weighed by the rate of outliers of its class at least as
+    strong, which is far lower in a clean frame.
     """
     if idx.size == 0 or n_opp == 0:
         return np.zeros(idx.size, dtype=np.int32)
-    per_phase = max(1.0, n_opp / (phase * phase))
-    return _weights(idx, z, width, phase, per_phase, STRONG_Z, _RARITY)
+    height, width = shape
+    inner = max(0, height - 2 * edge) * max(0, width - 2 * edge)
+    share = n_opp / (height * width)  # of the elements, those where the side could show
+    per_phase = max(1.0, share * inner / (phase * phase))
+    per_edge = max(1.0, share * (height * width - inner))
+    levels = np.array(STRONG_Z, dtype=np.float32)
+    return _weights(idx, z, width, height, phase, edge, per_phase, per_edge, levels, _RARITY)
 
 
 @njit(cache=True, nogil=True)
-def _weights(idx, z, width, phase, per_phase, strong_z, rarity):
+def _weights(idx, z, width, height, phase, edge, per_phase, per_edge, levels, rarity):
     n = idx.size
+    classes = phase * phase + 1  # the grid's phases, and the edge
+    grades = levels.size + 1  # how far out: under the first level, ..., over the last
     ph = np.empty(n, np.int64)
-    n_all = np.zeros(phase * phase, np.int64)
-    n_strong = np.zeros(phase * phase, np.int64)
+    gr = np.empty(n, np.int64)
+    count = np.zeros((classes, grades), np.int64)
     inv_w, inv_p = 1.0 / width, 1.0 / phase
     for i in range(n):
         y, x = divmod_by(idx[i], width, inv_w)
-        p = divmod_by(y, phase, inv_p)[1] * phase + divmod_by(x, phase, inv_p)[1]
-        ph[i] = p
-        n_all[p] += 1
-        n_strong[p] += z[i] > strong_z
-    w_all = np.empty(phase * phase, np.int32)
-    w_strong = np.empty(phase * phase, np.int32)
-    for p in range(phase * phase):
-        w_all[p] = _weight_of(n_all[p], per_phase, rarity)
-        w_strong[p] = _weight_of(max(n_strong[p], 1), per_phase, rarity)
+        if y < edge or y >= height - edge or x < edge or x >= width - edge:
+            p = classes - 1
+        else:
+            p = divmod_by(y, phase, inv_p)[1] * phase + divmod_by(x, phase, inv_p)[1]
+        g = 0
+        while g < levels.size and z[i] > levels[g]:
+            g += 1
+        ph[i], gr[i] = p, g
+        count[p, g] += 1
+    weight = np.empty((classes, grades), np.int32)
+    for p in range(classes):
+        base = per_edge if p == classes - 1 else per_phase
+        at_least = 0  # outliers of this class at least as far out
+        for g in range(grades - 1, -1, -1):
+            at_least += count[p, g]
+            weight[p, g] = _weight_of(max(at_least, 1), base, rarity)
     out = np.empty(n, np.int32)
     for i in range(n):
-        out[i] = w_strong[ph[i]] if z[i] > strong_z else w_all[ph[i]]
+        out[i] = weight[ph[i], gr[i]]
     return out
 
 

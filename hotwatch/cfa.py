@@ -8,6 +8,7 @@ pattern, which nearby photosites share its colour.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -116,3 +117,124 @@ def _balanced(offsets: list[tuple[int, int]], count: int) -> tuple[tuple[int, in
 def border(cfa: np.ndarray | None) -> int:
     """How many rows/columns at each edge lack a full set of neighbours."""
     return max(max(abs(dy), abs(dx)) for ph in neighbour_offsets(cfa) for dy, dx in ph)
+
+
+#: how far an element near the frame's edge looks for same-colour neighbours in the frame
+EDGE_REACH = 4
+
+
+@dataclass(frozen=True, eq=False)
+class EdgeTable:
+    """The neighbours of the elements near a frame's edge, row by row.
+
+    Why: an element within :func:`border` of the edge lacks some of the neighbours the
+    others use; it is compared with its four nearest same-colour neighbours that lie in
+    the frame instead (one-sided at an edge, and at the X-Trans offsets of its own
+    colour), so that a defect on the outermost rows and columns is judged like any other.
+
+    For a frame as the kernels see it, (H, W*C) elements: the elements of row ``y`` near
+    an edge are ``col[ptr[y]:ptr[y + 1]]`` (element columns, every channel of a pixel),
+    each with ``off[k]`` = four (dy, dcolumn) offsets.
+    """
+
+    ptr: np.ndarray  #: (H + 1,) int64
+    col: np.ndarray  #: (n,) int64
+    off: np.ndarray  #: (n, 4, 2) int64
+
+
+def edge_table(cfa: np.ndarray | None, height: int, width: int, channels: int) -> EdgeTable:
+    """The :class:`EdgeTable` of a frame of this pattern, size and channel count."""
+    key = None if cfa is None else tuple(map(tuple, normalise_pattern(cfa).tolist()))
+    return _edge_table(key, height, width, channels)
+
+
+def edge_offsets(
+    cfa: np.ndarray | None, y: int, x: int, height: int, width: int
+) -> tuple[tuple[int, int], ...]:
+    """The four same-colour neighbours (dy, dx) in the frame that an element at (y, x) uses
+    when it is near an edge: the nearest, preferring ones spread around it."""
+    key = None if cfa is None else tuple(map(tuple, normalise_pattern(cfa).tolist()))
+    return _situation(key, *_where(key, y, x, height, width))
+
+
+def _where(
+    key: tuple[tuple[int, ...], ...] | None, y: int, x: int, height: int, width: int
+) -> tuple[int, int, int, int, int, int]:
+    """What decides an element's edge neighbours: its phase and how far each edge is."""
+    n = 1 if key is None else len(key)
+    reach = EDGE_REACH
+    return (
+        y % n,
+        x % n,
+        min(y, reach),
+        min(height - 1 - y, reach),
+        min(x, reach),
+        min(width - 1 - x, reach),
+    )
+
+
+@lru_cache(maxsize=256)
+def _situation(
+    key: tuple[tuple[int, ...], ...] | None,
+    py: int,
+    px: int,
+    up: int,
+    down: int,
+    left: int,
+    right: int,
+) -> tuple[tuple[int, int], ...]:
+    inside = [
+        (dy, dx)
+        for dy, dx in _edge_candidates(key, py, px)
+        if -up <= dy <= down and -left <= dx <= right
+    ]
+    if len(inside) < 4:
+        raise ValueError("frame too small to find four same-colour neighbours in it")
+    return _balanced(inside, 4)
+
+
+@lru_cache(maxsize=64)
+def _edge_candidates(
+    key: tuple[tuple[int, ...], ...] | None, py: int, px: int
+) -> tuple[tuple[int, int], ...]:
+    """Same-colour offsets within ``EDGE_REACH``, nearest first: for a demosaiced frame the
+    pixels outside the demosaic smear (two or more away), for Bayer the photosites of its
+    own lattice (both steps even: never the other green), for X-Trans those of its colour."""
+    reach = EDGE_REACH
+    out = []
+    for dy in range(-reach, reach + 1):
+        for dx in range(-reach, reach + 1):
+            if key is None:
+                ok = max(abs(dy), abs(dx)) >= 2
+            elif len(key) == 2:
+                ok = (dy, dx) != (0, 0) and dy % 2 == 0 and dx % 2 == 0
+            else:
+                n = len(key)
+                ok = (dy, dx) != (0, 0) and key[(py + dy) % n][(px + dx) % n] == key[py][px]
+            if ok:
+                out.append((dy, dx))
+    out.sort(key=lambda o: (o[0] ** 2 + o[1] ** 2, o))
+    return tuple(out)
+
+
+@lru_cache(maxsize=8)
+def _edge_table(
+    key: tuple[tuple[int, ...], ...] | None, height: int, width: int, channels: int
+) -> EdgeTable:
+    cfa = None if key is None else np.array(key, dtype=np.uint8)
+    r = border(cfa)
+    ptr = np.zeros(height + 1, np.int64)
+    cols: list[int] = []
+    offs: list[tuple[tuple[int, int], ...]] = []
+    for y in range(height):
+        edge_row = y < r or y >= height - r
+        xs = range(width) if edge_row else [*range(min(r, width)), *range(max(r, width - r), width)]
+        for x in xs:
+            pick = _situation(key, *_where(key, y, x, height, width))
+            for c in range(channels):
+                cols.append(x * channels + c)
+                offs.append(pick)
+        ptr[y + 1] = len(cols)
+    off = np.array(offs, dtype=np.int64).reshape(-1, 4, 2)
+    off[..., 1] *= channels
+    return EdgeTable(ptr, np.array(cols, dtype=np.int64), off)

@@ -4,8 +4,12 @@ An element is a defect when its weighted outlier count is both large in
 absolute terms and many times what a healthy element of its block collected
 (the block's "null" expectation, summed from each frame's outlier rate). Its
 kind follows from which way it stood out and whether its own value moved with
-the scene. In a JPEG one bad photosite smears into a small blob, so only the
-strongest element of a blob is kept; RAW photosites are exact and all kept.
+the scene. RAW photosites are exact: each significant one is a defect, but for
+the faint shade a strong one casts on its same-colour neighbours. In a JPEG
+each frame counts only the peak of a defect's smear (see :mod:`hotwatch.kernels`),
+so a defect is a candidate at its own pixel; what remains is to join the few
+frames whose peak fell one pixel over, and to drop the ringing around a strong
+one.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from datetime import UTC, datetime
 import numpy as np
 from numba import njit
 
+from . import cfa as cfa_mod
 from .accumulator import (
     CEILING,
     NEG,
@@ -39,12 +44,19 @@ class DetectParams:
     #: (the more elements, the more chances that one healthy element looks bad by luck)
     null_floor: float = 1.0  #: added to the null expectation (few-frame caution)
     stuck_spread_raw: int = 8  #: own-value range (0-255) under which a pixel is "one value"
-    stuck_spread_jpeg: int = 24
+    stuck_spread_jpeg: int = 64
+    stuck_level_jpeg: int = 160  #: JPEG: a stuck pixel reads at least this whenever it shows
     dead_level: int = 24  #: a dark outlier whose values stay below this is dead
     hot_rate_ratio: float = 0.25  #: shows this much less often at short exposures: hot
-    blob_radius: int = 4  #: JPEG: outliers this close to a stronger one are its blob
+    split_radius: int = 1  #: JPEG: a weaker candidate this close to a stronger one ...
+    split_ratio: float = 0.8  #: ... under this share of its score is the same defect
     echo_radius: int = 15  #: JPEG: ... and weaker ones this close (one 16x8 MCU) its ringing
     echo_ratio: float = 0.5
+    #: JPEG: a neighbour right beside it whose onset is this much earlier (seconds) is a
+    #: defect of its own
+    onset_gap: float = 86400.0
+    #: RAW: a weaker opposite-polarity neighbour is a shade only this much weaker or more
+    shadow_ratio: float = 0.5
 
 
 def detect(
@@ -59,37 +71,18 @@ def detect(
     """
     p = params or DetectParams()
     cand = candidates(acc, p) if among is None else np.unique(among)
-    ev = _evaluate(acc, cand, p)
+    ev = _judge(acc, _Counts.of(acc, cand), p)
     keep = ev.pos_sig | ev.neg_sig
     if not keep.any():
         return []
     ev = ev.subset(keep)
     order = np.argsort(-ev.score, kind="stable")
     if acc.kind == "jpeg":
-        blobs = _blob_centres(order, ev.ys, ev.xs, ev.score, ev.pos_sig, p)
-        return [ev.defect(i, int(ev.xs[c]), int(ev.ys[c])) for i, c in blobs]
-    order = _drop_shadows(order, ev.ys, ev.xs, ev.score, ev.pos_sig)
+        leaders, owner = _jpeg_groups(acc, order, ev, p)
+        merged = _judge(acc, ev.counts.merged(leaders, owner), p)
+        return [merged.defect(g, int(ev.xs[i]), int(ev.ys[i])) for g, i in enumerate(leaders)]
+    order = _drop_shadows(acc, order, ev, p)
     return [ev.defect(i, int(ev.xs[i]), int(ev.ys[i])) for i in order]
-
-
-def _drop_shadows(
-    order: np.ndarray, ys: np.ndarray, xs: np.ndarray, score: np.ndarray, bright: np.ndarray
-) -> np.ndarray:
-    """RAW: drop the weaker opposite-polarity outliers within 2 photosites of a defect.
-
-    A strong bright photosite is one of the four same-colour neighbours of the
-    photosites two away; on a brightness gradient the trimmed mean then leans
-    the other way, and a healthy neighbour looks slightly dark frame after frame.
-    """
-    kept: list[int] = []
-    for i in order:
-        shadow = any(
-            bright[k] != bright[i] and abs(ys[k] - ys[i]) <= 2 and abs(xs[k] - xs[i]) <= 2
-            for k in kept
-        )
-        if not shadow:
-            kept.append(int(i))
-    return np.array(kept, dtype=np.int64)
 
 
 def candidates(acc: Accumulator, params: DetectParams | None = None) -> np.ndarray:
@@ -114,51 +107,127 @@ def describe(
     score and onset as they stand now.
     """
     p = params or DetectParams()
-    ev = _evaluate(acc, np.asarray(indices, dtype=np.int64), p)
+    ev = _judge(acc, _Counts.of(acc, np.asarray(indices, dtype=np.int64)), p)
     return [ev.defect(i, int(ev.xs[i]), int(ev.ys[i])) for i in range(ev.cand.size)]
 
 
 @dataclass(frozen=True)
-class _Evidence:
-    """Per-candidate figures, as parallel arrays."""
+class _Counts:
+    """What the accumulator holds of some elements (or of groups of them), as parallel
+    arrays: weighted counts in whole weights, own-value range, block, onsets."""
 
-    cand: np.ndarray
+    cand: np.ndarray  #: flat index (of a group: its first member)
+    pos_lo: np.ndarray
+    pos_hi: np.ndarray
+    neg: np.ndarray
+    lo_capped: np.ndarray  #: the count in ordinary frames stopped at its ceiling
+    vlo: np.ndarray
+    vhi: np.ndarray
+    tail_pos: np.ndarray
+    tail_neg: np.ndarray
+
+    @classmethod
+    def of(cls, acc: Accumulator, cand: np.ndarray) -> _Counts:
+        vlo, vhi = acc.value_range(cand)
+        lo = acc.field(POS_LO, cand)
+        return cls(
+            cand,
+            lo.astype(np.float64) / WEIGHT_STEPS,
+            acc.field(POS_HI, cand).astype(np.float64) / WEIGHT_STEPS,
+            acc.field(NEG, cand).astype(np.float64) / WEIGHT_STEPS,
+            lo >= CEILING,
+            vlo,
+            vhi,
+            acc.onsets["pos"].onset_of(cand),
+            acc.onsets["neg"].onset_of(cand),
+        )
+
+    def subset(self, idx: np.ndarray) -> _Counts:
+        return _Counts(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
+
+    def merged(self, leaders: np.ndarray, owner: np.ndarray) -> _Counts:
+        """One entry per leader, holding its own evidence and its members' (``owner``:
+        each element's leader's position in ``leaders``, -1 for none): counts added and
+        the earliest onsets; the value range is the leader's own (a member beside it
+        reads a blend of the defect and the scene)."""
+        g = leaders.size
+        keep = owner >= 0
+        o = owner[keep]
+
+        def total(a: np.ndarray) -> np.ndarray:
+            return np.bincount(o, weights=a[keep], minlength=g)
+
+        def extreme(a: np.ndarray, ufunc: np.ufunc, start: float) -> np.ndarray:
+            out = np.full(g, start)
+            ufunc.at(out, o, a[keep])
+            return out
+
+        def earliest(t: np.ndarray) -> np.ndarray:
+            out = extreme(np.where(t > 0, t, np.inf), np.minimum, np.inf)
+            return np.where(np.isfinite(out), out, 0.0)
+
+        return _Counts(
+            self.cand[leaders],
+            total(self.pos_lo),
+            total(self.pos_hi),
+            total(self.neg),
+            extreme(self.lo_capped.astype(np.float64), np.maximum, 0.0) > 0,
+            self.vlo[leaders],
+            self.vhi[leaders],
+            earliest(self.tail_pos),
+            earliest(self.tail_neg),
+        )
+
+
+@dataclass(frozen=True)
+class _Evidence:
+    """Per-candidate (or per-group) judgements, as parallel arrays."""
+
+    counts: _Counts
     ys: np.ndarray
     xs: np.ndarray
     score: np.ndarray
     pos_sig: np.ndarray
     neg_sig: np.ndarray
     kinds: list[DefectKind]
-    tail_pos: np.ndarray
-    tail_neg: np.ndarray
+
+    @property
+    def cand(self) -> np.ndarray:
+        return self.counts.cand
 
     def subset(self, keep: np.ndarray) -> _Evidence:
         idx = np.flatnonzero(keep)
         return _Evidence(
-            self.cand[idx],
+            self.counts.subset(idx),
             self.ys[idx],
             self.xs[idx],
             self.score[idx],
             self.pos_sig[idx],
             self.neg_sig[idx],
             [self.kinds[i] for i in idx],
-            self.tail_pos[idx],
-            self.tail_neg[idx],
         )
+
+    def onset_side(self) -> np.ndarray:
+        """Each one's onset on the side it stands out on (its other side's if none)."""
+        c = self.counts
+        first = np.where(self.pos_sig, c.tail_pos, c.tail_neg)
+        return np.where(first > 0, first, np.where(self.pos_sig, c.tail_neg, c.tail_pos))
 
     def defect(self, i: int, x: int, y: int) -> Defect:
         kind = self.kinds[i]
-        onset = _onset(kind, float(self.tail_pos[i]), float(self.tail_neg[i]))
+        onset = _onset(kind, float(self.counts.tail_pos[i]), float(self.counts.tail_neg[i]))
         return Defect(x, y, kind, round(float(self.score[i]), 2), onset)
 
 
-def _evaluate(acc: Accumulator, cand: np.ndarray, p: DetectParams) -> _Evidence:
+def _judge(acc: Accumulator, c: _Counts, p: DetectParams) -> _Evidence:
+    """Significance, score and kind of each entry of ``c`` (judged in the block of its
+    flat index)."""
     a = acc.arrays
-    ys, xs = np.divmod(cand, acc.width)
+    ys, xs = np.divmod(c.cand, acc.width)
     by, bx = ys // BLOCK, xs // BLOCK
     per = NULL_SCALE * WEIGHT_STEPS  # the stored units of a null expectation, per weight
-    pos_c = (acc.field(POS_LO, cand).astype(np.float64) + acc.field(POS_HI, cand)) / WEIGHT_STEPS
-    neg_c = acc.field(NEG, cand).astype(np.float64) / WEIGHT_STEPS
+    pos_c = c.pos_lo + c.pos_hi
+    neg_c = c.neg
     pos_score = pos_c / (a["null_pos"][by, bx] / per + p.null_floor)
     neg_score = neg_c / (a["null_neg"][by, bx] / per + p.null_floor)
     ratio = p.ratio + p.ratio_per_decade * max(0.0, np.log10(acc.height * acc.width / 1e5))
@@ -180,44 +249,44 @@ def _evaluate(acc: Accumulator, cand: np.ndarray, p: DetectParams) -> _Evidence:
     neither = ~pos_sig & ~neg_sig
     as_pos = pos_sig | (neither & (pos_score >= neg_score))
     as_neg = neg_sig | (neither & (neg_score > pos_score))
-    return _Evidence(
-        cand,
-        ys,
-        xs,
-        score,
-        pos_sig,
-        neg_sig,
-        _classify(acc, cand, as_pos, as_neg, p),
-        acc.onsets["pos"].onset_of(cand),
-        acc.onsets["neg"].onset_of(cand),
-    )
+    kinds = _classify(acc, c, by, bx, as_pos, as_neg, p)
+    return _Evidence(c, ys, xs, score, pos_sig, neg_sig, kinds)
 
 
 def _classify(
-    acc: Accumulator, cand: np.ndarray, pos_sig: np.ndarray, neg_sig: np.ndarray, p: DetectParams
+    acc: Accumulator,
+    c: _Counts,
+    by: np.ndarray,
+    bx: np.ndarray,
+    pos_sig: np.ndarray,
+    neg_sig: np.ndarray,
+    p: DetectParams,
 ) -> list[DefectKind]:
     a = acc.arrays
-    vlo, vhi = acc.value_range(cand)
+    vlo, vhi = c.vlo, c.vhi
     spread_limit = p.stuck_spread_jpeg if acc.kind == "jpeg" else p.stuck_spread_raw
     # One value whatever the scene... and whatever the exposure: a hot pixel that
     # clips to white whenever it shows is still hot if it shows mainly in long or
     # high-ISO frames.
-    by, bx = cand // acc.width // BLOCK, cand % acc.width // BLOCK
-    rate_lo = acc.field(POS_LO, cand) / np.maximum(a["opp_lo"][by, bx], 1.0)
-    rate_hi = acc.field(POS_HI, cand) / np.maximum(a["opp_hi"][by, bx], 1.0)
+    rate_lo = c.pos_lo / np.maximum(a["opp_lo"][by, bx], 1.0)
+    rate_hi = c.pos_hi / np.maximum(a["opp_hi"][by, bx], 1.0)
     exposure_bound = rate_lo < p.hot_rate_ratio * rate_hi
     # ... unless its count in ordinary frames stopped at the ceiling while their number
     # went on growing: then it showed in more of them than the rate says
-    exposure_bound &= acc.field(POS_LO, cand) < CEILING
-    # A JPEG pixel's value mixes its neighbours' (demosaic, colour matrix), so one bad
-    # photosite does not read one value there, nor black when dead: in a JPEG, showing
-    # whatever the exposure is what tells stuck from hot, and only ever dark is dead.
-    jpeg = np.full(cand.size, acc.kind == "jpeg")
-    constant = (jpeg | ((vhi - vlo) <= spread_limit)) & ~exposure_bound
+    exposure_bound &= ~c.lo_capped
+    # A JPEG pixel's value mixes its neighbours' (demosaic, colour matrix, shared chroma),
+    # so one bad photosite reads neither black when dead nor one exact value when stuck
+    # there: in a JPEG only ever dark is dead, and stuck is bright whenever it stood out
+    # clearly (a partially stuck or hot one stands out mostly on dark scenes, and reads
+    # dim there: it is an excess on top of the scene).
+    jpeg = np.full(c.cand.size, acc.kind == "jpeg")
+    seen = vhi >= vlo  # a clear outlier gave a value range (else nothing says "one value")
+    steady = (vlo >= p.stuck_level_jpeg) if acc.kind == "jpeg" else True
+    constant = seen & steady & (vhi - vlo <= spread_limit) & ~exposure_bound
     black = jpeg | (vhi <= p.dead_level)
     lit = jpeg | (vlo > p.dead_level)
     kinds = []
-    for i in range(cand.size):
+    for i in range(c.cand.size):
         if neg_sig[i] and (not pos_sig[i]) and black[i]:
             kinds.append(DefectKind.DEAD)
         elif (pos_sig[i] and neg_sig[i]) or (pos_sig[i] and constant[i] and lit[i]):
@@ -231,81 +300,112 @@ def _classify(
     return kinds
 
 
-def _blob_centres(
-    order: np.ndarray,
-    ys: np.ndarray,
-    xs: np.ndarray,
-    score: np.ndarray,
-    bright: np.ndarray,
-    p: DetectParams,
-) -> list[tuple[int, int]]:
-    """One report per JPEG blob: (its strongest member, its centre), strongest first.
+def _drop_shadows(
+    acc: Accumulator, order: np.ndarray, ev: _Evidence, p: DetectParams
+) -> np.ndarray:
+    """RAW: drop the opposite-polarity shade a defect casts on the photosites it is a
+    neighbour of, strongest first.
 
-    Strongest first: every weaker candidate within ``blob_radius`` belongs to
-    the blob, and so does a much weaker one within ``echo_radius`` (chroma
-    subsampling and ringing spread a strong defect along the 8x8 grid), and
-    so does a weaker one of the opposite polarity (the overshoot of JPEG's
-    ringing puts a dark ring around a bright defect and vice versa). The
-    blob is reported at the candidate nearest its score-weighted centroid, so
-    a symmetric smear points at the bad photosite itself, and described by its
-    strongest member, whose evidence is the fullest.
+    A strong bright photosite is one of the four same-colour neighbours of the
+    photosites around it; on a brightness gradient the trimmed mean then leans
+    the other way, and a healthy neighbour looks slightly dark frame after frame.
+    Only those photosites can be shaded, and only weakly: a defect of another
+    colour beside it (one step away on a Bayer sensor), or one that stands out
+    at least ``shadow_ratio`` times as much, is a defect of its own.
     """
-    strongest, centre = _blobs(
+    pattern = None if acc.cfa is None else np.array(acc.cfa, dtype=np.uint8)
+    kept: list[int] = []
+    for i in order:
+        y, x = int(ev.ys[i]), int(ev.xs[i])
+        near = _neighbours(pattern, y, x, acc.height, acc.width)
+        shadow = any(
+            ev.pos_sig[k] != ev.pos_sig[i]
+            and (int(ev.ys[k]) - y, int(ev.xs[k]) - x) in near
+            and ev.score[i] < p.shadow_ratio * ev.score[k]
+            for k in kept
+        )
+        if not shadow:
+            kept.append(int(i))
+    return np.array(kept, dtype=np.int64)
+
+
+def _neighbours(
+    pattern: np.ndarray | None, y: int, x: int, height: int, width: int
+) -> set[tuple[int, int]]:
+    """The (dy, dx) of the same-colour neighbours whose level photosite (y, x) is judged by."""
+    r = cfa_mod.border(pattern)
+    if r <= y < height - r and r <= x < width - r:
+        phases = cfa_mod.neighbour_offsets(pattern)
+        n = 1 if len(phases) == 1 else int(np.asarray(pattern).shape[0])
+        return set(phases[(y % n) * n + x % n] if n > 1 else phases[0])
+    return set(cfa_mod.edge_offsets(pattern, y, x, height, width))
+
+
+def _jpeg_groups(
+    acc: Accumulator, order: np.ndarray, ev: _Evidence, p: DetectParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """JPEG: which candidates are defects (``leaders``, strongest first) and whose evidence
+    each candidate adds to (``owner``: a position in ``leaders``, or -1: an echo).
+
+    Strongest first, each candidate not yet taken is a defect, and claims: a weaker
+    one of the same polarity in its chroma cell (the pixels whose colour the JPEG
+    keeps once: ``acc.chroma``), or right beside it (within ``split_radius``, under
+    ``split_ratio`` of its score) as the same defect, whose peak some frames placed
+    one pixel over; and a much
+    weaker one within ``echo_radius`` (under ``echo_ratio``) as its echo (chroma
+    subsampling and the ringing of the 8x8 DCT repeat a strong defect along its
+    block, and overshoot puts a dark ring around a bright defect and a bright one
+    around a dark one). A neighbour that stands out nearly as often is a defect of its
+    own, and so is one right beside it that stood out more than ``onset_gap`` before it
+    did. (Onsets tell no echo apart: an echo that stands out now and then has its
+    excursions restart, and a hot pixel's own onset waits for the long exposures.)
+    """
+    leaders, owner = _group(
         order.astype(np.int64),
-        ys.astype(np.int64),
-        xs.astype(np.int64),
-        score.astype(np.float64),
-        bright.astype(np.bool_),
-        p.blob_radius,
+        ev.ys.astype(np.int64),
+        ev.xs.astype(np.int64),
+        ev.score.astype(np.float64),
+        ev.pos_sig.astype(np.bool_),
+        ev.onset_side().astype(np.float64),
+        acc.chroma[0],
+        acc.chroma[1],
+        p.split_radius,
+        p.split_ratio,
         p.echo_radius,
         p.echo_ratio,
+        p.onset_gap,
     )
-    return list(zip(strongest.tolist(), centre.tolist(), strict=True))
+    return leaders, owner
 
 
 @njit(cache=True, nogil=True)
-def _blobs(order, ys, xs, score, bright, blob_r, echo_r, echo_ratio):
-    """The loop of :func:`_blob_centres`, compiled: it runs after every JPEG frame."""
+def _group(
+    order, ys, xs, score, bright, onset, cx, cy, split_r, split_ratio, echo_r, echo_ratio, gap
+):
+    """The loop of :func:`_jpeg_groups`, compiled: it runs after every JPEG frame."""
     n = order.size
-    taken = np.zeros(n, np.bool_)
-    strongest = np.empty(n, np.int64)
-    centre = np.empty(n, np.int64)
+    owner = np.full(n, -2, np.int64)  # -2: not yet taken
+    leaders = np.empty(n, np.int64)
     found = 0
     for k in range(n):
         i = order[k]
-        if taken[i]:
+        if owner[i] != -2:
             continue
-        sw = sy = sx = 0.0
-        core = np.empty(n, np.int64)
-        n_core = 0
+        owner[i] = found
+        leaders[found] = i
         for m in range(n):
-            if taken[m]:
+            if owner[m] != -2:
                 continue
             dy, dx = abs(ys[m] - ys[i]), abs(xs[m] - xs[i])
-            near = dy <= blob_r and dx <= blob_r
-            weaker = score[m] < echo_ratio * score[i] or (
-                bright[m] != bright[i] and score[m] < score[i]
-            )
-            if not (near or (dy <= echo_r and dx <= echo_r and weaker)):
-                continue
-            taken[m] = True
-            if near:
-                core[n_core] = m
-                n_core += 1
-                sw += score[m]
-                sy += ys[m] * score[m]
-                sx += xs[m] * score[m]
-        cy, cx = sy / sw, sx / sw
-        best, best_d = core[0], np.inf
-        for q in range(n_core):
-            m = core[q]
-            d = (ys[m] - cy) ** 2 + (xs[m] - cx) ** 2 - 1e-6 * score[m]
-            if d < best_d:
-                best, best_d = m, d
-        strongest[found] = i
-        centre[found] = best
+            earlier = onset[m] and onset[i] and onset[m] < onset[i] - gap
+            cell = xs[m] // cx == xs[i] // cx and ys[m] // cy == ys[i] // cy
+            near = dy <= split_r and dx <= split_r and score[m] < split_ratio * score[i]
+            if (cell or near) and bright[m] == bright[i] and not earlier:
+                owner[m] = found
+            elif dy <= echo_r and dx <= echo_r and score[m] < echo_ratio * score[i]:
+                owner[m] = -1
         found += 1
-    return strongest[:found].copy(), centre[:found].copy()
+    return leaders[:found].copy(), owner
 
 
 def _onset(kind: DefectKind, tail_pos: float, tail_neg: float) -> datetime | None:

@@ -28,7 +28,9 @@ from . import kernels
 BLOCK = kernels.BLOCK  #: block size (elements) for local noise and opportunity
 HIT_Z = 3.0  #: an element is an outlier in a frame above this many local sigmas
 NOISE_PER_ABS = 1.2533  #: sigma / mean |residual| of Gaussian noise (sqrt(pi / 2))
-STRONG_Z = 6.0  #: a strong outlier; weighed by how rare such outliers are in the frame
+#: how far out an outlier is, in classes: each is weighed by how rare outliers at least
+#: as far out were in its frame (a hot pixel at 20 sigma is rarer evidence than one at 6)
+STRONG_Z = (6.0, 12.0, 24.0)
 BRIGHT = 0.80  #: neighbour level above which a hot pixel cannot stand out
 DARK_JPEG = 0.12  #: neighbour level (gamma-encoded) below which a dead pixel cannot stand out
 DARK_RAW = 0.02  #: the same in linear raw values (mid-grey is about 0.18 there)
@@ -66,6 +68,8 @@ class FrameEvidence:
     hot_clear: np.ndarray
     thumb: np.ndarray
     phase: int  #: period of the recurring-artefact grid (8 for JPEG, the CFA size for RAW)
+    edge: int  #: rows and columns at each edge judged against one-sided neighbours
+    chroma: tuple[int, int] = (1, 1)  #: JPEG: pixels per chroma sample (see model.Frame)
 
     @property
     def blocks(self) -> tuple[int, int]:
@@ -82,6 +86,7 @@ def extract(
     black: float | np.ndarray,
     white: float,
     cfa: np.ndarray | None,
+    chroma: tuple[int, int] = (1, 1),
 ) -> FrameEvidence:
     """Compute the evidence of one frame.
 
@@ -117,6 +122,8 @@ def extract(
         hot_clear=blocks.hot_clear,
         thumb=_thumbnail(blocks.level_mean),
         phase=8 if cfa is None else int(np.asarray(cfa).shape[0]),
+        edge=grid.border,
+        chroma=chroma,
     )
 
 
@@ -130,6 +137,7 @@ class Grid:
     period: int  #: P: 1 when every element has the same offsets
     border: int  #: pixels at each edge without a full set of neighbours
     shift: int  #: bits the values were shifted down to fit the 16-bit arithmetic
+    edge: cfa_mod.EdgeTable  #: the neighbours of the elements near the edge
 
     @classmethod
     def of(cls, data: np.ndarray, cfa: np.ndarray | None, white: float) -> Grid:
@@ -150,7 +158,8 @@ class Grid:
         n = 1 if uniform else int(np.asarray(cfa).shape[0])
         offs = np.array(phases[: 1 if uniform else None], dtype=np.int64).reshape(n, n, 4, 2)
         offs[..., 1] *= channels
-        return cls(v, channels, offs, n, cfa_mod.border(cfa), shift)
+        edge = cfa_mod.edge_table(cfa, data.shape[0], data.shape[1], channels)
+        return cls(v, channels, offs, n, cfa_mod.border(cfa), shift, edge)
 
 
 @dataclass(frozen=True)
@@ -218,6 +227,9 @@ def _frame_pass(
             grid.period,
             grid.border,
             grid.c,
+            grid.edge.ptr,
+            grid.edge.col,
+            grid.edge.off,
             HIT_Z,
             NOISE_PER_ABS,
             scale.floor,

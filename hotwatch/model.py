@@ -109,6 +109,10 @@ class Frame:
     top_margin: int = 0
     raw_width: int | None = None  # full sensor buffer size, RAW only
     raw_height: int | None = None
+    #: JPEG: pixels per chroma sample (across, down): (2, 1) for 4:2:2, (2, 2) for 4:2:0.
+    #: The pixels of one chroma cell share their colour, so one bad photosite may stand out
+    #: at either of them.
+    chroma: tuple[int, int] = (1, 1)
 
     @property
     def width(self) -> int:

@@ -17,28 +17,38 @@ from hotwatch import evidence, kernels
 from hotwatch.evidence import BLOCK
 
 
-def _levels(v: np.ndarray, grid: evidence.Grid) -> tuple[np.ndarray, np.ndarray]:
-    """level2 and resid2 of every element, as the docstring defines them."""
+def _levels(
+    v: np.ndarray, grid: evidence.Grid, pattern: np.ndarray | None, edges: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """level2 and resid2 of every element, as the docstring defines them: for the block
+    statistics (not ``edges``: a border element's level is its own value, its residual
+    zero), or for the outliers (``edges``: a border element against the four in-frame
+    neighbours of its colour that ``cfa.edge_offsets`` names)."""
     h, wc = v.shape
     c_n, r, p = grid.c, grid.border, grid.period
+    w = wc // c_n
     own = np.minimum(v.astype(np.int64), kernels.TOP)
-    level = 2 * own
     ys, js = np.mgrid[0:h, 0:wc]
     xs = js // c_n
-    inner = (ys >= r) & (ys < h - r) & (xs >= r) & (xs < (wc // c_n) - r)
+    inner = (ys >= r) & (ys < h - r) & (xs >= r) & (xs < w - r)
     neigh = np.zeros((4, h, wc), np.int64)
     for py in range(p):
         for px in range(p):
             sel = inner & (ys % p == py) & (xs % p == px)
             for k, (dy, dc) in enumerate(grid.offs[py, px]):
                 neigh[k][sel] = own[ys[sel] + dy, js[sel] + dc]
+    if edges:
+        for y, j in zip(*np.nonzero(~inner), strict=True):
+            for k, (dy, dx) in enumerate(cfa_mod.edge_offsets(pattern, y, j // c_n, h, w)):
+                neigh[k, y, j] = own[y + dy, j + dx * c_n]
     srt = np.sort(neigh, axis=0)
-    level = np.where(inner, srt[1] + srt[2], level)
-    return level, np.where(inner, 2 * own - level, 0)
+    judged = np.ones_like(inner) if edges else inner
+    level = np.where(judged, srt[1] + srt[2], 2 * own)
+    return level, np.where(judged, 2 * own - level, 0)
 
 
-def _oracle_stats(v: np.ndarray, grid: evidence.Grid):
-    level, resid = _levels(v, grid)
+def _oracle_stats(v: np.ndarray, grid: evidence.Grid, pattern: np.ndarray | None):
+    level, resid = _levels(v, grid, pattern, edges=False)
     h, wc = v.shape
     c_n, r = grid.c, grid.border
     w = wc // c_n
@@ -68,19 +78,49 @@ def _oracle_sigma(abs_sum, abs_n):
     return sigma, thr
 
 
-def _oracle_outliers(v, grid, thr, sigma, bright2, dark2, black, span):
-    level, resid = _levels(v, grid)
+def _oracle_outliers(v, grid, pattern, thr, sigma, bright2, dark2, black, span):
+    level, resid = _levels(v, grid, pattern, edges=True)
     h, wc = v.shape
     c_n = grid.c
     w = wc // c_n
     ys, js = np.mgrid[0:h, 0:wc]
     xs, cs = js // c_n, js % c_n
+    r = grid.border
+    edge = (ys < r) | (ys >= h - r) | (xs < r) | (xs >= w - r)
+    sig = sigma[ys // BLOCK, xs // BLOCK, cs]
     t = thr[ys // BLOCK, xs // BLOCK, cs]
+    # near the edge: the block's edge elements' own noise (|resid2| taken up to twice the
+    # block's threshold), never below the block's
+    capped = np.minimum(np.abs(resid), 2 * t)
+    for b in range(-(-h // BLOCK)):
+        for k in range(-(-w // BLOCK)):
+            for c in range(c_n):
+                sel = edge & (ys // BLOCK == b) & (xs // BLOCK == k) & (cs == c)
+                if sel.any():
+                    mean = np.float32(capped[sel].sum() / sel.sum())
+                    s_e = max(sigma[b, k, c], mean * np.float32(1.2533))
+                    sig[sel] = s_e
+                    t[sel] = min(np.ceil(np.float32(3.0) * s_e), np.float32(32767))
     own = np.minimum(v.astype(np.int64), kernels.TOP)
-    z = resid.astype(np.float32) * (np.float32(1.0) / sigma[ys // BLOCK, xs // BLOCK, cs])
+    z = resid.astype(np.float32) * (np.float32(1.0) / sig)
     val = (own.astype(np.float32) - np.float32(black)) * np.float32(255.0 / span) + np.float32(0.5)
     val = np.clip(val, 0, 255).astype(np.uint8)
     hit = ((resid > t) & (level < bright2)) | ((-resid > t) & (level > dark2))
+    if c_n > 1:  # demosaiced: only a pixel's most deviant channel, where it is a peak
+        zz = np.abs(z.reshape(h, w, c_n))
+        first = np.argmax(zz, axis=2)  # the first of the largest |z|
+        hit &= (np.arange(c_n)[None, None, :] == first[..., None]).reshape(h, wc)
+        own = resid.reshape(h, w, c_n).astype(np.int64)
+        pad = np.pad(own, ((1, 1), (1, 1), (0, 0)))
+        for sign in (1, -1):
+            peak = np.ones(own.shape, bool)
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    if dy or dx:
+                        nb = pad[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
+                        peak &= sign * own >= sign * nb
+            mine = (sign * own > 0) | ((own == 0) & (sign == -1))
+            hit &= (peak | ~mine).reshape(h, wc)
     # per pixel, the first of its most deviant channels, whichever its sign
     best: dict[int, tuple[float, int]] = {}
     for y, j in zip(*np.nonzero(hit), strict=True):
@@ -133,21 +173,24 @@ def test_kernels_agree_with_the_numpy_statement(kind, h, w):
     top = white / 2**grid.shift
     black, span = top * 0.02, top * 0.98
     bright2, dark2 = np.int16(2 * top * 0.8), np.int16(2 * top * 0.1)  # some elements excluded
-    args = (grid.v, grid.offs, grid.period, grid.border, grid.c, 3.0, 1.2533, 3.0)
+    edge = (grid.edge.ptr, grid.edge.col, grid.edge.off)
+    args = (grid.v, grid.offs, grid.period, grid.border, grid.c, *edge, 3.0, 1.2533, 3.0)
     stats, pos, neg, complete = kernels.frame_pass(*args, bright2, dark2, black, span, 64)
     if not complete:  # room for 64 outliers was too little: the caller retries with more
         stats, pos, neg, complete = kernels.frame_pass(
             *args, bright2, dark2, black, span, grid.v.size
         )
     assert complete
-    want = _oracle_stats(grid.v, grid)
+    want = _oracle_stats(grid.v, grid, pattern)
     names = ("abs_sum", "abs_n", "max", "min", "sum", "n")
     for name, a, b in zip(names, stats[:6], want, strict=True):
         np.testing.assert_array_equal(a, b, err_msg=name)
     sigma, thr = _oracle_sigma(want[0], want[1])
     np.testing.assert_array_equal(stats[6], sigma)
 
-    want_pos, want_neg = _oracle_outliers(grid.v, grid, thr, sigma, bright2, dark2, black, span)
+    want_pos, want_neg = _oracle_outliers(
+        grid.v, grid, pattern, thr, sigma, bright2, dark2, black, span
+    )
     assert want_pos[0].size >= 5 and want_neg[0].size >= 5
     for got_side, want_side in ((pos, want_pos), (neg, want_neg)):
         for a, b in zip(got_side, want_side, strict=True):
