@@ -244,3 +244,35 @@ def test_sidecar_written_by_darktable_after_import(tmp_path):
     base, _, _ = render(jpg, base_xmp, tmp_path / "base.tif", conf / "cli")
     _assert_healed(healed, base, DEFECTS)
     assert changed_far(healed, base, _points(DEFECTS)) == []
+
+
+# on the outermost rows and columns (green photosites on RGGB), and in a corner
+EDGE_DEFECTS = [(0, 61, "hot"), (1, 120, "hot"), (255, 90, "dead"), (131, 0, "hot"),
+                (90, 191, "hot"), (254, 181, "hot"), (0, 1, "hot")]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["raw", "jpeg"])
+def test_defects_on_the_frames_edge_heal_where_they_are(tmp_path, configdir, kind):
+    """A defect on the first or last row or column is healed in place: its heal circle
+    is cut by the frame's edge, its source lies inside, nothing else changes."""
+    src = tmp_path / ("edges.dng" if kind == "raw" else "edges.jpg")
+    if kind == "raw":
+        write_dng(src, EDGE_DEFECTS)
+        with rawpy.imread(str(src)) as raw:
+            s = raw.sizes
+        target = dt.SidecarTarget.raw(
+            s.raw_width, s.raw_height, s.width, s.height, s.left_margin, s.top_margin
+        )
+    else:
+        write_jpeg(src, EDGE_DEFECTS)
+        target = dt.SidecarTarget.jpeg(256, 192)
+    shapes = dt.heal_shapes(_points(EDGE_DEFECTS), target)
+    xmp = _write(tmp_path / f"{src.name}.xmp", dt.patch_sidecar(None, shapes, kind, src.name))
+    base_xmp = _write(
+        tmp_path / "base.xmp", dt.patch_sidecar(None, [], kind, src.name, keep_empty=True)
+    )
+    healed, _t1, _ = render(src, xmp, tmp_path / "healed.tif", configdir)
+    base, _t2, _ = render(src, base_xmp, tmp_path / "base.tif", configdir)
+    assert healed.shape[:2] == (192, 256)
+    _assert_healed(healed, base, EDGE_DEFECTS)
+    assert changed_far(healed, base, _points(EDGE_DEFECTS)) == []
