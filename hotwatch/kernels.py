@@ -28,7 +28,8 @@ Definitions (in doubled stored units, so that every level is an integer):
 * resid2 = 2 x own - level2;
 * per (block row, block column, channel), over the *sampled* rows (those whose
   row within the block is 0, 3, 6, 9, 12 or 15): the sum and count of |resid2|
-  of the non-border elements; and over the sampled rows and sampled pixel
+  of the non-border elements, less the ``TRIM`` largest of the elements' largest
+  (when the block has more than ``4 x TRIM`` of them); and over the sampled rows and sampled pixel
   columns (column within the block 0, 3, ..., 15): the max, min, sum and count
   of level2. Every third row and column visits both parities of a Bayer
   pattern, so every colour is seen.
@@ -47,6 +48,10 @@ from numba import njit
 
 BLOCK = 16
 SAMPLE = 3
+#: the largest |resid2| values a block's noise leaves out: one stuck or hot photosite on a
+#: sampled row (5,000 sigmas out) would otherwise raise the noise of its whole block fifty
+#: times, and hide every other defect there
+TRIM = 2
 TOP = 16383  #: the largest element value the 16-bit arithmetic takes
 
 
@@ -228,6 +233,7 @@ def frame_pass(
     ring_res = np.zeros((3, wc), np.int16)
     ready = np.full(1, -1, np.int64)  # the last row in the ring
     sums = np.empty(wc, np.int32)
+    peak = np.empty(wc, np.int32)  # each element's largest |resid2| over the sampled rows
     hi_ = np.empty(wc, np.int16)
     lo_ = np.empty(wc, np.int16)
     tot = np.empty(wc, np.int32)
@@ -235,6 +241,7 @@ def frame_pass(
         y0, y1 = b * BLOCK, min(h, (b + 1) * BLOCK)
         # -- the block statistics, from the sampled rows folded element by element
         sums[:] = 0
+        peak[:] = 0
         hi_[:] = -32768
         lo_[:] = 32767
         tot[:] = 0
@@ -243,7 +250,9 @@ def frame_pass(
         for y in range(y0, y1, SAMPLE):
             _resid_row(v, y, offs, p, r, c_n, level, resid, thr, 0, 0, hit, True)
             for j in range(wc):
-                sums[j] += abs(np.int32(resid[j]))
+                a = abs(np.int32(resid[j]))
+                sums[j] += a
+                peak[j] = max(peak[j], a)
                 hi_[j] = max(hi_[j], level[j])
                 lo_[j] = min(lo_[j], level[j])
                 tot[j] += level[j]
@@ -257,8 +266,12 @@ def frame_pass(
                 total = 0
                 for i in range(part.size):
                     total += part[i]
+                count = inner * cols
+                if count > 4 * TRIM:  # the largest few are left out: a defect is no noise
+                    total -= _largest(peak[x0 * c_n + c : x1 * c_n : c_n], TRIM)
+                    count -= TRIM
                 abs_sum[b, k, c] = total
-                abs_n[b, k, c] = inner * cols
+                abs_n[b, k, c] = count
                 j0, j1, js = x0 * c_n + c, x1 * c_n, SAMPLE * c_n
                 mx, mn, sm = hi_[j0], lo_[j0], np.int64(0)
                 for j in range(j0, j1, js):
@@ -270,7 +283,7 @@ def frame_pass(
                 lsum[b, k, c] = sm
                 ln[b, k, c] = rows * len(range(j0, j1, js))
                 # -- this block's noise and threshold
-                mean = np.float32(total / max(inner * cols, 1))
+                mean = np.float32(total / max(count, 1))
                 sig = max(mean * np.float32(noise_per_abs), np.float32(floor))
                 sigma[b, k, c] = sig
                 t = min(np.ceil(np.float32(hit_z) * sig), np.float32(32767.0))
@@ -302,6 +315,21 @@ def frame_pass(
     pos = (pos_idx[:k_pos].copy(), pos_z[:k_pos].copy(), pos_val[:k_pos].copy())
     neg = (neg_idx[:k_neg].copy(), neg_z[:k_neg].copy(), neg_val[:k_neg].copy())
     return stats, pos, neg, n[0] >= 0
+
+
+@njit(cache=True, nogil=True)
+def _largest(a, k):
+    """The sum of the ``k`` largest values of ``a`` (k small)."""
+    best = np.zeros(k, np.int64)
+    for i in range(a.size):
+        v = np.int64(a[i])
+        if v > best[k - 1]:
+            m = k - 1
+            while m > 0 and best[m - 1] < v:
+                best[m] = best[m - 1]
+                m -= 1
+            best[m] = v
+    return best.sum()
 
 
 @njit(cache=True, nogil=True)

@@ -61,52 +61,57 @@ def test_away_from_the_edge_the_edge_rule_gives_the_usual_neighbours(name):
 def _roll(tmp_path, cfa: str, formats: tuple[str, ...], seed: int = 4):
     sensor = camsim.SensorSpec(width=324, height=246, cfa=cfa)
     shots = camsim.plan_roll(150, seed=seed)
-    defects = camsim.plant_hard_cases(sensor, seed, n_shots=150, spacing=10, plain=0)
+    defects = camsim.plant_hard_cases(
+        sensor, seed, n_shots=150, onset_range=(0.2, 0.4), spacing=10, plain=0
+    )
     defects = [d for d in defects if d.category in ("border", "pair")]
     cam = camsim.Camera(sensor, defects, make="Canon", model="Canon EOS 7D", serial="99", seed=seed)
     folder = tmp_path / "roll"
     camsim.write_roll(cam, shots, folder, formats=formats)
-    vis = np.array([cam.visibility(s) for s in shots])
-    truth = []
-    for j, t in enumerate(camsim.ground_truth(defects, shots)):
-        shows = np.flatnonzero(vis[:, j] >= 3)
-        if shows.size >= 10:  # enough to be found: it must not be missed
-            truth.append({**t, "first_visible_index": int(shows[0])})
-    return folder, shots, truth, cam
+    home = tmp_path / "home"
+    hotwatch("scan", str(folder), home=home)
+    (found,) = [c["defects"] for c in defects_json(home)["cameras"]]
+    return found, shots, camsim.ground_truth(defects, shots), cam
+
+
+def _clear(cam, shots, truth: list[dict], visibility) -> list[dict]:
+    """The defects that stand out clearly (5 local sigmas) in 20 scenes or more (a burst
+    counts once): with that much evidence none may be missed."""
+    vis = np.array([visibility(s) for s in shots])
+    scene = [s.index if s.burst is None else -1 - s.burst for s in shots]
+    out = []
+    for j, t in enumerate(truth):
+        shows = np.flatnonzero(vis[:, j] >= 5)
+        if len({scene[i] for i in shows}) >= 20:
+            out.append({**t, "first_visible_index": int(shows[0])})
+    return out
+
+
+def _judge(found, truth, clear, shots, kind: str):
+    """Every report is a planted defect (of any strength), and every clear one is reported."""
+    times = [x.taken_at for x in shots]
+    planted, wanted = score(found, truth, times, kind=kind), score(found, clear, times, kind=kind)
+    assert planted.precision == 1.0, (planted.summary(), planted.false_positives)
+    assert wanted.recall == 1.0, (wanted.summary(), wanted.missed)
+    assert not planted.wrong_kind, planted.wrong_kind
 
 
 @pytest.mark.parametrize("cfa", ["RGGB", "XTRANS"])
 def test_raw_defects_on_the_edges_and_side_by_side_at_their_photosites(tmp_path, cfa):
-    folder, shots, truth, cam = _roll(tmp_path, cfa, ("dng",))
-    home = tmp_path / "home"
-    hotwatch("scan", str(folder), home=home)
-    (found,) = [c["defects"] for c in defects_json(home)["cameras"]]
+    found, shots, truth, cam = _roll(tmp_path, cfa, ("dng",))
     ox, oy = cam.rawpy_origin
     truth = [{**t, "x": t["x"] + ox, "y": t["y"] + oy} for t in truth]
-    s = score(found, truth, [x.taken_at for x in shots], kind="raw")
-    assert sum(t["category"] == "border" for t in truth) >= 8
-    assert sum(t["category"] == "pair" for t in truth) >= 10
-    assert s.precision == 1.0 and s.recall == 1.0, (s.summary(), s.missed, s.false_positives)
-    assert not s.wrong_kind, s.wrong_kind
+    clear = _clear(cam, shots, truth, cam.visibility)
+    assert sum(t["category"] == "border" for t in clear) >= 8
+    assert sum(t["category"] == "pair" for t in clear) >= 10
+    _judge(found, truth, clear, shots, "raw")
 
 
 def test_jpeg_defects_on_the_edges_and_side_by_side_each_reported_once(tmp_path):
     """In a JPEG a defect on the edge is reported where it is (its smear is cut by the
     edge), and two defects two pixels apart are two reports; no smear is a report."""
-    folder, shots, truth, cam = _roll(tmp_path, "RGGB", ("jpeg",))
-    home = tmp_path / "home"
-    hotwatch("scan", str(folder), home=home)
-    (found,) = [c["defects"] for c in defects_json(home)["cameras"]]
-    seen = np.array([cam.jpeg_visibility(s) for s in shots])
-    shown = {
-        (d.x, d.y) for d, col in zip(cam.defects, seen.T, strict=True) if (col >= 3).sum() >= 5
-    }
-    truth = [t for t in truth if (t["x"], t["y"]) in shown]
-    s = score(found, truth, [x.taken_at for x in shots], kind="jpeg")
-    border = [t for t in truth if t["category"] == "border"]
-    apart = [t for t in truth if t["category"] == "pair"]
-    assert len(border) >= 6 and len(apart) >= 6
-    assert s.precision == 1.0, (s.summary(), s.false_positives)
-    hit = {m for m in [(t["x"], t["y"]) for t in truth]} - set(s.missed)
-    assert all((t["x"], t["y"]) in hit for t in border), s.missed
-    assert s.recall >= 0.85, (s.summary(), s.missed)
+    found, shots, truth, cam = _roll(tmp_path, "RGGB", ("jpeg",))
+    clear = _clear(cam, shots, truth, cam.jpeg_visibility)
+    assert sum(t["category"] == "border" for t in clear) >= 6
+    assert sum(t["category"] == "pair" for t in clear) >= 6
+    _judge(found, truth, clear, shots, "jpeg")

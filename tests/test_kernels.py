@@ -64,8 +64,12 @@ def _oracle_stats(v: np.ndarray, grid: evidence.Grid, pattern: np.ndarray | None
             sampled = xs[(xs - k * BLOCK) % 3 == 0]
             for c in range(c_n):
                 mag = np.abs(resid[np.ix_(inner_rows, inner_xs * c_n + c)])
+                total, count = mag.sum(), mag.size
+                if count > 4 * kernels.TRIM:  # less the largest few (per element, its largest)
+                    total -= np.sort(mag.max(axis=0))[-kernels.TRIM :].sum()
+                    count -= kernels.TRIM
                 lv = level[np.ix_(rows, sampled * c_n + c)]
-                vals = (mag.sum(), mag.size, lv.max(), lv.min(), lv.sum(), lv.size)
+                vals = (total, count, lv.max(), lv.min(), lv.sum(), lv.size)
                 for arr, value in zip(out, vals, strict=True):
                     arr[b, k, c] = value
     return out
