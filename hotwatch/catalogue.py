@@ -179,6 +179,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX files_digest ON files (digest)",
         ),
     ),
+    Migration(
+        3,
+        "photos that keep no capture date are marked",
+        (
+            # 1: an ingested photo that keeps no capture date in any tag; it dates no
+            # defect (see hotwatch.exif.frame_time). Rows from before are marked from what
+            # they say: ingested without a capture time.
+            "ALTER TABLE files ADD COLUMN undated INTEGER NOT NULL DEFAULT 0",
+            "UPDATE files SET undated = 1 WHERE status = 'ingested' AND taken_at IS NULL",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
@@ -247,6 +258,8 @@ class FileRow:
     taken_at: datetime | None
     first_seen: datetime
     last_seen: datetime
+    #: an ingested photo that keeps no capture date anywhere: it dates no defect
+    undated: bool = False
 
 
 @dataclass(frozen=True)
@@ -594,20 +607,25 @@ class Catalogue:
         kind: FrameKind | None = None,
         taken_at: datetime | None = None,
         seen_at: datetime | None = None,
+        undated: bool = False,
     ) -> None:
-        """Insert or update the row of ``path``; ``first_seen`` is kept on update."""
+        """Insert or update the row of ``path``; ``first_seen`` is kept on update.
+
+        ``undated``: an ingested photo that keeps no capture date anywhere.
+        """
         seen = _iso(seen_at or _now())
         with self.atomic():
             self._q(
                 """INSERT INTO files (path, size, mtime_ns, digest, body_key, acc_slug, kind,
-                       taken_at, status, reason, first_seen, last_seen)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       taken_at, status, reason, first_seen, last_seen, undated)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (path) DO UPDATE SET
                        size = excluded.size, mtime_ns = excluded.mtime_ns,
                        digest = excluded.digest, body_key = excluded.body_key,
                        acc_slug = excluded.acc_slug, kind = excluded.kind,
                        taken_at = excluded.taken_at, status = excluded.status,
-                       reason = excluded.reason, last_seen = excluded.last_seen""",
+                       reason = excluded.reason, last_seen = excluded.last_seen,
+                       undated = excluded.undated""",
                 (
                     str(path),
                     int(size),
@@ -621,6 +639,7 @@ class Catalogue:
                     reason,
                     seen,
                     seen,
+                    int(bool(undated)),
                 ),
             )
 
@@ -633,6 +652,15 @@ class Catalogue:
             (_value(status), _value(status), body_key, body_key),
         ).fetchall()
         return [_file_row(r) for r in rows]
+
+    def undated_count(self, body_key: str | None = None) -> int:
+        """How many ingested photos (of one body, or all) keep no capture date."""
+        row = self._q(
+            """SELECT COUNT(*) FROM files
+               WHERE undated = 1 AND status = ? AND (? IS NULL OR body_key = ?)""",
+            (FileStatus.INGESTED.value, body_key, body_key),
+        ).fetchone()
+        return int(row[0])
 
     def status_counts(self, body_key: str | None = None) -> dict[str, dict[str, int]]:
         """``{status: {reason: count}}`` with every status present, for summaries."""
@@ -919,8 +947,10 @@ class Catalogue:
     ) -> list[Defect]:
         """Merge a detection result into the stored defects of one accumulator.
 
-        A new position is inserted (``confirmed`` = its own or ``at``) with a
-        history row and one ``new_defect`` event; a known one gets its score,
+        A new position is inserted (with its own ``confirmed``: the capture time of
+        the frame that confirmed it, None when no frame of it keeps a date; never the
+        time of this call, which would make it look recent) with a history row and
+        one ``new_defect`` event; a known one gets its score,
         kind and onset updated, with a history row when kind or onset changes (a
         detection without an onset keeps the stored one). Defects not found this
         time stay active: a defect does not heal itself, and detection near the
@@ -945,7 +975,7 @@ class Catalogue:
         self, key: AccumulatorKey, defect: Defect, at: datetime, gone: DefectRow | None
     ) -> Defect:
         """A defect at a new position, or again at the position of a gone one."""
-        confirmed = defect.confirmed or at
+        confirmed = defect.confirmed
         values = (
             DefectKind(defect.kind).value,
             _score(defect.score),
@@ -1217,6 +1247,7 @@ def _file_row(r: sqlite3.Row) -> FileRow:
         taken_at=_dt(r["taken_at"]),
         first_seen=_required_dt(r["first_seen"]),
         last_seen=_required_dt(r["last_seen"]),
+        undated=bool(r["undated"]),
     )
 
 

@@ -28,10 +28,13 @@ corporate suffixes removed.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
+import os
 import re
-from collections.abc import Iterable, Mapping
+import struct
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -40,7 +43,8 @@ from typing import Any, BinaryIO
 import exifread
 from exifread.tags.makernote import nikon as _exifread_nikon
 
-from hotwatch.errors import UnreadableFile, UnsupportedFile
+from hotwatch import guarded
+from hotwatch.errors import HotwatchError, UnreadableFile, UnsupportedFile
 from hotwatch.exiftool import ExifTool, ExifToolError
 from hotwatch.model import BodyId, CameraFile, ShotInfo
 
@@ -199,8 +203,8 @@ def normalise_serial(raw: object, make: str | None = None) -> str | None:
 # value parsing (never raises: a bad value is None)
 # --------------------------------------------------------------------------
 
-_DATE = re.compile(
-    r"^\s*(\d{4})[:\-](\d{2})[:\-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})"
+_DATE = re.compile(  # XMP may leave out the seconds ("2024-05-06T07:08+02:00")
+    r"^\s*(\d{4})[:\-](\d{2})[:\-](\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?"
     r"(?:\.(\d+))?\s*(Z|[+\-]\d{2}:?\d{2})?"
 )
 _OFFSET = re.compile(r"^\s*([+\-])(\d{2}):?(\d{2})\s*$")
@@ -222,7 +226,8 @@ def _parse_offset(text: object) -> timezone | None:
 
 
 def parse_datetime(value: object, subsec: object = None, offset: object = None) -> datetime | None:
-    """EXIF "YYYY:MM:DD HH:MM:SS" (+ subseconds, + offset) -> datetime, or None.
+    """EXIF "YYYY:MM:DD HH:MM:SS" or XMP "YYYY-MM-DDTHH:MM[:SS]" (+ subseconds, + offset)
+    -> datetime, or None.
 
     Aware when an offset is known (in the value or in OffsetTime*), naive
     otherwise. Blank or zero dates ("0000:00:00 00:00:00") are None.
@@ -233,7 +238,7 @@ def parse_datetime(value: object, subsec: object = None, offset: object = None) 
     if not m:
         return None
     try:
-        dt = datetime(*(int(m.group(i)) for i in range(1, 7)))
+        dt = datetime(*(int(m.group(i) or 0) for i in range(1, 7)))
     except ValueError:
         return None
     digits = m.group(7) or ""
@@ -446,14 +451,61 @@ def _exiftool_serials(meta: Mapping[str, Any], make: str) -> list[_Candidate]:
 
 
 def _read_xmp_packet(fh: BinaryIO, tags: Mapping[str, Any], fmt: str) -> bytes:
-    """The XMP packet bytes if cheaply found: TIFF tag 700 (when exifread listed it,
-    i.e. after a maker-note pass), else the head of the file, where JPEGs keep it."""
+    """The XMP packet bytes if cheaply found: in a TIFF-based file, tag 700 of IFD0 (where
+    DNG writers and raw converters keep it); else the head of the file, where JPEGs keep
+    it (an APP1 segment)."""
     tag = tags.get("Image ApplicationNotes")
     if fmt == "tiff" and tag is not None and getattr(tag, "field_length", 0):
         fh.seek(tag.field_offset)
-        return fh.read(min(int(tag.field_length), 4 << 20))
+        return fh.read(min(int(tag.field_length), _XMP_LIMIT))
+    if fmt == "tiff":
+        packet = _ifd0_blob(fh, 0x02BC)
+        if packet:
+            return packet
     fh.seek(0)
-    return fh.read(256 << 10)  # JPEG APP segments (XMP's APP1 among them) sit at the start
+    return _xmp_only(fh.read(256 << 10))  # JPEG APP segments (XMP's among them) come first
+
+
+def _xmp_only(data: bytes) -> bytes:
+    """The XMP packet in ``data`` (b"" if none): the regular expressions that read it
+    then search a few KB, not the whole head of a file."""
+    start = data.find(b"<x:xmpmeta")
+    if start < 0:
+        start = data.find(b"<rdf:RDF")
+    if start < 0:
+        return b""
+    end = data.find(b"</x:xmpmeta>", start)
+    return data[start : end + 12] if end >= 0 else data[start:]
+
+
+_XMP_LIMIT = 4 << 20
+_TIFF_UNIT = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}
+
+
+def _ifd0_blob(fh: BinaryIO, wanted: int) -> bytes:
+    """The value bytes of one tag of a TIFF's IFD0 (b"" if absent): a dozen small reads,
+    where exifread without maker notes skips the XMP tag (700) altogether."""
+    fh.seek(0)
+    head = fh.read(8)
+    order = {b"II": "<", b"MM": ">"}.get(head[:2])
+    if order is None or len(head) < 8:
+        return b""
+    fh.seek(struct.unpack(order + "I", head[4:8])[0])
+    raw = fh.read(2)
+    if len(raw) < 2:
+        return b""
+    count = min(struct.unpack(order + "H", raw)[0], 4096)
+    table = fh.read(12 * count)
+    for i in range(len(table) // 12):
+        tag, kind, n, value = struct.unpack_from(order + "HHII", table, 12 * i)
+        if tag != wanted:
+            continue
+        size = n * _TIFF_UNIT.get(kind, 1)
+        if size <= 4:
+            return table[12 * i + 8 : 12 * i + 8 + size]
+        fh.seek(value)
+        return fh.read(min(size, _XMP_LIMIT))
+    return b""
 
 
 def _xmp_serials(data: bytes, make: str) -> list[_Candidate]:
@@ -468,8 +520,61 @@ def _xmp_serials(data: bytes, make: str) -> list[_Candidate]:
 
 
 # --------------------------------------------------------------------------
-# shot facts
+# shot facts, wherever the file keeps them
 # --------------------------------------------------------------------------
+
+# Where a capture time sits, as exifread names it, best first: the EXIF IFD, or IFD0, as
+# pidng (Raspberry Pi cameras) and other DNG writers put it. Each: date, subseconds, offset.
+_EXIFREAD_WHEN = (
+    (
+        ("EXIF DateTimeOriginal", "Image DateTimeOriginal"),
+        ("EXIF SubSecTimeOriginal", "Image SubSecTimeOriginal"),
+        ("EXIF OffsetTimeOriginal", "Image OffsetTimeOriginal"),
+    ),
+    (
+        ("EXIF DateTimeDigitized", "Image DateTimeDigitized"),
+        ("EXIF SubSecTimeDigitized", "Image SubSecTimeDigitized"),
+        ("EXIF OffsetTimeDigitized", "Image OffsetTimeDigitized"),
+    ),
+)
+# IFD0 DateTime says when the file was last written: a camera's capture time, but a
+# converter's or an editor's own time, so any capture date (XMP's, exiftool's) comes first.
+_EXIFREAD_MODIFIED = (
+    ("Image DateTime",),
+    ("EXIF SubSecTime", "Image SubSecTime"),
+    ("EXIF OffsetTime", "Image OffsetTime"),
+)
+_EXIFREAD_EXPOSURE = ("EXIF ExposureTime", "Image ExposureTime")
+# 0x8827 (ISOSpeedRatings, renamed PhotographicSensitivity in EXIF 2.3), then Nikon's
+# maker-note ISOSetting (when the maker-note pass ran)
+_EXIFREAD_ISO = ("EXIF ISOSpeedRatings", "Image ISOSpeedRatings", "MakerNote ISOSetting")
+_EXIFREAD_ISO_WIDE = (  # where the real value sits when 0x8827 overflowed (>= 65535)
+    "EXIF ISOSpeed",
+    "Image ISOSpeed",
+    "EXIF RecommendedExposureIndex",
+    "Image RecommendedExposureIndex",
+)
+# The same facts in an XMP packet (editor exports, raw converters, some DNG writers).
+_XMP_WHEN = ("exif:DateTimeOriginal", "photoshop:DateCreated", "xmp:CreateDate")
+_XMP_EXPOSURE = ("exif:ExposureTime",)
+_XMP_ISO = (
+    "exifEX:PhotographicSensitivity",
+    "exif:ISOSpeedRatings",
+    "exifEX:ISOSpeed",
+    "exifEX:RecommendedExposureIndex",
+)
+#: exiftool tags that date a shot, for a reading of the date alone
+_EXIFTOOL_DATE_TAGS = (
+    "DateTimeOriginal",
+    "CreateDate",
+    "ModifyDate",
+    "SubSecTimeOriginal",
+    "SubSecTimeDigitized",
+    "SubSecTime",
+    "OffsetTimeOriginal",
+    "OffsetTimeDigitized",
+    "OffsetTime",
+)
 
 
 def _first(source: Mapping[str, Any], keys: Iterable[str]) -> object:
@@ -479,24 +584,27 @@ def _first(source: Mapping[str, Any], keys: Iterable[str]) -> object:
     return None
 
 
-def _shot_from_exifread(tags: Mapping[str, Any]) -> dict[str, Any]:
-    """Shot facts from exifread tags; missing or bad values are None."""
-    facts: dict[str, Any] = {}
-    for date_key, sub_key, off_key in (
-        ("EXIF DateTimeOriginal", "EXIF SubSecTimeOriginal", "EXIF OffsetTimeOriginal"),
-        ("EXIF DateTimeDigitized", "EXIF SubSecTimeDigitized", "EXIF OffsetTimeDigitized"),
-        ("Image DateTime", "EXIF SubSecTime", "EXIF OffsetTime"),
-    ):
-        taken = parse_datetime(
-            _first(tags, [date_key]), _first(tags, [sub_key]), _first(tags, [off_key])
-        )
+def _exifread_time(tags: Mapping[str, Any], where: Iterable[tuple[str, ...]]) -> datetime | None:
+    for dates, subsecs, offsets in where:  # type: ignore[misc]
+        taken = parse_datetime(_first(tags, dates), _first(tags, subsecs), _first(tags, offsets))
         if taken is not None:
-            facts["taken_at"] = taken
-            break
-    facts["exposure"] = parse_exposure(_first(tags, ["EXIF ExposureTime"]))
-    iso = parse_iso(_first(tags, ["EXIF ISOSpeedRatings", "EXIF PhotographicSensitivity"]))
+            return taken
+    return None
+
+
+def _shot_from_exifread(tags: Mapping[str, Any]) -> dict[str, Any]:
+    """Shot facts from exifread tags, in the EXIF IFD or IFD0; missing or bad values are None.
+
+    ``taken_at`` is a capture date; ``modified`` IFD0's DateTime, the last resort.
+    """
+    facts: dict[str, Any] = {
+        "taken_at": _exifread_time(tags, _EXIFREAD_WHEN),
+        "modified": _exifread_time(tags, [_EXIFREAD_MODIFIED]),
+    }
+    facts["exposure"] = parse_exposure(_first(tags, _EXIFREAD_EXPOSURE))
+    iso = parse_iso(_first(tags, _EXIFREAD_ISO))
     if iso is None or iso >= 65535:  # 16-bit overflow: the real value is elsewhere
-        iso = parse_iso(_first(tags, ["EXIF ISOSpeed", "EXIF RecommendedExposureIndex"])) or iso
+        iso = parse_iso(_first(tags, _EXIFREAD_ISO_WIDE)) or iso
     facts["iso"] = iso
     if "Image Orientation" in tags:
         facts["orientation"] = parse_orientation(_first(tags, ["Image Orientation"]))
@@ -509,6 +617,62 @@ def _shot_from_exifread(tags: Mapping[str, Any]) -> dict[str, Any]:
             height = _positive_int(_first(tags, ["Image ImageLength"]))
     facts["width"], facts["height"] = (width, height) if width and height else (None, None)
     return facts
+
+
+@functools.cache
+def _xmp_pattern(name: str) -> re.Pattern[bytes]:
+    """An XMP property as an attribute (``exif:ExposureTime="1/250"``) or an element
+    (``<exif:ISOSpeedRatings><rdf:Seq><rdf:li>400</rdf:li>...``)."""
+    n = re.escape(name.encode())
+    return re.compile(
+        rb"[\s<]"
+        + n
+        + rb"\s*=\s*(?:\"([^\"]*)\"|'([^']*)')|<"
+        + n
+        + rb"\s*>(.*?)</"
+        + n
+        + rb"\s*>",
+        re.S,
+    )
+
+
+def _xmp_value(packet: bytes, names: Iterable[str]) -> str | None:
+    """The text of the first of ``names`` present in an XMP packet (markup stripped)."""
+    for name in names:
+        m = _xmp_pattern(name).search(packet)
+        if m:
+            raw = m.group(1) or m.group(2) or re.sub(rb"<[^>]*>", b" ", m.group(3) or b"")
+            text = raw.decode("utf-8", "replace").strip()
+            if text:
+                return text
+    return None
+
+
+def _shot_from_xmp(packet: bytes) -> dict[str, Any]:
+    """Capture date, exposure and ISO from an XMP packet (None where it has none)."""
+    iso = None
+    for name in _XMP_ISO:
+        iso = parse_iso(_xmp_value(packet, [name]))
+        if iso is not None and iso < 65535:
+            break
+    return {
+        "taken_at": parse_datetime(_xmp_value(packet, _XMP_WHEN)),
+        "exposure": parse_exposure(_xmp_value(packet, _XMP_EXPOSURE)),
+        "iso": iso,
+    }
+
+
+def _fill(facts: dict[str, Any], more: Mapping[str, Any]) -> dict[str, Any]:
+    """``facts`` with its gaps (None) filled from ``more``."""
+    for name, value in more.items():
+        if facts.get(name) is None and value is not None:
+            facts[name] = value
+    return facts
+
+
+def _lacks(facts: Mapping[str, Any]) -> list[str]:
+    """The shot facts worth asking another reader for: capture date, exposure, ISO."""
+    return [name for name in ("taken_at", "exposure", "iso") if facts.get(name) is None]
 
 
 def _pick(meta: Mapping[str, Any], name: str) -> object:
@@ -526,16 +690,18 @@ def _pick(meta: Mapping[str, Any], name: str) -> object:
 
 
 def _shot_from_exiftool(meta: Mapping[str, Any]) -> dict[str, Any]:
-    facts: dict[str, Any] = {}
+    facts: dict[str, Any] = {"taken_at": None}
     for date, sub, off in (
         ("DateTimeOriginal", "SubSecTimeOriginal", "OffsetTimeOriginal"),
         ("CreateDate", "SubSecTimeDigitized", "OffsetTimeDigitized"),
-        ("ModifyDate", "SubSecTime", "OffsetTime"),
     ):
         taken = parse_datetime(_pick(meta, date), _pick(meta, sub), _pick(meta, off))
         if taken is not None:
             facts["taken_at"] = taken
             break
+    facts["modified"] = parse_datetime(
+        _pick(meta, "ModifyDate"), _pick(meta, "SubSecTime"), _pick(meta, "OffsetTime")
+    )
     facts["exposure"] = parse_exposure(_pick(meta, "ExposureTime"))
     facts["iso"] = parse_iso(_pick(meta, "ISO")) or parse_iso(
         _pick(meta, "PhotographicSensitivity")
@@ -549,8 +715,23 @@ def _shot_from_exiftool(meta: Mapping[str, Any]) -> dict[str, Any]:
     return facts
 
 
+def _when(primary: Mapping[str, Any], fallback: Mapping[str, Any]) -> datetime | None:
+    """The capture time: a capture date from the file's own tags (EXIF IFD, IFD0, XMP),
+    else exiftool's (maker notes, formats exifread cannot read), else when the file was
+    last written (IFD0 DateTime), else None: the file keeps no date."""
+    for facts, name in (
+        (primary, "taken_at"),
+        (fallback, "taken_at"),
+        (primary, "modified"),
+        (fallback, "modified"),
+    ):
+        if facts.get(name) is not None:
+            return facts[name]
+    return None
+
+
 def _merge(primary: Mapping[str, Any], fallback: Mapping[str, Any]) -> ShotInfo:
-    """ShotInfo from exifread's facts, gaps filled from exiftool's."""
+    """ShotInfo from exifread's (and XMP's) facts, gaps filled from exiftool's."""
 
     def get(name: str) -> Any:
         value = primary.get(name)
@@ -560,7 +741,7 @@ def _merge(primary: Mapping[str, Any], fallback: Mapping[str, Any]) -> ShotInfo:
     if primary.get("width") is None and fallback.get("width") is not None:
         width, height = fallback["width"], fallback["height"]
     return ShotInfo(
-        taken_at=get("taken_at"),
+        taken_at=_when(primary, fallback),
         exposure=get("exposure"),
         iso=get("iso"),
         orientation=int(get("orientation") or 1),
@@ -570,7 +751,44 @@ def _merge(primary: Mapping[str, Any], fallback: Mapping[str, Any]) -> ShotInfo:
 
 
 # --------------------------------------------------------------------------
-# the public entry point
+# the time of a frame that keeps no date
+# --------------------------------------------------------------------------
+
+#: The time (Unix seconds) a frame counts at when neither it nor anything its accumulator
+#: absorbed before it is dated. Whatever it dates (an onset, a confirmation) is unknown.
+UNDATED = 1.0
+
+
+def frame_time(taken_at: datetime | None, latest: float | None) -> float:
+    """The time a frame counts at in its accumulator (an onset is the time of a frame).
+
+    A dated frame counts at its capture time. A frame that keeps no date anywhere (see
+    :func:`read_camera_file`) takes no time of its own: not its file's modification
+    time, which after a copy is "today" and would make every defect it shows look new,
+    but ``latest``, the latest time its accumulator absorbed before it. An onset it
+    supports is then never later than real dated evidence. With nothing dated before it,
+    it counts at ``UNDATED``, which dates nothing: :func:`known_time` says "unknown", and
+    an unknown onset repairs a pixel in every photo (dcraw's map, darktable).
+
+    This is the one place that rule lives.
+    """
+    if taken_at is not None:
+        return taken_at.timestamp()
+    return max(UNDATED, latest) if latest is not None else UNDATED
+
+
+def known_time(value: float | datetime | None) -> datetime | None:
+    """A time an accumulator holds (Unix seconds or a datetime), None when it is unknown:
+    absent, or no later than ``UNDATED`` (it came from frames that keep no date)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.timestamp() > UNDATED else None
+    return datetime.fromtimestamp(value, UTC) if value > UNDATED else None
+
+
+# --------------------------------------------------------------------------
+# the public entry points
 # --------------------------------------------------------------------------
 
 
@@ -597,77 +815,119 @@ def _tag_text(tags: Mapping[str, Any], key: str) -> str:
     return _clean_text(_exifread_value(value)) if value is not None else ""
 
 
-def read_camera_file(path: Path, exiftool: ExifTool | None = None) -> CameraFile:
-    """The body (make, model, serial) and shot facts of one image file.
+@dataclass
+class _Reading:
+    """What the file's own bytes say (exifread, XMP), before exiftool is asked."""
 
-    exifread first, without maker notes (~0.2 ms); a second exifread pass
-    decodes the maker note only for NIKON, CANON and FUJIFILM files that have
-    no EXIF/DNG serial; then an XMP packet at the file's head. exiftool (if
-    given) only when that leaves no make, no model or no serial ranked above
-    InternalSerialNumber; the best-ranked serial of both readers wins. Raises UnsupportedFile
-    when the file is no image or has no camera make/model (a scan, a
-    screenshot, an export that dropped EXIF), UnreadableFile when it is empty or
-    cannot be parsed (truncated, damaged).
-    """
-    path = Path(path)
+    fmt: str | None
+    tags: dict[str, Any]
+    error: Exception | None
+    make: str
+    model: str
+    cands: list[_Candidate]
+    facts: dict[str, Any]
+    truncated: bool = False  #: a JPEG without its end marker (only looked at when unnamed)
+
+
+def _read_own(fh: BinaryIO, path: Path) -> _Reading:
+    """exifread first, without maker notes (~0.2 ms); a second pass decodes the maker
+    note only for NIKON, CANON and FUJIFILM files that have no EXIF/DNG serial or lack a
+    shot fact (Nikon keeps the ISO there too); then an XMP packet, when that leaves no
+    serial or a shot fact missing."""
+    head = fh.read(32)
+    if not head:
+        raise UnreadableFile(f"{path.name}: empty file (0 bytes)")
+    fmt = sniff_format(head)
+    tags: dict[str, Any] = {}
+    error: Exception | None = None
+    if fmt is not None:
+        tags, error = _run_exifread(fh, details=False)
+    make = _tag_text(tags, "Image Make")
+    model = _tag_text(tags, "Image Model")
+    cands = _exifread_serials(tags, make)
+    facts = _shot_from_exifread(tags)
+    brand = normalise_make(make) if make else ""
+    if (not cands or _lacks(facts)) and error is None and brand in _EXIFREAD_MAKER_NOTE_BRANDS:
+        tags, error = _run_exifread(fh, details=True)  # decode the maker note
+        cands = _exifread_serials(tags, make)
+        facts = _shot_from_exifread(tags)
+    if fmt == "jpeg" and "NIKON" in make.upper() and head[6:10] in _JPEG_SHIFTED_SEGMENTS:
+        cands = [c for c in cands if c.rank < MAKER]
+    if fmt is not None and make and (not cands or _lacks(facts)):
+        packet = _read_xmp_packet(fh, tags, fmt)
+        if not cands:
+            cands = _xmp_serials(packet, make)
+        if _lacks(facts):
+            _fill(facts, _shot_from_xmp(packet))
+    truncated = fmt == "jpeg" and not (make and model) and _jpeg_looks_truncated(fh)
+    return _Reading(fmt, tags, error, make, model, cands, facts, truncated)
+
+
+def _read_guarded(path: Path, read: Callable[[BinaryIO], Any]) -> Any:
+    """``read(fh)`` on the file under :mod:`hotwatch.guarded` (no hang, regular files only)."""
     try:
-        fh = path.open("rb")
+        return guarded.with_file(path, read)
     except OSError as err:
         raise UnreadableFile(f"cannot open {path.name}: {err.strerror or err}") from err
-    with fh:
-        head = fh.read(32)
-        if not head:
-            raise UnreadableFile(f"{path.name}: empty file (0 bytes)")
-        fmt = sniff_format(head)
-        tags: dict[str, Any] = {}
-        exifread_error: Exception | None = None
-        if fmt is not None:
-            tags, exifread_error = _run_exifread(fh, details=False)
-        make = _tag_text(tags, "Image Make")
-        model = _tag_text(tags, "Image Model")
-        cands = _exifread_serials(tags, make)
-        brand = normalise_make(make) if make else ""
-        if not cands and exifread_error is None and brand in _EXIFREAD_MAKER_NOTE_BRANDS:
-            tags, exifread_error = _run_exifread(fh, details=True)  # decode the maker note
-            cands = _exifread_serials(tags, make)
-        if fmt == "jpeg" and "NIKON" in make.upper() and head[6:10] in _JPEG_SHIFTED_SEGMENTS:
-            cands = [c for c in cands if c.rank < MAKER]
-        if not cands and fmt is not None and make:
-            cands = _xmp_serials(_read_xmp_packet(fh, tags, fmt), make)
-        best = _best(cands)
-        primary_facts = _shot_from_exifread(tags)
 
-        meta: dict[str, Any] = {}
-        exiftool_error: str | None = None
-        need_exiftool = not make or not model or best is None or best.rank >= INTERNAL
-        if exiftool is not None and need_exiftool:
-            try:
-                meta = exiftool.read(path)
-            except ExifToolError as err:
-                exiftool_error = str(err)
-                log.warning("exiftool failed on %s: %s", path, err)
-            exiftool_error = exiftool_error or _clean_text(meta.get("ExifTool:Error") or "") or None
-            make = make or _clean_text(_pick(meta, "Make") or "")
-            model = model or _clean_text(_pick(meta, "Model") or "")
-            best = _best([*cands, *_exiftool_serials(meta, make)])
 
-        if not make or not model:
-            if fmt is None:
-                raise UnsupportedFile(f"{path.name}: not an image (unrecognised file format)")
-            damaged = (
-                exifread_error is not None
-                or (exiftool is not None and exiftool_error is not None)
-                or (fmt == "jpeg" and _jpeg_looks_truncated(fh))
-                or (fmt == "tiff" and not tags)  # a TIFF always has an IFD0 with tags
+def read_camera_file(
+    path: Path, exiftool: ExifTool | None = None, *, data: bytes | bytearray | None = None
+) -> CameraFile:
+    """The body (make, model, serial) and shot facts of one image file.
+
+    ``data`` is the file's content when the caller has read it already (the ingest
+    reads each photo once); otherwise only the parts the readers need are read, under
+    guard (:mod:`hotwatch.guarded`). exifread first (see ``_read_own``), then exiftool
+    (if given) when that leaves no make, no model or no serial ranked above
+    InternalSerialNumber, or no capture date, exposure or ISO: the best-ranked serial of
+    both readers wins, and exiftool fills the shot facts the file's own tags lack. A
+    file with no capture date anywhere has ``shot.taken_at`` None (see
+    :func:`frame_time` for the time it counts at). Raises UnsupportedFile when the file
+    is no image or has no camera make/model (a scan, a screenshot, an export that
+    dropped EXIF), UnreadableFile when it is empty or cannot be parsed (truncated,
+    damaged).
+    """
+    path = Path(path)
+    if data is not None:
+        own = _read_own(guarded.MemoryFile(data), path)
+    else:
+        own = _read_guarded(path, lambda fh: _read_own(fh, path))
+    make, model, best = own.make, own.model, _best(own.cands)
+    meta: dict[str, Any] = {}
+    exiftool_error: str | None = None
+    need_exiftool = (
+        not make or not model or best is None or best.rank >= INTERNAL or bool(_lacks(own.facts))
+    )
+    if exiftool is not None and need_exiftool:
+        try:
+            meta = exiftool.read(path)
+        except ExifToolError as err:
+            exiftool_error = str(err)
+            log.warning("exiftool failed on %s: %s", path, err)
+        exiftool_error = exiftool_error or _clean_text(meta.get("ExifTool:Error") or "") or None
+        make = make or _clean_text(_pick(meta, "Make") or "")
+        model = model or _clean_text(_pick(meta, "Model") or "")
+        best = _best([*own.cands, *_exiftool_serials(meta, make)])
+
+    if not make or not model:
+        fmt = own.fmt
+        if fmt is None:
+            raise UnsupportedFile(f"{path.name}: not an image (unrecognised file format)")
+        damaged = (
+            own.error is not None
+            or (exiftool is not None and exiftool_error is not None)
+            or own.truncated
+            or (fmt == "tiff" and not own.tags)  # a TIFF always has an IFD0 with tags
+        )
+        if damaged:
+            why = own.error or exiftool_error or "truncated"
+            raise UnreadableFile(f"{path.name}: cannot parse metadata ({why})")
+        if exiftool is None and fmt in _EXIFTOOL_ONLY_FORMATS:
+            raise UnsupportedFile(
+                f"{path.name}: no camera make/model ({fmt} needs exiftool, not found)"
             )
-            if damaged:
-                why = exifread_error or exiftool_error or "truncated"
-                raise UnreadableFile(f"{path.name}: cannot parse metadata ({why})")
-            if exiftool is None and fmt in _EXIFTOOL_ONLY_FORMATS:
-                raise UnsupportedFile(
-                    f"{path.name}: no camera make/model ({fmt} needs exiftool, not found)"
-                )
-            raise UnsupportedFile(f"{path.name}: no camera make/model in EXIF")
+        raise UnsupportedFile(f"{path.name}: no camera make/model in EXIF")
 
     brand = normalise_make(make, model)
     body = BodyId(
@@ -675,6 +935,69 @@ def read_camera_file(path: Path, exiftool: ExifTool | None = None) -> CameraFile
         model=normalise_model(make, model),
         serial=best.serial if best else None,
     )
-    shot = _merge(primary_facts, _shot_from_exiftool(meta) if meta else {})
+    shot = _merge(own.facts, _shot_from_exiftool(meta) if meta else {})
     log.debug("%s: %s (serial from %s)", path.name, body.label, best.source if best else "-")
+    if shot.taken_at is None:
+        log.debug("%s: no capture date in any tag", path.name)
     return CameraFile(body=body, shot=shot)
+
+
+def _read_date(fh: BinaryIO) -> dict[str, Any]:
+    """The dates of a file from its own tags (EXIF IFD, IFD0, XMP), nothing else."""
+    fmt = sniff_format(fh.read(32))
+    if fmt is None:
+        return {}
+    tags, _ = _run_exifread(fh, details=False)
+    facts = _shot_from_exifread(tags)
+    if facts["taken_at"] is None:
+        facts["taken_at"] = _shot_from_xmp(_read_xmp_packet(fh, tags, fmt))["taken_at"]
+    return facts
+
+
+def capture_time(path: Path, exiftool: ExifTool | None = None) -> datetime | None:
+    """When a photo was taken, as :func:`read_camera_file` reads it (the same tags, in the
+    same order: EXIF IFD or IFD0, XMP, exiftool if given, IFD0 DateTime), or None when the
+    file keeps no date or cannot be read. Cheap (no maker notes, no body serial): for
+    putting files in capture order before they are read."""
+    path = Path(path)
+    try:
+        own = guarded.with_file(path, _read_date)
+    except (OSError, HotwatchError):
+        return None
+    more: dict[str, Any] = {}
+    if own.get("taken_at") is None and exiftool is not None:
+        with contextlib.suppress(ExifToolError):
+            more = _shot_from_exiftool(exiftool.read(path, _EXIFTOOL_DATE_TAGS))
+    return _when(own, more)
+
+
+def capture_order(path: Path, exiftool: ExifTool | None = None) -> float:
+    """A photo's place in capture order: its capture time, as :func:`frame_time` counts it.
+
+    A file that keeps no date takes its place by its modification time (the camera's
+    write time, when a card import kept it): a place in the order only, never a date;
+    the time it counts at is :func:`frame_time`'s.
+    """
+    taken = capture_time(path, exiftool)
+    if taken is not None:
+        return frame_time(taken, None)
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return 0.0
+
+
+def written_make(path: Path) -> str | None:
+    """The EXIF make exactly as the file writes it ("NIKON CORPORATION"), None if absent or
+    unreadable: RawTherapee matches its file names on this spelling."""
+
+    def read(fh: BinaryIO) -> str:
+        if sniff_format(fh.read(32)) is None:
+            return ""
+        tags, _ = _run_exifread(fh, details=False)
+        return _tag_text(tags, "Image Make")
+
+    try:
+        return guarded.with_file(path, read) or None
+    except (OSError, HotwatchError):
+        return None

@@ -24,16 +24,22 @@ Nothing is accumulated that is not a camera frame; each refusal says why:
 HEIC/HEIF (phones; Canon, Sony, Fujifilm and Nikon HIF) is decoded like a JPEG
 through the pillow-heif plugin for Pillow; without it those files are skipped
 with a reason saying what to install.
+
+A photo's bytes are read once, through :mod:`hotwatch.guarded` (only regular files, and
+never a hang on a stalled share), and decoded from memory: the ingest hands over the
+bytes it already hashed and read the EXIF of, so no photo is read from disk twice.
 """
 
 from __future__ import annotations
 
 import functools
+import io
 import logging
 from pathlib import Path
 
 import numpy as np
 
+from . import guarded
 from .errors import UnreadableFile, UnsupportedFile
 from .model import Frame, FrameKind
 
@@ -88,25 +94,44 @@ def frame_kind_for(path: Path) -> FrameKind | None:
     return None
 
 
-def read_frame(path: Path, kind: FrameKind | None = None, *, min_pixels: int = MIN_PIXELS) -> Frame:
-    """Decode ``path``; raise UnsupportedFile / UnreadableFile with a reason."""
+def read_frame(
+    path: Path,
+    kind: FrameKind | None = None,
+    *,
+    min_pixels: int = MIN_PIXELS,
+    data: bytes | bytearray | None = None,
+) -> Frame:
+    """Decode ``path`` (from ``data``, its content, when already read); raise
+    UnsupportedFile / UnreadableFile with a reason."""
+    path = Path(path)
     kind = kind or frame_kind_for(path)
     if kind is None:
         raise UnsupportedFile(f"not a photo file type ({path.suffix or 'no suffix'})")
-    frame = _read_raw(path) if kind is FrameKind.RAW else _read_rgb(path)
+    if data is None:
+        data = read_photo(path)
+    frame = _read_raw(data) if kind is FrameKind.RAW else _read_rgb(path, data)
     _check_plausible(frame, min_pixels)
     return frame
 
 
-def _read_rgb(path: Path) -> Frame:
+def read_photo(path: Path) -> bytearray:
+    """A photo file's bytes, read under guard: UnsupportedFile for what is no regular file,
+    UnreadableFile when it cannot be read or stalls (see :mod:`hotwatch.guarded`)."""
+    try:
+        return guarded.read_bytes(path)
+    except OSError as exc:
+        raise UnreadableFile(f"cannot read {path.name}: {exc.strerror or exc}") from exc
+
+
+def _read_rgb(path: Path, data: bytes | bytearray) -> Frame:
     if path.suffix.lower() in JPEG_SUFFIXES:
-        data = _decode_jpeg(path)
-        if data is not None:
-            return Frame(kind=FrameKind.JPEG, data=data, black=0.0, white=255.0)
-    return _read_pillow(path)
+        pixels = _decode_jpeg(data)
+        if pixels is not None:
+            return Frame(kind=FrameKind.JPEG, data=pixels, black=0.0, white=255.0)
+    return _read_pillow(path, data)
 
 
-def _decode_jpeg(path: Path) -> np.ndarray | None:
+def _decode_jpeg(data: bytes | bytearray) -> np.ndarray | None:
     """A JPEG's RGB pixels through libjpeg-turbo (simplejpeg), or None to let Pillow try.
 
     Why not Pillow for camera JPEGs: Pillow feeds the decoder 64 KB at a time,
@@ -123,19 +148,18 @@ def _decode_jpeg(path: Path) -> np.ndarray | None:
     except ImportError:
         return None
     try:
-        data = path.read_bytes()
         return simplejpeg.decode_jpeg(data, colorspace="RGB", fastdct=False, fastupsample=False)
-    except (ValueError, OSError):
+    except ValueError:
         return None
 
 
-def _read_pillow(path: Path) -> Frame:
+def _read_pillow(path: Path, data: bytes | bytearray) -> Frame:
     from PIL import Image, UnidentifiedImageError
 
     if path.suffix.lower() in HEIF_SUFFIXES:
         _register_heif()
     try:
-        with Image.open(path) as im:
+        with Image.open(io.BytesIO(data)) as im:
             im.load()
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                 raise UnsupportedFile(f"single-channel {im.mode} image, not a camera photo")
@@ -162,14 +186,24 @@ def _register_heif() -> None:
     pillow_heif.register_heif_opener()
 
 
-def _read_raw(path: Path) -> Frame:
+class _Whole:
+    """What rawpy's ``open_buffer`` reads a raw from: all of it at once, uncopied."""
+
+    def __init__(self, data: bytes | bytearray) -> None:
+        self.data = data
+
+    def read(self) -> bytes | bytearray:
+        return self.data
+
+
+def _read_raw(data: bytes | bytearray) -> Frame:
     import rawpy
 
     try:
         with rawpy.RawPy() as raw:
-            raw.open_file(str(path))
+            raw.open_buffer(_Whole(data))
             sizes = raw.sizes  # known before unpacking: refuse pixel-less samples first
-            _check_has_pixels(path, int(sizes.raw_width), int(sizes.raw_height))
+            _check_has_pixels(len(data), int(sizes.raw_width), int(sizes.raw_height))
             raw.unpack()
             if raw.raw_type != rawpy.RawType.Flat:
                 raise UnsupportedFile("linear (already demosaiced) raw: no photosites to watch")
@@ -203,7 +237,7 @@ def _read_raw(path: Path) -> Frame:
     )
 
 
-def _check_has_pixels(path: Path, width: int, height: int) -> None:
+def _check_has_pixels(size: int, width: int, height: int) -> None:
     """Refuse a raw whose file is far too small for the photosites it claims.
 
     Sample collections strip the pixels of raws to keep only the metadata; LibRaw
@@ -211,7 +245,6 @@ def _check_has_pixels(path: Path, width: int, height: int) -> None:
     3724x2754 decodes to values 0..3997).
     """
     photosites = width * height
-    size = path.stat().st_size
     if photosites and size * 8 < MIN_RAW_BITS * photosites:
         raise UnsupportedFile(
             f"raw without pixel data: {size} bytes cannot hold {width}x{height} photosites"

@@ -26,13 +26,13 @@ import numpy as np
 import xxhash
 
 from . import detect as detect_mod
-from . import evidence, frames, memory, store
+from . import evidence, frames, guarded, memory, store
 from .accumulator import Accumulator, content_digest
 from .catalogue import Catalogue
 from .config import Paths
 from .errors import DamagedState, DiskFull, UnreadableFile, UnsupportedFile
 from .evidence import FrameEvidence
-from .exif import read_camera_file
+from .exif import frame_time, known_time, read_camera_file
 from .model import AccumulatorKey, BodyId, CameraFile, Defect, FileStatus, Frame, FrameKind
 from .readahead import read_ahead
 
@@ -82,6 +82,7 @@ class _Pending:
     camera: CameraFile | None = None
     key: AccumulatorKey | None = None
     taken_at: datetime | None = None
+    undated: bool = False  #: a photo that keeps no capture date anywhere
 
 
 @dataclass
@@ -98,39 +99,36 @@ def is_quiet(path: Path) -> bool:
     return path.name.startswith((".", "~")) or path.suffix.lower() in QUIET_SUFFIXES
 
 
-def digest_of(path: Path) -> str:
-    """The file's content digest (XXH3-128, hex), which says "this photo was counted".
+def digest_bytes(data: bytes | bytearray) -> str:
+    """A photo's content digest (XXH3-128, hex), which says "this photo was counted".
 
     Not a cryptographic hash: nothing is guarded by it, it only has to tell two
     photos apart, and at several GB/s it costs a fraction of decoding the file
     (SHA-256 of a 20 MB raw took a third of the time LibRaw took to unpack it).
     """
-    h = xxhash.xxh3_128()
-    buf = bytearray(1 << 18)  # read in pieces that stay in the CPU cache while hashed
-    view = memoryview(buf)
-    with open(path, "rb", buffering=0) as fh:
-        while n := fh.readinto(buf):
-            h.update(view[:n])
-    return h.hexdigest()
+    return xxhash.xxh3_128(data).hexdigest()
 
 
 def walk(paths: Iterable[Path], on_error: Callable[[Path, str], None]) -> Iterator[Path]:
-    """Every file under ``paths`` (files given directly are yielded as they are)."""
+    """Every file under ``paths`` (anything given directly that is no folder is yielded as
+    it is, so that a pipe or a device named like a photo is reported, not passed over)."""
     for root in paths:
-        if root.is_file():
+        if root.is_dir():
+            yield from _walk_folder(root, on_error)
+        elif root.exists():
             yield root
-            continue
-        if not root.exists():
+        else:
             on_error(root, "no such file or folder")
-            continue
 
-        def report(err: OSError, root: Path = root) -> None:
-            on_error(Path(err.filename or root), f"cannot read folder: {err.strerror}")
 
-        for dirpath, dirnames, filenames in os.walk(root, onerror=report):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for name in sorted(filenames):
-                yield Path(dirpath) / name
+def _walk_folder(root: Path, on_error: Callable[[Path, str], None]) -> Iterator[Path]:
+    def report(err: OSError) -> None:
+        on_error(Path(err.filename or root), f"cannot read folder: {err.strerror}")
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=report):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            yield Path(dirpath) / name
 
 
 @dataclass(frozen=True)
@@ -143,6 +141,9 @@ class _Read:
     digest: str | None
     status: FileStatus | None = None  #: set when the file cannot be used
     reason: str = ""
+    #: the file could not be read for now (a stalled share): recorded nowhere, so that a
+    #: later scan tries it again
+    retry: bool = False
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,26 @@ class Photo(_Read):
 
     camera: CameraFile | None = None
     frame: Frame | None = None
+    #: the file's bytes, read once: hashed, their EXIF read, then taken by the decoder
+    data: Held | None = None
+
+
+class Held:
+    """A photo's bytes until the decoder takes them.
+
+    Why not the bytes themselves: the read-ahead queue keeps each Photo until its
+    evidence is extracted, and a raw's bytes (20 MB for 10 MP) must not stay alive that
+    long beside its decoded frame: the decoder takes them, and they go when it is done.
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: bytes | bytearray) -> None:
+        self._data: bytes | bytearray | None = data
+
+    def take(self) -> bytes | bytearray | None:
+        data, self._data = self._data, None
+        return data
 
 
 def prepare(path: Path, exiftool: object | None = None) -> Prepared:
@@ -177,45 +198,50 @@ def prepare(path: Path, exiftool: object | None = None) -> Prepared:
 
 
 def identify(path: Path, exiftool: object | None = None) -> Photo:
-    """Hash one file and read its EXIF; a file that cannot be used says why."""
+    """Read one file (once, under guard), hash it and read its EXIF; a file that cannot
+    be used says why."""
     try:
         st = path.stat()
     except OSError as exc:
         return Photo(path, 0, 0, None, FileStatus.FAILED, f"cannot stat: {exc.strerror}")
     size, mtime = st.st_size, st.st_mtime_ns
+    what = guarded.not_regular(st.st_mode)
+    if what is not None:  # never opened: a pipe would block the open for good
+        return Photo(path, size, mtime, None, FileStatus.SKIPPED, f"{what}, not a photo file")
     if size == 0:
         return Photo(path, 0, mtime, None, FileStatus.SKIPPED, "empty file")
     if frames.frame_kind_for(path) is None:
         reason = f"not a photo file type ({path.suffix or 'no suffix'})"
         return Photo(path, size, mtime, None, FileStatus.SKIPPED, reason)
     try:
-        digest = digest_of(path)
-    except OSError as exc:
-        return Photo(path, size, mtime, None, FileStatus.FAILED, f"cannot read: {exc.strerror}")
+        data = frames.read_photo(path)
+    except Exception as exc:
+        return Photo(path, size, mtime, None, *_failure(path, exc))
+    digest = digest_bytes(data)
     try:
-        camera = read_camera_file(path, exiftool)  # type: ignore[arg-type]
+        camera = read_camera_file(path, exiftool, data=data)  # type: ignore[arg-type]
     except Exception as exc:
         return Photo(path, size, mtime, digest, *_failure(path, exc))
-    return Photo(path, size, mtime, digest, None, "", camera)
+    return Photo(path, size, mtime, digest, None, "", False, camera, data=Held(data))
 
 
 def decode(photo: Photo) -> Photo:
-    """An identified photo with its pixels (one that cannot be used passes through)."""
+    """An identified photo with its pixels, its bytes let go (one that cannot be used
+    passes through)."""
     if photo.status is not None:
         return photo
     try:
-        frame = frames.read_frame(photo.path)
+        frame = frames.read_frame(photo.path, data=photo.data.take() if photo.data else None)
     except Exception as exc:
-        status, reason = _failure(photo.path, exc)
-        return replace(photo, status=status, reason=reason)
-    return replace(photo, frame=frame)
+        return replace(photo, data=None, **_failed(photo.path, exc))
+    return replace(photo, frame=frame, data=None)
 
 
 def extract(photo: Photo) -> Prepared:
     """The evidence of a decoded photo (one that cannot be used passes through)."""
     head = (photo.path, photo.size, photo.mtime_ns, photo.digest)
     if photo.status is not None or photo.frame is None or photo.camera is None:
-        return Prepared(*head, photo.status or FileStatus.FAILED, photo.reason)
+        return Prepared(*head, photo.status or FileStatus.FAILED, photo.reason, photo.retry)
     frame = photo.frame
     try:
         ev = evidence.extract(frame.data, black=frame.black, white=frame.white, cfa=frame.cfa)
@@ -223,25 +249,31 @@ def extract(photo: Photo) -> Prepared:
         return Prepared(*head, *_failure(photo.path, exc))
     key = AccumulatorKey(photo.camera.body, frame.kind, frame.width, frame.height)
     cfa = None if frame.cfa is None else tuple(map(tuple, frame.cfa.tolist()))
-    return Prepared(*head, None, "", photo.camera, key, cfa, ev)
+    return Prepared(*head, None, "", False, photo.camera, key, cfa, ev)
 
 
 def _prepared(item: Photo | Outcome) -> Prepared | Outcome:
     return item if isinstance(item, Outcome) else extract(decode(item))
 
 
-def _failure(path: Path, exc: Exception) -> tuple[FileStatus, str]:
+def _failure(path: Path, exc: Exception) -> tuple[FileStatus, str, bool]:
     """What a decoding error makes of a file: unsupported files are skipped, unreadable
-    ones failed, and any other error of a decoder on one odd file fails that file,
-    never the batch (but running out of memory is no fault of the file)."""
+    ones failed (those that stalled, to be tried again later), and any other error of a
+    decoder on one odd file fails that file, never the batch (but running out of memory
+    is no fault of the file)."""
     if isinstance(exc, UnsupportedFile):
-        return FileStatus.SKIPPED, str(exc)
+        return FileStatus.SKIPPED, str(exc), False
     if isinstance(exc, UnreadableFile):
-        return FileStatus.FAILED, str(exc)
+        return FileStatus.FAILED, str(exc), bool(getattr(exc, "transient", False))
     if isinstance(exc, MemoryError):
         raise exc
     log.debug("unexpected error reading %s", path, exc_info=exc)
-    return FileStatus.FAILED, f"could not decode: {type(exc).__name__}: {exc}"
+    return FileStatus.FAILED, f"could not decode: {type(exc).__name__}: {exc}", False
+
+
+def _failed(path: Path, exc: Exception) -> dict[str, object]:
+    status, reason, retry = _failure(path, exc)
+    return {"status": status, "reason": reason, "retry": retry}
 
 
 class Ingestor:
@@ -313,6 +345,9 @@ class Ingestor:
     def commit(self, prep: Prepared) -> Outcome:
         """Second half of ingest: dedupe, accumulate and record a prepared file."""
         path = prep.path
+        if prep.retry:  # recorded nowhere: the next scan (or rescan) tries it again
+            log.warning("failed for now: %s: %s", path, prep.reason)
+            return Outcome(path, FileStatus.FAILED, prep.reason)
         if prep.status is not None:
             return self._done(path, prep.size, prep.mtime_ns, prep.digest, prep.status, prep.reason)
         dup = self._duplicate_of(prep.digest, path)
@@ -347,13 +382,13 @@ class Ingestor:
             log.warning("%s", exc)
             self.catalogue.add_event("damaged_state", camera.body.key, {"message": str(exc)})
             slot = self._slot(key, prep.cfa)
-        taken = camera.shot.taken_at or datetime.fromtimestamp(prep.mtime_ns / 1e9, UTC)
+        taken = frame_time(camera.shot.taken_at, slot.acc.last_time)
         digest = content_digest(prep.digest)
         new: list[Defect] = []
         if not slot.acc.has_absorbed(digest):
             got = slot.acc.update(
                 ev,
-                taken.timestamp(),
+                taken,
                 camera.shot.exposure_index,
                 digest=digest,
                 watch=detect_mod.least_count(self.params),
@@ -371,6 +406,7 @@ class Ingestor:
                 camera,
                 key,
                 camera.shot.taken_at,
+                undated=camera.shot.taken_at is None,
             )
         )
         self._maybe_checkpoint()
@@ -387,7 +423,7 @@ class Ingestor:
         return slot
 
     def _confirm(
-        self, key: AccumulatorKey, slot: _Slot, strong: np.ndarray, taken: datetime
+        self, key: AccumulatorKey, slot: _Slot, strong: np.ndarray, taken: float
     ) -> list[Defect]:
         """Defects that this frame's outliers just pushed over the line.
 
@@ -403,13 +439,12 @@ class Ingestor:
         if among.size == 0:
             return []
         found = detect_mod.detect(acc, self.params, among=among)
-        stamp = taken.timestamp()
         new = []
         for d in found:
             idx = d.y * acc.width + d.x
             if idx not in acc.confirmed:
-                acc.confirmed[idx] = (stamp, d.onset.timestamp() if d.onset else None, d.kind)
-                new.append(d)
+                acc.confirmed[idx] = (taken, d.onset.timestamp() if d.onset else None, d.kind)
+                new.append(replace(d, onset=known_time(d.onset), confirmed=known_time(taken)))
         if key.kind is FrameKind.JPEG:
             here = [(d.x, d.y) for d in found]
             for idx in list(acc.confirmed):
@@ -439,7 +474,8 @@ class Ingestor:
         the one its evidence gives now (when it was confirmed as the kind it is now:
         a stuck pixel's onset is the earlier of its bright and dark sides', and the
         dark side's is no onset of the hot pixel more evidence shows it to be), and
-        no onset is after the confirmation.
+        no onset is after the confirmation. Times from frames that keep no date are
+        unknown (:func:`hotwatch.exif.known_time`): an onset no dated frame bounds is None.
         """
         out = []
         for d in found:
@@ -447,7 +483,7 @@ class Ingestor:
             when_ts, onset_ts, kind = stored
             when = _utc(when_ts)
             onset = _earliest(d.onset, _utc(onset_ts) if kind is d.kind else None, when)
-            out.append(replace(d, confirmed=when, onset=onset))
+            out.append(replace(d, confirmed=known_time(when), onset=known_time(onset)))
         return out
 
     def _done(
@@ -547,6 +583,7 @@ class Ingestor:
                     acc_slug=p.key.slug if p.key else None,
                     kind=p.key.kind if p.key else None,
                     taken_at=p.taken_at,
+                    undated=p.undated,
                 )
             for key, slot in self._slots.items():
                 if not slot.dirty:

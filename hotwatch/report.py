@@ -120,7 +120,7 @@ class BodySection:
     slug: str
     accs: list[AccSection]
     months: list[tuple[str, int, int]]  # ("2024-03", raw photos, jpeg photos), no gaps
-    undated: int  # ingested photos without a capture time
+    undated: int  # ingested photos that keep no capture date (they date no defect)
     first: datetime | None
     last: datetime | None
     status: dict[str, dict[str, int]]
@@ -247,7 +247,7 @@ def _body_section(cat: Catalogue, body: BodyRow) -> BodySection:
         slug=body_slug(body),
         accs=accs,
         months=months,
-        undated=len(files) - len(dated),
+        undated=sum(1 for f in files if f.undated),
         first=first,
         last=last,
         status=cat.status_counts(body.key),
@@ -941,13 +941,11 @@ def _facts(body: BodySection) -> str:
         ("Body", _esc(b.label)),
         ("Make / model / serial", _esc(f"{b.make} / {b.model} / {b.serial or 'none read'}")),
         ("Photos counted", f"{b.frames_raw} RAW + {b.frames_jpeg} JPEG = {b.frames}"),
-        (
-            "Taken",
-            f"{_day(body.first)} to {_day(body.last)}"
-            + (f" ({body.undated} without a capture time)" if body.undated else ""),
-        ),
+        ("Taken", f"{_day(body.first)} to {_day(body.last)}"),
         ("Watched since", _day(b.first_seen)),
     ]
+    if body.undated:
+        rows.append(("Undated photos", _undated_line(body.undated)))
     for sec in body.accs:
         a = sec.acc
         rows.append(
@@ -969,6 +967,15 @@ def _facts(body: BodySection) -> str:
         )
     body_rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     return f'<table class="facts">{body_rows}</table>'
+
+
+def _undated_line(n: int) -> str:
+    """Why some photos did not date anything (see hotwatch.exif.frame_time)."""
+    photos = "1 photo" if n == 1 else f"{n} photos"
+    return (
+        f"{photos} had no capture date; they date no defect (a defect first seen in them is "
+        "dated by the photos before them, or its onset is unknown)"
+    )
 
 
 def _status_rows(status: dict[str, dict[str, int]]) -> list[tuple[str, str]]:

@@ -1,8 +1,9 @@
 """``hotwatch scan``: backfill files and folders, in capture order, on N cores.
 
 Files are fed to the accumulators in capture order (onsets are dated from the
-order of evidence). With one worker the next files are decoded on two threads
-while this one is absorbed (:mod:`hotwatch.readahead`). With ``workers > 1`` the
+order of evidence), as the EXIF layer reads it (:func:`hotwatch.exif.capture_order`).
+With one worker the next files are decoded on two threads while this one is
+absorbed (:mod:`hotwatch.readahead`). With ``workers > 1`` the
 costly half of ingest (hash, EXIF, decode, per-frame evidence) runs in a pool
 of spawned processes while this process feeds their results, still in capture
 order, into one set of accumulators: the result is the same as a
@@ -20,9 +21,9 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
+from .exif import capture_order
 from .ingest import Ingestor, Outcome, prepare, walk
 from .model import FileStatus
 
@@ -42,28 +43,6 @@ class ScanSummary:
     @property
     def readable(self) -> int:
         return self.statuses[FileStatus.INGESTED] + self.unchanged
-
-
-def capture_time(path: Path) -> float:
-    """Best cheap guess of when a photo was taken, for ordering only."""
-    import exifread
-
-    try:
-        with open(path, "rb") as fh:
-            tags = exifread.process_file(fh, details=False, stop_tag="DateTimeOriginal")
-        text = str(tags.get("EXIF DateTimeOriginal") or tags.get("Image DateTime") or "")
-        if text:
-            return (
-                datetime.strptime(text.strip()[:19], "%Y:%m:%d %H:%M:%S")
-                .replace(tzinfo=UTC)
-                .timestamp()
-            )
-    except Exception:  # ordering is best effort; the real read reports problems
-        pass
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
 
 
 def _prepare_in_worker(path: Path):
@@ -104,7 +83,7 @@ def scan(
             todo.append(Path(os.path.abspath(path)))
         else:
             _count(summary, early)
-    todo.sort(key=lambda p: (capture_time(p), str(p)))
+    todo.sort(key=lambda p: (capture_order(p, ingestor.exiftool), str(p)))  # type: ignore[arg-type]
     total = len(todo)
     if workers > 1 and total > 1:
         ctx = multiprocessing.get_context("spawn")  # fork + OpenMP in LibRaw can deadlock

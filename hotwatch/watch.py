@@ -44,23 +44,23 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingObserver
 
-from . import frames, memory
+from . import frames, guarded, memory
 from .catalogue import Catalogue
 from .config import Paths
 from .errors import HotwatchError, UserError
+from .exif import capture_order
 from .fileio import write_atomically
 from .ingest import CHECKPOINT_SECONDS, Ingestor, is_quiet, walk
 from .model import AccumulatorKey, Defect, FileStatus
 from .rebuild import rebuild_outdated
 from .reidentify import reidentify
-from .scan import capture_time
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +216,9 @@ class Settler:
     A file is ready once its size and mtime have not changed for
     ``settle_seconds`` and it can be opened; an empty file or a JPEG that does
     not end with its end-of-image marker waits longer (``grace``), since a slow
-    copy may stall for a while. Paths are kept in order of arrival.
+    copy may stall for a while. Anything but a regular file (a named pipe, a
+    device) is ready at once and never opened: the ingest skips it with one line.
+    Paths are kept in order of arrival.
     """
 
     def __init__(self, settle_seconds: float, grace: float = INCOMPLETE_GRACE_SECONDS) -> None:
@@ -246,6 +248,9 @@ class Settler:
             except OSError:  # gone (renamed, deleted): its new name comes as its own event
                 del self._seen[path]
                 continue
+            if guarded.not_regular(st.st_mode):
+                done.append(path)
+                continue
             seen = self._seen[path]
             if seen is None or (seen.size, seen.mtime_ns) != (st.st_size, st.st_mtime_ns):
                 self._seen[path] = _Seen(st.st_size, st.st_mtime_ns, now)
@@ -270,17 +275,26 @@ def _key(path: str | Path) -> Path:
 
 
 def _looks_complete(path: Path, size: int) -> bool:
-    """Cheap signs that a copy has finished: not empty, openable, a JPEG ends with FFD9."""
+    """Cheap signs that a copy has finished: not empty, openable, a JPEG ends with FFD9.
+
+    Opened under guard (:mod:`hotwatch.guarded`): a file whose read stalls counts as
+    complete, so that the ingest tries it and says why it cannot be read.
+    """
     if size == 0:
         return False
     try:
-        with open(path, "rb") as fh:
-            if path.suffix.lower() not in (".jpg", ".jpeg"):
-                return True
-            fh.seek(max(0, size - 4096))
-            return b"\xff\xd9" in fh.read()  # cameras may pad after the marker
-    except OSError:
+        return guarded.with_file(path, lambda fh: _ends_whole(path, fh, size))
+    except guarded.ReadStalled:
+        return True
+    except (OSError, HotwatchError):
         return False
+
+
+def _ends_whole(path: Path, fh: BinaryIO, size: int) -> bool:
+    if path.suffix.lower() not in (".jpg", ".jpeg"):
+        return True
+    fh.seek(max(0, size - 4096))
+    return b"\xff\xd9" in fh.read()  # cameras may pad after the marker
 
 
 # --------------------------------------------------------------------------- systemd
@@ -740,7 +754,11 @@ class Daemon:
 
     def _ingest_batch(self, ingestor: Ingestor, ready: list[Path]) -> bool:
         """Ingest complete files in capture order (as ``scan`` does); True if any was recorded."""
-        ready.sort(key=lambda p: (capture_time(p), str(p)))
+        order = {}
+        for path in ready:  # a stalled share may take seconds a file: stay alive meanwhile
+            order[path] = capture_order(path, ingestor.exiftool)  # type: ignore[arg-type]
+            self._beat = time.monotonic()
+        ready.sort(key=lambda p: (order[p], str(p)))
         started = time.monotonic()
         counts: dict[str, int] = {}
         recorded = False

@@ -12,7 +12,7 @@ every layout is what a real camera writes.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,16 +128,30 @@ def write_jpeg(
     return path
 
 
-def xmp_packet(**props: str) -> bytes:
-    """An XMP packet like Lightroom's, e.g. ``xmp_packet(**{"aux:SerialNumber": "123"})``."""
+def xmp_packet(elements: dict[str, str] | None = None, **props: str) -> bytes:
+    """An XMP packet like Lightroom's, e.g. ``xmp_packet(**{"aux:SerialNumber": "123"})``.
+
+    ``props`` are written as attributes; ``elements`` as child elements, an ``rdf:Seq``
+    when the value holds several words (``{"exif:ISOSpeedRatings": "400"}`` is written
+    the way editors write that property: a one-item sequence)."""
     attrs = " ".join(f'{k}="{v}"' for k, v in props.items())
+    children = ""
+    for name, value in (elements or {}).items():
+        items = "".join(f"<rdf:li>{v}</rdf:li>" for v in value.split())
+        seq = name.endswith(("ISOSpeedRatings", "PhotographicSensitivity"))
+        inner = f"<rdf:Seq>{items}</rdf:Seq>" if seq else value
+        children += f"<{name}>{inner}</{name}>"
     return (
         '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
         '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
         'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
         '<rdf:Description rdf:about="" xmlns:aux="http://ns.adobe.com/exif/1.0/aux/" '
         'xmlns:tiff="http://ns.adobe.com/tiff/1.0/" '
-        f"{attrs}/></rdf:RDF></x:xmpmeta>"
+        'xmlns:exif="http://ns.adobe.com/exif/1.0/" '
+        'xmlns:exifEX="http://cipa.jp/exif/1.0/" '
+        'xmlns:xmp="http://ns.adobe.com/xap/1.0/" '
+        'xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/" '
+        f"{attrs}>{children}</rdf:Description></rdf:RDF></x:xmpmeta>"
         '<?xpacket end="w"?>'
     ).encode()
 
@@ -208,9 +222,15 @@ def panasonic(entries: Sequence[Entry]) -> Callable[[int], bytes]:
 
 
 def write_dng(
-    path: Path, make: str, model: str, serial: str, size: tuple[int, int] = (8, 6)
+    path: Path,
+    make: str,
+    model: str,
+    serial: str,
+    size: tuple[int, int] = (8, 6),
+    extratags: Sequence[tuple] = (),
 ) -> Path:
-    """A small DNG (numpy + tifffile) with CameraSerialNumber 0xC62F in IFD0."""
+    """A small DNG (numpy + tifffile) with CameraSerialNumber 0xC62F in IFD0, and any
+    ``extratags`` (tifffile's form: code, dtype, count, value, writeonce) beside it."""
     import tifffile
 
     data = np.arange(size[0] * size[1], dtype=np.uint16).reshape(size[1], size[0])
@@ -224,6 +244,67 @@ def write_dng(
             (50706, "B", 4, (1, 4, 0, 0), True),  # DNGVersion
             (50708, "s", 0, f"{make} {model}", True),  # UniqueCameraModel
             (50735, "s", 0, serial, True),  # CameraSerialNumber
+            *extratags,
         ],
     )
+    return path
+
+
+# -- DNGs whose shot facts sit elsewhere -----------------------------------------
+
+EXIF_IFD = 0x8769
+#: every tag that dates a shot: DateTime, DateTimeOriginal/Digitized, their offsets
+#: and subseconds
+DATE_TAGS = frozenset({0x0132, 0x9003, 0x9004, 0x9010, 0x9011, 0x9012, 0x9290, 0x9291, 0x9292})
+
+
+def _read_ifd(data: bytes, pos: int) -> tuple[dict[int, bytes], int]:
+    """A little-endian IFD's raw 12-byte entries by tag, and its next-IFD offset."""
+    (count,) = struct.unpack_from("<H", data, pos)
+    entries = {}
+    for i in range(count):
+        raw = data[pos + 2 + 12 * i : pos + 14 + 12 * i]
+        entries[struct.unpack_from("<H", raw)[0]] = raw
+    (next_ifd,) = struct.unpack_from("<I", data, pos + 2 + 12 * count)
+    return entries, next_ifd
+
+
+def _ifd_of(entries: dict[int, bytes], next_ifd: int) -> bytes:
+    table = b"".join(entries[tag] for tag in sorted(entries))
+    return struct.pack("<H", len(entries)) + table + struct.pack("<I", next_ifd)
+
+
+def rewrite_dng_tags(path: Path, *, into_ifd0: bool = True, drop: Iterable[int] = ()) -> Path:
+    """Move a DNG's EXIF-IFD entries into IFD0, and/or remove tags, in place.
+
+    ``into_ifd0`` writes the file as pidng (the DNG writer of Raspberry Pi camera
+    software) and some other DNG writers do: DateTimeOriginal, ExposureTime, ISO... in
+    IFD0 beside the image tags, no EXIF IFD. ``drop`` removes tags from both IFDs (e.g.
+    ``DATE_TAGS``: a file that keeps no date). The new IFDs are appended and pointed at;
+    every value stays where it was, so every offset in the file stays valid and LibRaw
+    decodes the same photosites. Little-endian TIFF only (tifffile's and camsim's).
+    """
+    data = bytearray(path.read_bytes())
+    if data[:4] != b"II*\0":
+        raise ValueError(f"{path} is not a little-endian TIFF")
+    drop = set(drop)
+    (ifd0_pos,) = struct.unpack_from("<I", data, 4)
+    ifd0, next_ifd = _read_ifd(bytes(data), ifd0_pos)
+    exif: dict[int, bytes] = {}
+    if EXIF_IFD in ifd0:
+        (exif_pos,) = struct.unpack_from("<I", ifd0[EXIF_IFD], 8)
+        exif, _ = _read_ifd(bytes(data), exif_pos)
+    ifd0 = {t: e for t, e in ifd0.items() if t not in drop and t != EXIF_IFD}
+    exif = {t: e for t, e in exif.items() if t not in drop}
+    if into_ifd0:
+        ifd0 = {**exif, **ifd0}
+    elif exif:
+        data += b"\0" * (len(data) % 2)
+        link = struct.pack("<HHII", EXIF_IFD, 4, 1, len(data))
+        data += _ifd_of(exif, 0)
+        ifd0[EXIF_IFD] = link
+    data += b"\0" * (len(data) % 2)
+    struct.pack_into("<I", data, 4, len(data))
+    data += _ifd_of(ifd0, next_ifd)
+    path.write_bytes(bytes(data))
     return path

@@ -135,6 +135,40 @@ def test_a_schema_1_catalogue_keeps_its_rows_under_the_new_digest_column(db_path
         assert cat.file_by_digest("ab" * 32) == row
 
 
+def test_a_schema_2_catalogue_marks_its_undated_photos(db_path: Path) -> None:
+    """Schema 3 marks the photos that keep no capture date: rows from before are marked
+    from what they hold (ingested, no capture time); the rest are not."""
+    db_path.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    apply_migrations(conn, MIGRATIONS[:2])
+    for path, status, taken in (
+        ("/card/dated.dng", "ingested", "2024-01-01T10:00:00+01:00"),
+        ("/card/undated.dng", "ingested", None),
+        ("/card/notes.jpg", "skipped", None),
+    ):
+        conn.execute(
+            """INSERT INTO files (path, size, mtime_ns, digest, status, taken_at, first_seen,
+                   last_seen, body_key) VALUES (?, 5, 1, 'ab', ?, ?, ?, ?, ?)""",
+            (path, status, taken, "2024-01-02T00:00:00", "2024-01-02T00:00:00", BODY.key),
+        )
+    conn.close()
+    with Catalogue(db_path) as cat:
+        marks = {f.path: f.undated for f in cat.files()}
+        assert marks == {
+            "/card/dated.dng": False,
+            "/card/undated.dng": True,
+            "/card/notes.jpg": False,
+        }
+        assert cat.undated_count() == cat.undated_count(BODY.key) == 1
+        assert cat.undated_count("CANON|EOS 5D|") == 0
+        record(cat, "/card/new.dng", "cd", undated=True)
+        assert cat.file_by_path("/card/new.dng").undated  # type: ignore[union-attr]
+        record(cat, "/card/new.dng", "cd", taken_at=T0)
+        assert not cat.file_by_path("/card/new.dng").undated  # type: ignore[union-attr]
+    with Catalogue(db_path, readonly=True) as cat:
+        assert cat.undated_count() == 1
+
+
 def test_catalogue_from_a_newer_hotwatch_is_refused_untouched(db_path: Path) -> None:
     Catalogue(db_path).close()
     with sqlite3.connect(db_path) as conn:
@@ -335,9 +369,9 @@ def test_find_bodies_by_serial_name_and_prefix(cat: Catalogue) -> None:
 
 
 def test_sync_defects_new_same_changed_and_missing(cat: Catalogue) -> None:
-    hot = Defect(10, 20, DefectKind.HOT, 8.0, onset=T0)
-    stuck = Defect(30, 5, DefectKind.STUCK, 50.0, onset=None, confirmed=T0 - timedelta(hours=1))
     at1 = T0 + timedelta(hours=1)
+    hot = Defect(10, 20, DefectKind.HOT, 8.0, onset=T0, confirmed=at1)
+    stuck = Defect(30, 5, DefectKind.STUCK, 50.0, onset=None, confirmed=T0 - timedelta(hours=1))
 
     new = cat.sync_defects(RAW, [hot, stuck], at1)
     assert new == [Defect(10, 20, DefectKind.HOT, 8.0, T0, confirmed=at1), stuck]
@@ -615,6 +649,21 @@ def test_a_retired_defect_found_again_is_reactivated(tmp_path):
     assert [(r.x, r.y, r.status) for r in rows] == [(10, 20, "active")]
     types = [e.type for e in cat.events_since(0)]
     assert types.count("new_defect") == 2 and types.count("defect_gone") == 1
+    cat.close()
+
+
+def test_a_defect_no_dated_photo_confirmed_keeps_an_unknown_confirmation(tmp_path):
+    """Photos that keep no date confirm a defect at no known time: the catalogue must not
+    put the time of the scan there (the tray would say "first seen today")."""
+    cat = Catalogue(tmp_path / "c.sqlite")
+    key = AccumulatorKey(BodyId("NIKON", "D80", "1"), FrameKind.RAW, 640, 480)
+    now = datetime(2026, 1, 2, tzinfo=UTC)
+    (new,) = cat.sync_defects(key, [Defect(10, 20, DefectKind.HOT, 12.0, None)], now)
+    assert new.onset is None and new.confirmed is None
+    (row,) = cat.defects(acc_slug=key.slug)
+    assert row.onset is None and row.confirmed is None
+    (event,) = cat.events_since(0, types=[NEW_DEFECT])
+    assert event.payload["onset"] is None and event.payload["confirmed"] is None
     cat.close()
 
 

@@ -3,7 +3,10 @@
 A simulated body (camsim, 320x240 RGGB DNGs with ActiveArea margins) is
 scanned once; its maps are exported through the CLI and handed to dcraw 9.28
 and RawTherapee 5.9, which develop two photos hotwatch never saw: one taken
-after every defect's onset, one taken before the last defect appeared.
+after every defect's onset, one taken before the last defect appeared. The
+same body is scanned again from DNGs that keep their dates in IFD0 (as pidng
+writes them) and from DNGs that keep no date at all, the files' own times
+being the time of the copy.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from darktable_util import (
     sim_shots,
     train_home,
 )
+from exif_layouts import DATE_TAGS, rewrite_dng_tags
 
 EARLY, LATE = 5, SIM_SHOTS + 1
 ALL = {(x, y) for x, y, *_ in SIM_DEFECTS}
@@ -73,32 +77,83 @@ def mosaic_residual(raw: np.ndarray, x: int, y: int) -> float:
     return float((raw[y, x] - np.nanmedian(ring)) / (WHITE - BLACK))
 
 
+def dcraw_map(home: Path, out: Path) -> list[tuple[int, int, int]]:
+    proc = hotwatch_cli(home, "export", "1001", "--format", "dcraw", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    return [tuple(int(v) for v in line.split()) for line in out.read_text().splitlines()]
+
+
+def repaired(dng: Path, bad: Path) -> tuple[set[tuple[int, int]], np.ndarray, np.ndarray]:
+    """The photosites dcraw -P changes in ``dng``, and the photo without and with the map."""
+    plain, _ = dcraw(dng)
+    fixed, log = dcraw(dng, "-P", str(bad))
+    changed = {(int(x), int(y)) for y, x in np.argwhere(plain != fixed)}
+    if changed:
+        listed = log.split("Fixed dead pixels at:")[1].split("\n")[0]
+        assert {(int(x), int(y)) for x, y in re.findall(r"(\d+),(\d+)", listed)} == changed
+    return changed, plain, fixed
+
+
 def test_dcraw_repairs_exported_defects_and_respects_onsets(body, tmp_path):
     home, photos = body
     bad = tmp_path / "deadpixels.txt"
-    proc = hotwatch_cli(home, "export", "1001", "--format", "dcraw", "-o", str(bad))
-    assert proc.returncode == 0, proc.stderr
-    rows = [tuple(int(v) for v in line.split()) for line in bad.read_text().splitlines()]
+    rows = dcraw_map(home, bad)
     assert {(c, r) for c, r, _t in rows} == ALL
     assert all(0 < t < 2**31 for _c, _r, t in rows)
 
-    plain, _ = dcraw(photos / f"shot{LATE}.dng")
-    fixed, log = dcraw(photos / f"shot{LATE}.dng", "-P", str(bad))
+    changed, plain, fixed = repaired(photos / f"shot{LATE}.dng", bad)
     assert plain.shape == (240, 320)  # the visible area: margins cut, as hotwatch counts
     for x, y in ALL:
         before, after = mosaic_residual(plain, x, y), mosaic_residual(fixed, x, y)
         assert abs(before) >= 0.03, (x, y, before)
         assert abs(after) <= 0.01, (x, y, before, after)
-    changed = {(int(x), int(y)) for y, x in np.argwhere(plain != fixed)}
     assert changed == ALL  # nothing else touched
 
     # a photo taken before the last defect appeared: dcraw leaves that photosite alone
-    plain, _ = dcraw(photos / f"shot{EARLY}.dng")
-    fixed, log = dcraw(photos / f"shot{EARLY}.dng", "-P", str(bad))
-    changed = {(int(x), int(y)) for y, x in np.argwhere(plain != fixed)}
+    changed, _, _ = repaired(photos / f"shot{EARLY}.dng", bad)
     assert changed == ALL - LATER_THAN_EARLY
-    listed = set(re.findall(r"(\d+),(\d+)", log.split("Fixed dead pixels at:")[1].split("\n")[0]))
-    assert {(int(x), int(y)) for x, y in listed} == ALL - LATER_THAN_EARLY
+
+
+def scan_rewritten(base: Path, rewrite) -> Path:
+    """The body's roll as DNGs rewritten by ``rewrite(path)``, copied the way a copy
+    without ``-p`` leaves them (every file's time is now), then scanned: its home."""
+    roll = base / "roll"
+    from hotwatch import camsim
+
+    for path in camsim.write_roll(sim_camera(), sim_shots()[:SIM_SHOTS], roll, ("dng",)):
+        rewrite(path)
+        os.utime(path)
+    proc = hotwatch_cli(base / "home", "scan", str(roll))
+    assert proc.returncode == 0, proc.stderr
+    return base / "home"
+
+
+def test_a_body_whose_dngs_keep_their_dates_in_ifd0_exports_the_same_map(body, tmp_path):
+    """pidng writes DateTimeOriginal, ExposureTime and ISO in IFD0: read there, the map is
+    the one of the same roll written normally, and dcraw applies it the same way."""
+    home = scan_rewritten(tmp_path, lambda p: rewrite_dng_tags(p, drop={0x0132}))
+    rows = dcraw_map(home, tmp_path / "pi.txt")
+    assert rows == dcraw_map(body[0], tmp_path / "normal.txt")
+    photos = body[1]
+    assert repaired(photos / f"shot{LATE}.dng", tmp_path / "pi.txt")[0] == ALL
+    assert repaired(photos / f"shot{EARLY}.dng", tmp_path / "pi.txt")[0] == ALL - LATER_THAN_EARLY
+
+
+def test_a_body_whose_dngs_keep_no_date_is_repaired_in_every_photo(body, tmp_path):
+    """No photo says when a defect appeared: every onset is unknown, which dcraw's map
+    spells as time 0, so dcraw repairs each defect in every photo (the earliest too, and
+    photos dcraw itself cannot date)."""
+    drop = DATE_TAGS
+    home = scan_rewritten(tmp_path, lambda p: rewrite_dng_tags(p, into_ifd0=False, drop=drop))
+    bad = tmp_path / "undated.txt"
+    rows = dcraw_map(home, bad)
+    assert {(c, r) for c, r, _t in rows} == ALL and {t for _c, _r, t in rows} == {0}
+    photos = body[1]
+    assert repaired(photos / f"shot{EARLY}.dng", bad)[0] == ALL
+    undated = tmp_path / "undated-shot.dng"
+    undated.write_bytes((photos / f"shot{EARLY}.dng").read_bytes())
+    rewrite_dng_tags(undated, into_ifd0=False, drop=drop)
+    assert repaired(undated, bad)[0] == ALL
 
 
 def rawtherapee(dng: Path, out: Path, darkframes: Path) -> tuple[np.ndarray, str]:

@@ -23,7 +23,7 @@ def _pillow_rgb(path: Path) -> np.ndarray:
 
 def test_camera_jpegs_decode_to_pillows_pixels(roll):
     for path in sorted(roll.folder.glob("*.JPG"))[:5]:
-        assert frames._decode_jpeg(path) is not None  # the fast path was taken
+        assert frames._decode_jpeg(path.read_bytes()) is not None  # the fast path was taken
         np.testing.assert_array_equal(frames.read_frame(path).data, _pillow_rgb(path))
 
 
@@ -57,7 +57,7 @@ def test_a_truncated_jpeg_is_damaged_and_a_renamed_png_is_read(tmp_path, roll):
     buf = io.BytesIO()
     Image.fromarray(np.full((240, 320, 3), 90, np.uint8)).save(buf, "PNG")
     png.write_bytes(buf.getvalue())
-    assert frames._decode_jpeg(png) is None  # libjpeg refuses it; Pillow reads it
+    assert frames._decode_jpeg(png.read_bytes()) is None  # libjpeg refuses it; Pillow reads it
     assert frames.read_frame(png).data.shape == (240, 320, 3)
     junk = tmp_path / "junk.jpg"
     junk.write_bytes(b"not an image at all" * 100)

@@ -412,6 +412,37 @@ def test_poll_catch_up_pause_rescan_and_status(daemons, pairs, tmp_path):
     assert "not running" in text and f"last photo: {inbox / jpegs[-1].name}" in text
 
 
+def test_named_pipes_in_a_watched_folder_never_hang_the_daemon(daemons, pairs, tmp_path):
+    """A pipe named like a photo would block whoever opens it, forever (and the systemd
+    watchdog would restart the daemon into the same hang): it is recorded as skipped with
+    one line, never opened, and the photos around it are read."""
+    home, inbox = tmp_path / "home", tmp_path / "import"
+    inbox.mkdir()
+    early = inbox / "pipe.jpg"
+    os.mkfifo(early)  # there before the daemon: its catch-up scan meets it
+    d = daemons(home, inbox)
+    late = inbox / "pipe.nef"
+    os.mkfifo(late)  # appears while the daemon watches
+    jpegs = [p for p in pairs if p.suffix == ".JPG"][:3]
+    copy_all(jpegs, inbox)
+    wait_for("3 photos", lambda: len(ingested(home)) == 3)
+
+    def skipped() -> dict[str, str]:
+        return {f.path: f.reason for f in all_files(home) if f.status.value == "skipped"}
+
+    wait_for("both pipes recorded", lambda: len(skipped()) == 2)
+    wait_for("an idle daemon", lambda: hotwatch_status(home)["queue"] == 0)
+    assert skipped() == {str(p): "a named pipe (FIFO), not a photo file" for p in (early, late)}
+    assert d.terminate() < 5.0
+    assert "WATCHDOG=1" in d.messages
+    for pipe in (early, late):
+        line = f"skipped: {pipe}: a named pipe (FIFO), not a photo file"
+        assert d.text.count(line) == 1, d.text
+    for bad in ("Traceback", "failed:", "ERROR"):
+        assert bad not in d.text, d.text
+    check_counted_once(home, 3)
+
+
 def test_watch_without_folders_says_how_to_add_one(tmp_path):
     out = hotwatch("watch", home=tmp_path / "home", check=False)
     assert out.returncode == 1

@@ -11,6 +11,7 @@ from pathlib import Path
 from .. import export
 from ..catalogue import Catalogue
 from ..errors import UserError
+from ..exif import written_make
 from ..model import FrameKind
 from ..reidentify import reidentify, stored_mixed
 from .common import add_json, open_catalogue, pick_body
@@ -209,15 +210,8 @@ def run_export(args: argparse.Namespace) -> int:
 
 def _exif_make(paths: list[str]) -> str | None:
     """The EXIF make as a raw file spells it (RawTherapee matches on it)."""
-    import exifread
-
     for path in paths[-3:]:
-        try:
-            with open(path, "rb") as fh:
-                tags = exifread.process_file(fh, details=False, stop_tag="Make")
-        except OSError:
-            continue
-        make = str(tags.get("Image Make", "")).strip().strip("\x00").strip()
+        make = written_make(Path(path))
         if make:
             return make
     return None

@@ -87,6 +87,9 @@ def print_summary(summary, cat) -> None:
         added = summary.per_body.get(body.label, 0)
         warn = "  (no serial: several bodies of this model may be mixed)" if not body.serial else ""
         print(f"  {body.label}: {body.frames} photos ({added} new), {text}{warn}")
+        undated = cat.undated_count(body.key)
+        if undated:
+            print(f"    {undated} of its photos keep no capture date: they date no defect")
     for key, d in summary.new_defects:
         onset = d.onset.date().isoformat() if d.onset else "unknown"
         print(
