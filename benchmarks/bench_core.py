@@ -198,6 +198,14 @@ def clean_body(work: Path, size: str, n: int, seed: int, reuse: bool) -> None:
     print()
 
 
+def _as_local(t):
+    """A capture time as a file without its UTC offset gives it: the camera's wall clock,
+    read as this computer's local time."""
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(t.replace(tzinfo=None).timestamp(), UTC)
+
+
 def report(s, truth: list[dict]) -> None:
     """A score: the summary, recall per category and kinds, and what went wrong."""
     print(f"    {s.summary()}")
@@ -323,7 +331,10 @@ def main() -> None:
         found_by_kind[kind] = found
         frame = "jpeg" if kind == "jpeg" else "raw"
         truth = info["truth"]
-        s = score(found, truth, times, kind=frame)
+        # the DNGs keep a capture time without its UTC offset (as pidng writes it), which a
+        # reader takes as this computer's local time: so is the truth dated for them
+        when = times if kind == "jpeg" else [_as_local(t) for t in times]
+        s = score(found, truth, when, kind=frame)
         wall, cpu = ing["wall"], ing["cpu"]
         print(
             f"\n[{kind}] elapsed: decode alone {wall['decode']:.3f} s/frame, ingest"
@@ -357,7 +368,7 @@ def main() -> None:
         elif args.rawpy_frames > 0:
             t0 = time.perf_counter()
             rp = rawpy_method(files[: args.rawpy_frames])
-            rps = score(rp, info["truth"], times, kind=frame, check_kind=False)
+            rps = score(rp, info["truth"], when, kind=frame, check_kind=False)
             print(
                 f"  rawpy find_bad_pixels ({args.rawpy_frames} frames, confirm 0.9, "
                 f"{time.perf_counter() - t0:.0f} s): {rps.summary()}"

@@ -52,11 +52,15 @@ from .kernels import divmod_by
 from .model import DefectKind
 from .onset import Excursions
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 #: formats this hotwatch reads: format 2 counted whole weights, and its counts are
 #: converted to quarters as it loads (what it lacks, the fractions of the frames it
-#: absorbed, is lost; nothing else changes). Older formats are rebuilt (hotwatch.rebuild).
-READS = (2, 3)
+#: absorbed, is lost; nothing else changes); a RAW accumulator of format 3 reads as it is
+#: (its edges simply have no evidence yet). Older formats are rebuilt (hotwatch.rebuild).
+READS = (2, 3, 4)
+#: the first format whose JPEG evidence this hotwatch can use: before it, a JPEG frame
+#: counted every pixel of a defect's smear, since then only the peak
+JPEG_READS_FROM = 4
 MAGIC = b"HOTWATCH-ACC\n"
 EI_HIGH = 400.0  #: exposure time x ISO from which dark current shows (e.g. 1 s at ISO 400)
 ONSET_WEIGHT = 2  #: least weight of an outlier whose value counts in the value range
@@ -373,8 +377,8 @@ class Accumulator:
         (hlen,) = struct.unpack_from("<I", body, pos)
         meta = json.loads(body[pos + 4 : pos + 4 + hlen])
         version = meta.get("version")
-        if version not in READS:
-            raise FormatVersionError(version)
+        if not readable(meta):
+            raise FormatVersionError(version, meta.get("kind"))
         raw = zstandard.ZstdDecompressor().decompressobj().decompress(body[pos + 4 + hlen :])
         state: dict[str, np.ndarray] = {}
         off = 0
@@ -430,13 +434,23 @@ class Absorbed:
     watched: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
 
 
+def readable(meta: dict) -> bool:
+    """Whether this hotwatch reads an accumulator with this header (else it is rebuilt
+    from its photos)."""
+    version = meta.get("version")
+    if version not in READS:
+        return False
+    return meta.get("kind") != "jpeg" or version >= JPEG_READS_FROM
+
+
 class FormatVersionError(ValueError):
     """An accumulator written by a hotwatch whose format this one does not read."""
 
-    def __init__(self, version: object) -> None:
+    def __init__(self, version: object, kind: object = None) -> None:
+        reads = READS if kind != "jpeg" else tuple(v for v in READS if v >= JPEG_READS_FROM)
+        what = f"{kind} accumulator" if kind else "accumulator"
         super().__init__(
-            f"accumulator format version {version}; this hotwatch reads"
-            f" {', '.join(map(str, READS))}"
+            f"{what} format version {version}; this hotwatch reads {', '.join(map(str, reads))}"
         )
         self.version = version
 

@@ -755,6 +755,12 @@ class Catalogue:
         ).fetchall()
         return [_file_row(r) for r in rows]
 
+    def clear_digests(self, acc_slug: str) -> None:
+        """Forget the content digests of one accumulator's files: it is being rebuilt, and
+        a row gets its digest back when its photo has been read again."""
+        with self.atomic():
+            self._q("UPDATE files SET digest = NULL WHERE acc_slug = ?", (acc_slug,))
+
     def forget_file(self, path: str) -> None:
         """Drop a file's row: if it turns up again, it is a new photo."""
         with self.atomic():

@@ -439,15 +439,17 @@ class HealCircle:
 def defects_applicable(defects: Iterable, taken_at: datetime | None) -> list:
     """The defects already present when the photo was taken (onset <= capture time).
 
-    A defect without an onset always applies; a photo without a capture time
-    gets only those (we cannot tell what was defective then).
+    A defect without an onset always applies, and so does every defect to a photo
+    without a capture time: we cannot tell what was defective then, and healing a
+    pixel that was still sound costs nothing a print shows, where leaving a hot one
+    does.
     """
     out = []
     for d in defects:
         onset = d.get("onset") if isinstance(d, dict) else getattr(d, "onset", None)
         if isinstance(onset, str):
             onset = datetime.fromisoformat(onset)
-        if onset is None or (taken_at is not None and _comparable(onset, taken_at)):
+        if onset is None or taken_at is None or _comparable(onset, taken_at):
             out.append(d)
     return out
 

@@ -123,16 +123,25 @@ def read_photo(path: Path) -> bytearray:
         raise UnreadableFile(f"cannot read {path.name}: {exc.strerror or exc}") from exc
 
 
+#: JPEG chroma subsampling as libjpeg-turbo names it -> pixels per chroma sample (across, down)
+_CHROMA = {"444": (1, 1), "422": (2, 1), "420": (2, 2), "440": (1, 2), "411": (4, 1)}
+#: the same from Pillow's JpegImagePlugin.get_sampling
+_PIL_CHROMA = {0: (1, 1), 1: (2, 1), 2: (2, 2)}
+
+
 def _read_rgb(path: Path, data: bytes | bytearray) -> Frame:
     if path.suffix.lower() in JPEG_SUFFIXES:
-        pixels = _decode_jpeg(data)
-        if pixels is not None:
-            return Frame(kind=FrameKind.JPEG, data=pixels, black=0.0, white=255.0)
+        decoded = _decode_jpeg(data)
+        if decoded is not None:
+            pixels, chroma = decoded
+            return Frame(kind=FrameKind.JPEG, data=pixels, black=0.0, white=255.0, chroma=chroma)
     return _read_pillow(path, data)
 
 
-def _decode_jpeg(data: bytes | bytearray) -> np.ndarray | None:
-    """A JPEG's RGB pixels through libjpeg-turbo (simplejpeg), or None to let Pillow try.
+def _decode_jpeg(data: bytes | bytearray) -> tuple[np.ndarray, tuple[int, int]] | None:
+    """A JPEG's RGB pixels through libjpeg-turbo (simplejpeg) and its chroma subsampling
+    (pixels per colour sample: the pixels of one share their colour, so a defect's colour
+    may show at any of them), or None to let Pillow try.
 
     Why not Pillow for camera JPEGs: Pillow feeds the decoder 64 KB at a time,
     taking the GIL back after each piece (a thread decoding beside another that
@@ -148,9 +157,11 @@ def _decode_jpeg(data: bytes | bytearray) -> np.ndarray | None:
     except ImportError:
         return None
     try:
-        return simplejpeg.decode_jpeg(data, colorspace="RGB", fastdct=False, fastupsample=False)
+        pixels = simplejpeg.decode_jpeg(data, colorspace="RGB", fastdct=False, fastupsample=False)
+        sampling = simplejpeg.decode_jpeg_header(data)[3]
     except ValueError:
         return None
+    return pixels, _CHROMA.get(sampling, (1, 1))
 
 
 def _read_pillow(path: Path, data: bytes | bytearray) -> Frame:
@@ -166,12 +177,23 @@ def _read_pillow(path: Path, data: bytes | bytearray) -> Frame:
             if im.mode not in ("RGB", "RGBA", "RGBX", "L", "P", "CMYK", "YCbCr"):
                 raise UnsupportedFile(f"unsupported image mode {im.mode}")
             rgb = im if im.mode == "RGB" else im.convert("RGB")
+            chroma = _pillow_chroma(im)
             data = np.asarray(rgb)
     except UnidentifiedImageError as exc:
         raise UnsupportedFile("not an image Pillow can read") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise UnreadableFile(f"damaged image: {exc}") from exc
-    return Frame(kind=FrameKind.JPEG, data=data, black=0.0, white=255.0)
+    return Frame(kind=FrameKind.JPEG, data=data, black=0.0, white=255.0, chroma=chroma)
+
+
+def _pillow_chroma(im: object) -> tuple[int, int]:
+    """A JPEG's chroma subsampling as Pillow read it; (1, 1) for what keeps every colour
+    (or does not say)."""
+    if getattr(im, "format", None) != "JPEG":
+        return (1, 1)
+    from PIL import JpegImagePlugin
+
+    return _PIL_CHROMA.get(JpegImagePlugin.get_sampling(im), (1, 1))
 
 
 @functools.cache

@@ -244,7 +244,9 @@ def extract(photo: Photo) -> Prepared:
         return Prepared(*head, photo.status or FileStatus.FAILED, photo.reason, photo.retry)
     frame = photo.frame
     try:
-        ev = evidence.extract(frame.data, black=frame.black, white=frame.white, cfa=frame.cfa)
+        ev = evidence.extract(
+            frame.data, black=frame.black, white=frame.white, cfa=frame.cfa, chroma=frame.chroma
+        )
     except Exception as exc:
         return Prepared(*head, *_failure(photo.path, exc))
     key = AccumulatorKey(photo.camera.body, frame.kind, frame.width, frame.height)

@@ -416,16 +416,17 @@ def _flags_row(resid, level, thr, thr_e, inner_row, lo, hi, bright2, dark2, hit)
     """The hit flags of a row whose residuals are known (as :func:`_mid` would set them)."""
     wc = resid.size
     if inner_row:
-        _flags(resid, level, thr_e, 0, lo, bright2, dark2, hit)
-        _flags(resid, level, thr, lo, hi, bright2, dark2, hit)
-        _flags(resid, level, thr_e, hi, wc, bright2, dark2, hit)
+        _flags(resid[:lo], level[:lo], thr_e[:lo], bright2, dark2, hit[:lo])
+        _flags(resid[lo:hi], level[lo:hi], thr[lo:hi], bright2, dark2, hit[lo:hi])
+        _flags(resid[hi:wc], level[hi:wc], thr_e[hi:wc], bright2, dark2, hit[hi:wc])
     else:
-        _flags(resid, level, thr_e, 0, wc, bright2, dark2, hit)
+        _flags(resid[:wc], level[:wc], thr_e[:wc], bright2, dark2, hit[:wc])
 
 
 @njit(cache=True, nogil=True)
-def _flags(resid, level, thr, a, b, bright2, dark2, hit):
-    for j in range(a, b):
+def _flags(resid, level, thr, bright2, dark2, hit):
+    """Over 0-based slices, which the compiler vectorises (no index can be negative)."""
+    for j in range(resid.size):
         res, m = resid[j], level[j]
         bright = (res > thr[j]) & (m < np.int16(bright2))
         dark = (np.int16(-res) > thr[j]) & (m > np.int16(dark2))

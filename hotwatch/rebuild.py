@@ -2,10 +2,12 @@
 
 Why: an accumulator's format changes when detection learns to keep evidence it
 did not keep before (format 2 added the onset tables of a change-point
-statistic). Such arrays cannot be converted: what they lack was never recorded.
-(A format that can be converted is, as it loads: format 2's whole-weight counts
-become format 3's quarters; see ``hotwatch.accumulator.READS``. Only format 1,
-of the SHA-256 digests, is rebuilt.)
+statistic), or to count it otherwise (format 4: a JPEG frame counts the peak of a
+defect's smear, not every pixel of it). Such arrays cannot be converted: what they
+lack was never recorded. (A format that can be converted is, as it loads: format
+2's whole-weight counts become quarters; see ``hotwatch.accumulator.READS``.
+Format 1, of the SHA-256 digests, is rebuilt, and so are JPEG accumulators of
+formats before 4.)
 But the catalogue knows every photo that went into an accumulator, so those
 photos are read again, in capture order, through the ordinary ingest, into a
 new accumulator. Photos that are gone, or changed since, are forgotten by the
@@ -15,12 +17,12 @@ the user is told how many.
 This runs at the start of ``hotwatch scan`` and of the daemon, before anything
 loads an accumulator, and costs what reading those photos cost the first time.
 
-Crash safety: the catalogue's counts of an outdated accumulator are reset and
-a note ``rebuild:<slug>`` is written in one transaction, before its file is set
-aside (``<file>.format<N>-<time>``); a photo read again gets today's content
-digest (XXH3-128, 32 hex digits) in its row when the ingest commits it, so a
-rebuild that was interrupted resumes with the photos whose rows still hold the
-digest of the hotwatch that first read them. The note goes once all are done.
+Crash safety: the catalogue's counts of an outdated accumulator are reset, its
+rows' content digests cleared and a note ``rebuild:<slug>`` written in one
+transaction, before its file is set aside (``<file>.format<N>-<time>``); a
+photo read again gets its content digest (XXH3-128, 32 hex digits) back in its
+row when the ingest commits it, so a rebuild that was interrupted resumes with
+the photos whose rows still have none. The note goes once all are done.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import store
-from .accumulator import FORMAT_VERSION, READS
+from .accumulator import FORMAT_VERSION, readable
 from .catalogue import Catalogue
 from .config import Paths
 from .ingest import Ingestor, prepare
@@ -71,9 +73,9 @@ def rebuild_outdated(
     re-identification and before the Ingestor that goes on to read new photos.
     """
     for path in sorted(paths.accumulators.glob(f"*{store.SUFFIX}")):
-        version = store.format_version(path)
-        if version is not None and version not in READS:
-            _start(catalogue, path, version)
+        meta = store.header(path)
+        if meta is not None and not readable(meta):
+            _start(catalogue, path, int(meta.get("version") or 0))
     notes = catalogue.state_keys(NOTE)
     if not notes:
         return []
@@ -112,6 +114,7 @@ def _start(catalogue: Catalogue, path: Path, version: int) -> None:
     with catalogue.atomic():
         if catalogue.get_state(NOTE + slug) is None:
             catalogue.reset_frames(slug)
+            catalogue.clear_digests(slug)  # each row gets its digest again as it is read
             catalogue.set_state(NOTE + slug, str(version))
     aside = store.set_aside(path, f"format{version}")
     log.warning(

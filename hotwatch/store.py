@@ -53,9 +53,9 @@ def load(path: Path) -> Accumulator | None:
         ) from exc
 
 
-def format_version(path: Path) -> int | None:
-    """The format version in an accumulator file's header (None if it has no readable
-    header), without reading or checking the rest."""
+def header(path: Path) -> dict | None:
+    """An accumulator file's header (None if it has no readable one), without reading or
+    checking the rest."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(len(MAGIC) + 4)
@@ -65,7 +65,12 @@ def format_version(path: Path) -> int | None:
             meta = json.loads(fh.read(size))
     except (OSError, ValueError):
         return None
-    version = meta.get("version") if isinstance(meta, dict) else None
+    return meta if isinstance(meta, dict) else None
+
+
+def format_version(path: Path) -> int | None:
+    """The format version in an accumulator file's header (None if it has none)."""
+    version = (header(path) or {}).get("version")
     return version if isinstance(version, int) else None
 
 

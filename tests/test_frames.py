@@ -27,6 +27,22 @@ def test_camera_jpegs_decode_to_pillows_pixels(roll):
         np.testing.assert_array_equal(frames.read_frame(path).data, _pillow_rgb(path))
 
 
+@pytest.mark.parametrize(("subsampling", "chroma"), [(0, (1, 1)), (1, (2, 1)), (2, (2, 2))])
+def test_a_jpegs_chroma_subsampling_is_read(tmp_path, subsampling, chroma):
+    """The pixels that share one colour sample (4:4:4, 4:2:2, 4:2:0): detection needs it,
+    through libjpeg-turbo and through Pillow alike."""
+    rng = np.random.default_rng(2)
+    path = tmp_path / "x.jpg"
+    Image.fromarray(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)).save(
+        path, "JPEG", subsampling=subsampling
+    )
+    assert frames.read_frame(path).chroma == chroma
+    assert frames._read_pillow(path, path.read_bytes()).chroma == chroma
+    png = tmp_path / "x.png"
+    Image.open(path).save(png)
+    assert frames.read_frame(png).chroma == (1, 1)
+
+
 @pytest.mark.parametrize(
     ("mode", "options"),
     [("RGB", {"progressive": True}), ("RGB", {"subsampling": 0}), ("L", {})],

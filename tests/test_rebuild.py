@@ -125,3 +125,26 @@ def test_the_daemon_rebuilds_at_start_and_stays_alive_meanwhile(aged):
     assert said[during[0] : during[-1]].count("WATCHDOG=1") >= 2, "no sign of life meanwhile"
     assert defects_json(home) == defects_json(ref)
     assert _frames(home) == _frames(ref)
+
+
+def test_format_3_rebuilds_its_jpeg_accumulators_and_reads_its_raw_ones(tmp_path):
+    """Format 4 counts the peak of a JPEG defect's smear, where format 3 counted every
+    pixel of it: a format-3 JPEG accumulator is rebuilt from its photos (their digests
+    are the same as today's), a RAW one reads as it is."""
+    roll = make_roll(tmp_path / "DCIM", n=40, seed=8)
+    home, ref = tmp_path / "home", tmp_path / "ref"
+    hotwatch("scan", str(roll.folder), home=home)
+    raw_before = {}
+    for path in (home / "accumulators").glob("*.hwacc"):
+        path.write_bytes(with_format_version(path.read_bytes(), 3))
+        if "-raw-" in path.name:
+            raw_before[path.name] = path.read_bytes()
+    hotwatch("scan", str(roll.folder), home=ref)
+    out = hotwatch("scan", str(roll.folder), home=home).stdout
+    assert out.count("rebuilt accumulator") == 1 and "-jpeg-" in out
+    assert {p.name: p.read_bytes() for p in (home / "accumulators").glob("*-raw-*.hwacc")} == (
+        raw_before
+    ), "the RAW accumulator is read as it is, not rebuilt"
+    assert len(list((home / "accumulators").glob("*-jpeg-*.format3-*"))) == 1
+    assert defects_json(home) == defects_json(ref)
+    assert _frames(home) == _frames(ref), "each photo counted once"
