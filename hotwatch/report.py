@@ -290,8 +290,9 @@ def _crops(acc: AccumulatorRow, defects: Sequence[DefectRow], files: Sequence[Fi
     Candidates are the accumulator's NEWEST_PHOTOS newest ingested photos still on disk, then
     OLDER_PHOTOS older ones spread evenly over the rest (the newest photos may all be one
     night's time-lapse, where a dead pixel cannot show). Each is decoded once, newest first.
-    A defect takes the newest candidate taken at or after its onset in which it stands out;
-    if none does, the candidate where it stands out most (``Crop.shows`` is then False).
+    A defect takes the newest candidate taken at or after its onset in which it stands out,
+    and more than anything else of its colour in the crop; if none does, the candidate
+    where it stands out most (``Crop.shows`` is then False).
     """
     if not defects:
         return {}
@@ -378,6 +379,7 @@ def _crop(frame: Frame, d: DefectRow, everyone: Sequence[tuple[int, int]], f: Fi
     colours = _cfa_colours(frame.cfa, d.x, d.y) if frame.cfa is not None else None
     contrast = centre_contrast(before, colours, floor=0.001 if frame.cfa is not None else 0.004)
     gain = display_gain(before, raw=frame.cfa is not None)
+    shows = _shows(contrast, d.kind) and _stands_out_most(before, colours)
     return Crop(
         x=d.x,
         y=d.y,
@@ -385,7 +387,7 @@ def _crop(frame: Frame, d: DefectRow, everyone: Sequence[tuple[int, int]], f: Fi
         after=_png(crop_rgb(after, colours, gain=gain)),
         path=f.path,
         taken_at=f.taken_at,
-        shows=_shows(contrast, d.kind),
+        shows=shows,
         contrast=contrast,
         gain=gain,
     )
@@ -459,6 +461,19 @@ def centre_contrast(crop: np.ndarray, colours: np.ndarray | None, floor: float =
         if abs(z) > abs(best):
             best = z
     return best
+
+
+def _stands_out_most(crop: np.ndarray, colours: np.ndarray | None) -> bool:
+    """Whether the centre is what stands out most in the crop, among the cells of its
+    colour, in the channel where it stands out most: a crop where some edge of the scene
+    outshines the defect does not show the user their defect."""
+    c = crop.shape[0] // 2
+    planes = crop if crop.ndim == 3 else crop[..., None]
+    same = np.ones(crop.shape[:2], dtype=bool) if colours is None else colours == colours[c, c]
+    same &= np.isfinite(planes).all(axis=2)
+    dev = np.abs(planes - np.median(planes[same], axis=0))
+    ch = int(np.argmax(dev[c, c]))
+    return bool(dev[c, c, ch] >= dev[..., ch][same].max())
 
 
 def _shows(z: float, kind: DefectKind) -> bool:

@@ -95,12 +95,26 @@ RAW_TARGET = dt.SidecarTarget.raw(336, 248, 320, 240, SIM_MARGINS[0], SIM_MARGIN
 JPEG_TARGET = dt.SidecarTarget.jpeg(320, 240)
 
 
+def at(got: set[tuple[int, int]], want: set[tuple[int, int]], frame: str) -> bool:
+    """Each position found where it is wanted, one for one: exactly on a raw; within a
+    pixel on a JPEG, whose two pixels of a chroma sample share their colour (a blue or red
+    photosite may show at either: hotwatch reports the one that showed it more often)."""
+    tol = 0 if frame == "raw" else 1
+    left = set(got)
+    for x, y in sorted(want):
+        near = sorted(left, key=lambda p: (abs(p[0] - x) + abs(p[1] - y), p))
+        if not near or max(abs(near[0][0] - x), abs(near[0][1] - y)) > tol:
+            return False
+        left.remove(near[0])
+    return not left
+
+
 def test_forms_are_named_hotwatch(trained, tmp_path, capsys):
     """``circles`` relies on hotwatch naming its forms: make sure it does."""
     p = photo(trained, tmp_path, LATE, "jpg")
     run(capsys, trained[0], "heal", str(p), "--json")
     text = dt.sidecar_paths(p)[0].read_text()
-    assert circles(text, JPEG_TARGET) == ALL
+    assert at(circles(text, JPEG_TARGET), ALL, "jpeg")
 
 
 @pytest.mark.parametrize(
@@ -121,7 +135,7 @@ def test_info_then_heal_then_heal_again(trained, tmp_path, capsys, ext, frame, t
     assert (info["width"], info["height"]) == (320, 240)
     assert (info["pipe_width"], info["pipe_height"]) == (target.width, target.height)
     assert (info["left_margin"], info["top_margin"]) == (target.left_margin, target.top_margin)
-    assert {(d["x"], d["y"]) for d in info["defects"]} == ALL
+    assert at({(d["x"], d["y"]) for d in info["defects"]}, ALL, frame)
     assert info["later_defects"] == []
     assert info["sidecars"] == [{"path": f"{p}.xmp", "exists": False, "hotwatch_shapes": 0,
                                  "user_history": False}]  # fmt: skip
@@ -132,13 +146,13 @@ def test_info_then_heal_then_heal_again(trained, tmp_path, capsys, ext, frame, t
     assert res["sidecars"] == [{"path": f"{p}.xmp", "status": "created", "backup": None}]
     xmp = Path(f"{p}.xmp")
     text = xmp.read_text(encoding="utf-8")
-    assert circles(text, target) == ALL  # the margins are applied for RAW, not for JPEG
+    assert at(circles(text, target), ALL, frame)  # the margins apply for RAW, not for JPEG
     assert dt.sidecar_state(text).hotwatch_shapes == 4
     # exactly what the library writes for this geometry, sources chosen on this photo's pixels
     from hotwatch.frames import read_frame
 
     scorer = dt.patch_mismatch(read_frame(p).data)
-    shapes = dt.heal_shapes(sorted(ALL), target, scorer)
+    shapes = dt.heal_shapes(sorted((d["x"], d["y"]) for d in info["defects"]), target, scorer)
     assert text == dt.patch_sidecar(None, shapes, frame, p.name)
 
     before = (xmp.read_bytes(), xmp.stat().st_mtime_ns)
