@@ -1213,8 +1213,9 @@ class Camera:
         neighbourhood, encoded twice as the camera encodes it: with the defect, and with
         the same noise but a healthy photosite (a twin camera without defects). The crop
         starts on a multiple of 48 px (16 px JPEG MCUs, 2 and 6 px colour patterns), so it
-        compresses as it does in the whole frame. Each defect is measured alone (a neighbouring
-        defect's smear is not this one's doing). Noise per channel: 1.2533 x the mean
+        compresses as it does in the whole frame. Each defect is measured by what it adds to
+        the JPEG where the others are (a neighbouring defect's smear is not its doing, and
+        a strong one beside it may hide it). Noise per channel: 1.2533 x the mean
         |residual| against the middle two of the pixels two away, on the healthy crop, as
         hotwatch measures it; the largest channel's ratio counts.
         """
@@ -1235,12 +1236,15 @@ class Camera:
             d = self.defects[i]
             y0, x0 = max(0, d.y // 48 * 48 - 48), max(0, d.x // 48 * 48 - 48)
             y1, x1 = min(h, y0 + 144), min(w, x0 + 144)
-            alone = clean[y0:y1, x0:x1].copy()  # this defect alone: not its neighbour's smear
-            alone[d.y - y0, d.x - x0] = raw[d.y, d.x]
-            good = self._jpeg_crop(clean[y0:y1, x0:x1]).astype(np.float64)
-            bad = self._jpeg_crop(alone).astype(np.float64)
+            # what this defect adds, its neighbours there or not: a neighbour's smear is
+            # not this one's doing, and may hide it
+            without = raw[y0:y1, x0:x1].copy()
+            without[d.y - y0, d.x - x0] = clean[d.y, d.x]
+            good = self._jpeg_crop(without).astype(np.float64)
+            bad = self._jpeg_crop(raw[y0:y1, x0:x1]).astype(np.float64)
             diff = np.abs(bad[d.y - y0, d.x - x0] - good[d.y - y0, d.x - x0])
-            out[i] = float(np.max(diff / _jpeg_noise(good)))
+            noise = _jpeg_noise(self._jpeg_crop(clean[y0:y1, x0:x1]).astype(np.float64))
+            out[i] = float(np.max(diff / noise))
         return out
 
     def _jpeg_crop(self, raw: np.ndarray) -> np.ndarray:
