@@ -49,8 +49,8 @@ from PIL import Image, ImageDraw
 from .catalogue import NEW_DEFECT, Catalogue
 from .config import Paths
 from .errors import UserError
-from .model import Event
-from .notify import CRITICAL, Notification, NotificationError, Notifier
+from .model import DefectKind, Event
+from .notify import CRITICAL, NORMAL, Notification, NotificationError, Notifier
 
 log = logging.getLogger(__name__)
 
@@ -418,7 +418,8 @@ _KIND_WORDS = {"hot": "hot pixel", "stuck": "stuck pixel", "dead": "dead pixel"}
 
 def describe_defect(payload: Mapping[str, Any]) -> Notification:
     """``NIKON D80 #3012345: new hot pixel at 1203,877, first seen 2024-05-02``."""
-    kind = _KIND_WORDS.get(str(payload.get("kind")), f"{payload.get('kind')} pixel")
+    raw_kind = str(payload.get("kind"))
+    kind = _KIND_WORDS.get(raw_kind, f"{raw_kind} pixel")
     first = payload.get("onset") or payload.get("confirmed")
     first_text = str(first)[:10] if first else "an unknown date"
     summary = (
@@ -428,7 +429,8 @@ def describe_defect(payload: Mapping[str, Any]) -> Notification:
     frame = str(payload.get("frame_kind", "")).upper()
     size = f"{payload.get('width')}x{payload.get('height')}"
     body = f"{frame} {size} frames. Open the hotwatch tray menu for the report."
-    return Notification(summary=summary, body=body, urgency=CRITICAL if kind == "dead" else 1)
+    urgency = CRITICAL if raw_kind == DefectKind.DEAD.value else NORMAL
+    return Notification(summary=summary, body=body, urgency=urgency)
 
 
 def compose(events: Sequence[Event], burst: int = BURST) -> list[Notification]:

@@ -27,7 +27,14 @@ from hotwatch import tray
 from hotwatch.catalogue import Catalogue
 from hotwatch.config import Paths
 from hotwatch.model import AccumulatorKey, BodyId, Defect, DefectKind, FrameKind
-from hotwatch.notify import Notification, NotificationError, dbus_notify, notify_send
+from hotwatch.notify import (
+    CRITICAL,
+    NORMAL,
+    Notification,
+    NotificationError,
+    dbus_notify,
+    notify_send,
+)
 from hotwatch.tray import (
     NO_DISPLAY,
     STATE_KEY,
@@ -222,6 +229,29 @@ def test_announcer_starts_at_the_newest_event_and_never_repeats(tmp_path):
     assert len(sent) == 4
     assert sent[-1].summary == "hotwatch: 4 new defects on 1 camera body"
     assert sent[-1].body == "NIKON D80 #3012345: 4 new"
+
+
+def test_a_dead_pixel_is_announced_with_critical_urgency(tmp_path):
+    """A dead pixel ruins every photo from now on: its notification is critical, others
+    normal (the kind travels through the event from the catalogue to the notification)."""
+    cat = catalogue(tmp_path)
+    sent: list[Notification] = []
+    Announcer(cat, sent.append).cursor()  # the tray has started: announce what comes next
+    cat.sync_defects(
+        KEY,
+        [
+            Defect(40, 50, DefectKind.DEAD, 9.0, MAY2),
+            Defect(60, 70, DefectKind.HOT, 9.0, MAY2),
+            Defect(80, 90, DefectKind.STUCK, 9.0, MAY2),
+        ],
+        MAY3,
+    )
+    Announcer(cat, sent.append).poll()
+    assert [(n.summary.split(": ")[1][:14], n.urgency) for n in sent] == [
+        ("new dead pixel", CRITICAL),
+        ("new hot pixel ", NORMAL),
+        ("new stuck pixe", NORMAL),
+    ]
 
 
 # --------------------------------------------------------------------------- daemon lock
