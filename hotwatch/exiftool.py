@@ -24,7 +24,8 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Sequence
+import weakref
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -102,6 +103,25 @@ def _flatten(obj: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _reap(proc: subprocess.Popen[bytes], reader: threading.Thread) -> None:
+    """Kill an exiftool process, let its reader thread reach EOF, then close the pipes.
+
+    In that order: closing a buffered stream that another thread is reading aborts the
+    interpreter ("_enter_buffered_busy"), which is what an ``ExifTool.__del__`` closing it
+    at interpreter exit once did.
+    """
+    with contextlib.suppress(OSError):
+        proc.kill()
+    with contextlib.suppress(Exception):
+        proc.wait(timeout=5)
+    with contextlib.suppress(Exception):
+        proc.stdin.close()  # type: ignore[union-attr]
+    reader.join(timeout=5)
+    if not reader.is_alive():
+        with contextlib.suppress(Exception):
+            proc.stdout.close()  # type: ignore[union-attr]
+
+
 class ExifToolError(RuntimeError):
     """exiftool could not answer for a file (timeout, died, unparsable output)."""
 
@@ -113,9 +133,13 @@ class _Died(ExifToolError):
 class ExifTool:
     """A ``-stay_open`` exiftool process; ``read()`` is thread-safe (one lock).
 
-    Use as a context manager or call ``close()``. If the process dies (or a
-    file times out and the process is killed) the next ``read()`` starts a new
-    one, so a daemon can keep one instance for its lifetime.
+    Its owner closes it: use it as a context manager (or :func:`optional_exiftool`), or
+    call ``close()``. One never closed (a library user's) is stopped when it is collected
+    or at Python's exit by a weakref finalizer that kills the process before touching its
+    pipes (exiftool outlives a closed stdin, and a ``__del__`` closing the pipes at
+    interpreter exit aborted Python). If the process dies (or a file times out and the
+    process is killed) the next ``read()`` starts a new one, so a daemon can keep one
+    instance for its lifetime.
     """
 
     def __init__(self, executable: str | os.PathLike[str], timeout: float = 20.0) -> None:
@@ -124,6 +148,7 @@ class ExifTool:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._lines: queue.Queue[bytes | None] | None = None
+        self._reaper: weakref.finalize | None = None
         self._stderr: IO[bytes] | None = None
         self._counter = itertools.count(1)
 
@@ -157,22 +182,21 @@ class ExifTool:
                 lines.put(line)
             lines.put(None)  # EOF: the process is gone
 
-        threading.Thread(target=pump, name="exiftool-reader", daemon=True).start()
+        reader = threading.Thread(target=pump, name="exiftool-reader", daemon=True)
+        reader.start()
+        # Stops the process if its owner never does, when this object goes or Python exits
+        # (at exit, before the interpreter winds down: a weakref finalizer, not __del__).
+        self._reaper = weakref.finalize(self, _reap, self._proc, reader)
 
     def _alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
     def _kill(self) -> None:
-        """Stop the process hard (after a timeout or a broken pipe)."""
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            with contextlib.suppress(OSError):
-                proc.kill()
-            with contextlib.suppress(Exception):
-                proc.wait(timeout=5)
-            for stream in (proc.stdin, proc.stdout):
-                with contextlib.suppress(Exception):
-                    stream.close()  # type: ignore[union-attr]
+        """Stop the process hard (after a timeout or a broken pipe, or to close)."""
+        self._proc = None
+        reaper, self._reaper = self._reaper, None
+        if reaper is not None:
+            reaper()
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
@@ -198,10 +222,6 @@ class ExifTool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def __del__(self) -> None:  # best effort: never leave a Perl process behind
-        with contextlib.suppress(Exception):
-            self._kill()
 
     @property
     def pid(self) -> int | None:
@@ -286,3 +306,15 @@ class ExifTool:
         if not isinstance(parsed, list) or not parsed or not isinstance(parsed[0], dict):
             return {}
         return _flatten(parsed[0])
+
+
+@contextlib.contextmanager
+def optional_exiftool(timeout: float = 20.0) -> Iterator[ExifTool | None]:
+    """The installed exiftool for the ``with`` block (None if there is none), closed at its
+    end: how every owner of one (a command, the daemon's worker) holds it."""
+    tool = ExifTool.find(timeout=timeout)
+    try:
+        yield tool
+    finally:
+        if tool is not None:
+            tool.close()

@@ -53,12 +53,18 @@ _WORKER_EXIFTOOL = None
 
 
 def _init_worker() -> None:
+    """A worker's set-up: its own exiftool, closed as the worker ends (the pool is closed
+    and joined, so each worker leaves through multiprocessing's finalizers)."""
     global _WORKER_EXIFTOOL
+    from multiprocessing.util import Finalize
+
     from . import memory
     from .exiftool import ExifTool
 
     memory.tune_for_frames()
     _WORKER_EXIFTOOL = ExifTool.find()
+    if _WORKER_EXIFTOOL is not None:
+        Finalize(None, _WORKER_EXIFTOOL.close, exitpriority=10)
 
 
 def scan(
@@ -93,6 +99,8 @@ def scan(
                 _count(summary, ingestor.commit(prep))
                 if progress:
                     progress(i, total, prep.path)
+            pool.close()  # the workers end on their own, closing their exiftool
+            pool.join()
     else:
         with contextlib.closing(ingestor.ingest_files(todo)) as outcomes:
             for i, out in enumerate(outcomes, 1):

@@ -33,7 +33,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -595,3 +597,50 @@ def test_exiftool_reads_odd_file_names(tmp_path, et):
     assert et.read(path)["IFD0:Make"] == "SONY"
     with pytest.raises(ExifToolError):
         et.read(tmp_path / "two\nlines.jpg")
+
+
+LIBRARY_USE = """
+import sys
+from pathlib import Path
+from hotwatch.exif import read_camera_file
+from hotwatch.exiftool import ExifTool
+tool = ExifTool.find()
+print(read_camera_file(Path(sys.argv[1]), tool).body.label)
+print(tool.pid, flush=True)
+"""
+
+
+def test_an_exiftool_left_open_never_aborts_the_interpreter(tmp_path):
+    """A library user who never closes the ExifTool: Python exits cleanly (no fatal error
+    from a stream closed under the reader thread at shutdown) and the Perl process ends
+    with it (its stdin closes)."""
+    path = camera_jpeg(tmp_path / "p.jpg", "PENTAX Corporation", "PENTAX K10D")
+    for _ in range(5):  # the abort came from a race: it showed in most runs, not all
+        done = subprocess.run(
+            [sys.executable, "-c", LIBRARY_USE, str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "Fatal Python error" not in done.stderr
+        label, pid = done.stdout.splitlines()
+        assert label.startswith("PENTAX K10D")
+        gone = time.monotonic() + 10
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < gone:
+            time.sleep(0.05)
+        assert not Path(f"/proc/{pid}").exists()
+
+
+def test_closing_an_exiftool_ends_its_process_and_reader(tmp_path):
+    def readers() -> int:
+        return sum(t.name == "exiftool-reader" for t in threading.enumerate())
+
+    path = camera_jpeg(tmp_path / "a.jpg", "Canon", "Canon EOS 5D")
+    before = readers()
+    with ExifTool.find() as tool:  # type: ignore[union-attr]
+        assert tool.read(path)["IFD0:Model"] == "Canon EOS 5D"
+        pid = tool.pid
+        assert readers() == before + 1
+    assert tool.pid is None and not Path(f"/proc/{pid}").exists()
+    assert readers() == before

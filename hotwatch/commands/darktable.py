@@ -27,7 +27,7 @@ from .. import export
 from ..catalogue import AccumulatorRow, Catalogue, DefectRow
 from ..errors import HotwatchError, UnreadableFile, UnsupportedFile, UserError
 from ..exif import read_camera_file
-from ..exiftool import ExifTool
+from ..exiftool import ExifTool, optional_exiftool
 from ..frames import read_frame
 from ..model import BodyId, FrameKind
 from ..plugin_files import darktable_script
@@ -298,7 +298,9 @@ def _quiet_for_json(args: argparse.Namespace) -> None:
         logging.getLogger().setLevel(logging.CRITICAL + 1)
 
 
-def _resources(args: argparse.Namespace, stack: ExitStack) -> tuple[Catalogue | None, ExifTool]:
+def _resources(
+    args: argparse.Namespace, stack: ExitStack
+) -> tuple[Catalogue | None, ExifTool | None]:
     """The catalogue (None if nothing was scanned yet) and exiftool if installed.
 
     exiftool is used as ``hotwatch scan`` uses it, so a body reads the same key here.
@@ -307,10 +309,7 @@ def _resources(args: argparse.Namespace, stack: ExitStack) -> tuple[Catalogue | 
         cat = stack.enter_context(open_catalogue(args.paths, readonly=True))
     except UserError:
         cat = None
-    et = ExifTool.find()
-    if et is not None:
-        stack.callback(et.close)
-    return cat, et
+    return cat, stack.enter_context(optional_exiftool())
 
 
 def run_info(args: argparse.Namespace) -> int:

@@ -129,7 +129,7 @@ def run_cameras(args: argparse.Namespace) -> int:
 
 def _reidentify(args: argparse.Namespace) -> None:
     """``cameras --reidentify``: read every body again now, print what moved."""
-    from ..exiftool import ExifTool
+    from ..exiftool import optional_exiftool
     from ..watch import daemon_pid
 
     if daemon_pid(args.paths) is not None:
@@ -137,14 +137,9 @@ def _reidentify(args: argparse.Namespace) -> None:
             "hotwatch watch is running: it re-identifies bodies when it starts; "
             "stop it first, or restart it"
         )
-    with open_catalogue(args.paths) as cat:
-        exiftool = ExifTool.find()
-        try:
-            for migration in reidentify(args.paths, cat, exiftool, force=True):
-                print(migration.line, file=sys.stderr if args.json else sys.stdout)
-        finally:
-            if exiftool is not None:
-                exiftool.close()
+    with open_catalogue(args.paths) as cat, optional_exiftool() as exiftool:
+        for migration in reidentify(args.paths, cat, exiftool, force=True):
+            print(migration.line, file=sys.stderr if args.json else sys.stdout)
 
 
 def camera_entries(cat: Catalogue, body_query: str | None) -> list[dict]:

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..exiftool import ExifTool
+from ..exiftool import optional_exiftool
 from ..ingest import Ingestor
 from ..model import FileStatus
 from ..rebuild import rebuild_outdated
@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     workers = args.workers if args.workers > 0 else (os.cpu_count() or 1)
-    with open_catalogue(args.paths) as cat, _exiftool() as et:
+    with open_catalogue(args.paths) as cat, optional_exiftool() as et:
         if daemon_pid(args.paths) is None:  # a running daemon did it when it started
             for rebuilt in rebuild_outdated(args.paths, cat, et, ProgressBar()):
                 print(rebuilt.line)
@@ -57,18 +57,6 @@ def run(args: argparse.Namespace) -> int:
         print("hotwatch scan: no photo could be read", file=sys.stderr)
         return 1
     return 0
-
-
-class _exiftool:
-    """ExifTool if installed, else None; closed at the end either way."""
-
-    def __enter__(self):
-        self.et = ExifTool.find()
-        return self.et
-
-    def __exit__(self, *exc: object) -> None:
-        if self.et is not None:
-            self.et.close()
 
 
 def print_summary(summary, cat) -> None:
