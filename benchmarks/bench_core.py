@@ -38,8 +38,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hotwatch import camsim, frames  # noqa: E402
-from hotwatch.scoring import score  # noqa: E402
+from hotwatch.io import frames  # noqa: E402
+from hotwatch.sim import camsim  # noqa: E402
+from hotwatch.sim.scoring import score  # noqa: E402
 
 
 def build_camera(width: int, height: int, n: int, seed: int, dng_compression: str = "none"):
@@ -129,10 +130,10 @@ def ingest_in_child(home: Path, files: list[Path], chunk: int = 25) -> dict:
     code = f"""
 import json, sys, time
 from pathlib import Path
-from hotwatch import frames
-from hotwatch.catalogue import Catalogue
-from hotwatch.config import resolve_paths
-from hotwatch.ingest import Ingestor, prepare
+from hotwatch.io import frames  # noqa: E402
+from hotwatch.state.catalogue import Catalogue
+from hotwatch.state.config import resolve_paths
+from hotwatch.pipeline.ingest import Ingestor, prepare
 paths = resolve_paths({str(home)!r}).ensure()
 files = [Path(p) for p in json.loads(sys.stdin.read())]
 cat = Catalogue(paths.catalogue)

@@ -31,7 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from hotwatch import camsim  # noqa: E402
+from hotwatch.sim import camsim  # noqa: E402
 
 
 def make_roll(folder: Path, n: int, width: int, height: int) -> list[Path]:

@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import darktable_util as du  # noqa: E402
 
-from hotwatch import camsim  # noqa: E402
-from hotwatch import darktable as dt  # noqa: E402
+from hotwatch.darktable import xmp as dt  # noqa: E402
+from hotwatch.sim import camsim  # noqa: E402
 
 
 def main() -> None:

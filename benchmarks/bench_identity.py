@@ -41,8 +41,8 @@ from exif_layouts import (  # noqa: E402
     write_dng,
 )
 
-from hotwatch.exif import read_camera_file  # noqa: E402
-from hotwatch.exiftool import ExifTool  # noqa: E402
+from hotwatch.io.exif import read_camera_file  # noqa: E402
+from hotwatch.io.exiftool import ExifTool  # noqa: E402
 
 SHOT = [
     ascii_(0x9003, "2024:05:06 07:08:09"),

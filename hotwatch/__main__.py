@@ -1,3 +1,3 @@
-from .cli import run
+from hotwatch.cli import run
 
 run()

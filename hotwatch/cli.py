@@ -16,8 +16,8 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 
-from .config import resolve_paths
-from .errors import DamagedState, DiskFull, HotwatchError, UserError
+from hotwatch.core.errors import DamagedState, DiskFull, HotwatchError, UserError
+from hotwatch.state.config import resolve_paths
 
 #: Modules under hotwatch.commands, in the order their commands appear in --help.
 COMMAND_MODULES = ("scan", "listing", "watch", "tray", "report", "darktable")

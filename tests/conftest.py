@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hotwatch import camsim
+from hotwatch.sim import camsim
 
 
 @dataclass
@@ -86,7 +86,7 @@ def with_format_version(blob: bytes, version: int) -> bytes:
     import hashlib
     import struct
 
-    from hotwatch.accumulator import MAGIC
+    from hotwatch.core.accumulator import MAGIC
 
     body = blob[:-32]
     (size,) = struct.unpack_from("<I", body, len(MAGIC))

@@ -307,7 +307,7 @@ SIM_SHOTS = 40
 
 def sim_camera(margins: tuple[int, int, int, int] = SIM_MARGINS):
     """The simulated body (camsim) whose roll ``train_home`` scans: 320x240 RGGB."""
-    from hotwatch import camsim
+    from hotwatch.sim import camsim
 
     sensor = camsim.SensorSpec(width=320, height=240, cfa="RGGB", margins=margins)
     planted = [camsim.PlantedDefect(x, y, k, s, onset) for x, y, k, s, onset in SIM_DEFECTS]
@@ -316,7 +316,7 @@ def sim_camera(margins: tuple[int, int, int, int] = SIM_MARGINS):
 
 def sim_shots(n: int = SIM_SHOTS + 2):
     """Simple daylight shots in capture order; shots past SIM_SHOTS are never scanned."""
-    from hotwatch import camsim
+    from hotwatch.sim import camsim
 
     return camsim.plan_roll(
         n, seed=3, bursts=False, timelapses=False, night=False, specials=False, portrait=False
@@ -342,7 +342,7 @@ def train_home(home: Path, roll: Path, formats: tuple[str, ...] = ("jpeg", "dng"
     """Write the simulated roll, scan it into HOME; returns ``defects --json`` as a dict."""
     import json
 
-    from hotwatch import camsim
+    from hotwatch.sim import camsim
 
     home, roll = home.absolute(), roll.absolute()
     camsim.write_roll(sim_camera(), sim_shots()[:SIM_SHOTS], roll, formats)

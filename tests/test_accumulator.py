@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 from conftest import with_format_version
 
-from hotwatch import store
-from hotwatch.accumulator import (
+from hotwatch.core.accumulator import (
     CEILING,
     POS_HI,
     POS_LO,
@@ -24,9 +23,10 @@ from hotwatch.accumulator import (
     Accumulator,
     FormatVersionError,
 )
-from hotwatch.detect import DetectParams, candidates, describe, detect, least_count
-from hotwatch.errors import DamagedState
-from hotwatch.evidence import extract
+from hotwatch.core.detect import DetectParams, candidates, describe, detect, least_count
+from hotwatch.core.errors import DamagedState
+from hotwatch.core.evidence import extract
+from hotwatch.state import store
 
 H, W = 96, 128
 PATTERN = np.array([[0, 1], [1, 2]], dtype=np.uint8)
@@ -156,8 +156,8 @@ def test_kill_during_saves_leaves_old_or_new_state(tmp_path):
     path = tmp_path / "acc.hwacc"
     code = textwrap.dedent(f"""
         import numpy as np, sys
-        from hotwatch import store
-        from hotwatch.accumulator import Accumulator
+        from hotwatch.state import store
+        from hotwatch.core.accumulator import Accumulator
         acc = Accumulator(600, 800, "raw")
         i = 0
         while True:
@@ -187,7 +187,8 @@ def test_kill_during_saves_leaves_old_or_new_state(tmp_path):
 def test_core_is_pure():
     """The core imports no I/O library: it can be tested and reused without files."""
     code = (
-        "import sys, hotwatch.accumulator, hotwatch.detect, hotwatch.cfa, hotwatch.evidence;"
+        "import sys, hotwatch.core.accumulator, hotwatch.core.detect, hotwatch.core.cfa,"
+        " hotwatch.core.evidence;"
         "bad = {'sqlite3','PIL','rawpy','watchdog','exifread'} & set(sys.modules);"
         "print(sorted(bad))"
     )
@@ -204,7 +205,7 @@ def test_core_is_pure():
 def _random_evidence(rng, h, w, scene, late=False):
     """A made-up frame's evidence: outliers of all strengths, mixed opportunities; with
     ``late``, also a few elements that have just gone bad."""
-    from hotwatch.evidence import FrameEvidence, block_shape
+    from hotwatch.core.evidence import FrameEvidence, block_shape
 
     bshape = block_shape(h, w)
     sides = []

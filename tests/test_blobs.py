@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hotwatch.detect import DetectParams, _group
+from hotwatch.core.detect import DetectParams, _group
 
 
 def _statement(order, ys, xs, score, bright, onset, chroma, p: DetectParams):

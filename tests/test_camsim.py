@@ -20,7 +20,8 @@ import rawpy
 import tifffile
 from PIL import Image
 
-from hotwatch.camsim import (
+from hotwatch.core.model import BodyId, DefectKind
+from hotwatch.sim.camsim import (
     PHOTO_SCENES,
     SPECIAL_SCENES,
     XTRANS,
@@ -33,7 +34,6 @@ from hotwatch.camsim import (
     plant_defects,
     write_roll,
 )
-from hotwatch.model import BodyId, DefectKind
 
 
 def simple_roll(n: int, seed: int = 0) -> list[ShotSpec]:
@@ -350,7 +350,7 @@ def test_visibility_tracks_the_raw_residual() -> None:
 def test_jpeg_visibility_is_what_the_camera_jpeg_shows(tmp_path: Path) -> None:
     """Measured on crops of the camera's own JPEG, it equals what the whole JPEG written
     to disk shows against a defect-free twin's; nothing before onset."""
-    from hotwatch.camsim import _jpeg_noise
+    from hotwatch.sim.camsim.camera import _jpeg_noise
 
     sensor = SensorSpec(240, 160)
     defects = [

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from hotwatch.catalogue import (
+from hotwatch.core.errors import DamagedState, UserError
+from hotwatch.core.model import AccumulatorKey, BodyId, Defect, DefectKind, FileStatus, FrameKind
+from hotwatch.state.catalogue import (
     MIGRATIONS,
     NEW_BODY,
     NEW_DEFECT,
@@ -24,8 +26,6 @@ from hotwatch.catalogue import (
     apply_migrations,
     schema_version,
 )
-from hotwatch.errors import DamagedState, UserError
-from hotwatch.model import AccumulatorKey, BodyId, Defect, DefectKind, FileStatus, FrameKind
 
 REPO = Path(__file__).resolve().parents[1]
 BODY = BodyId("NIKON", "D80", "3012345")
@@ -539,7 +539,7 @@ def _env() -> dict[str, str]:
 READER = """
 import sys
 from pathlib import Path
-from hotwatch.catalogue import Catalogue
+from hotwatch.state.catalogue import Catalogue
 
 path, expected = Path(sys.argv[1]), int(sys.argv[2])
 count, last_id, polls, partial = 0, 0, 0, 0
@@ -618,7 +618,7 @@ def test_writer_tray_and_reader_process_work_concurrently(cat: Catalogue, db_pat
 def test_two_processes_opening_a_new_catalogue_at_once(tmp_path: Path) -> None:
     path = tmp_path / "new.sqlite"
     code = (
-        "import sys; from pathlib import Path; from hotwatch.catalogue import Catalogue\n"
+        "import sys; from pathlib import Path; from hotwatch.state.catalogue import Catalogue\n"
         "with Catalogue(Path(sys.argv[1])) as c: c.set_state(sys.argv[2], 'x')\n"
     )
     env = _env()

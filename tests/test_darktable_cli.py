@@ -26,9 +26,9 @@ from darktable_util import (
     user_edit_xmp,
 )
 
-from hotwatch import camsim
-from hotwatch import darktable as dt
 from hotwatch.cli import main
+from hotwatch.darktable import xmp as dt
+from hotwatch.sim import camsim
 
 ROOT = Path(__file__).resolve().parents[1]
 EARLY, LATE = 5, SIM_SHOTS + 1  # shot indices: before / after the late defect's onset
@@ -149,7 +149,7 @@ def test_info_then_heal_then_heal_again(trained, tmp_path, capsys, ext, frame, t
     assert at(circles(text, target), ALL, frame)  # the margins apply for RAW, not for JPEG
     assert dt.sidecar_state(text).hotwatch_shapes == 4
     # exactly what the library writes for this geometry, sources chosen on this photo's pixels
-    from hotwatch.frames import read_frame
+    from hotwatch.io.frames import read_frame
 
     scorer = dt.patch_mismatch(read_frame(p).data)
     shapes = dt.heal_shapes(sorted((d["x"], d["y"]) for d in info["defects"]), target, scorer)

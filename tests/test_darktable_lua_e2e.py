@@ -19,7 +19,7 @@ from pathlib import Path
 
 from darktable_util import SIM_SHOTS, hotwatch_cli, sim_camera, sim_shots, train_home
 
-from hotwatch import darktable as dt
+from hotwatch.darktable import xmp as dt
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -26,7 +26,7 @@ from darktable_util import (
     write_jpeg,
 )
 
-from hotwatch import darktable as dt
+from hotwatch.darktable import xmp as dt
 
 HEALED = 0.02
 BEFORE = 0.2

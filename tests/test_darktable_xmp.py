@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from darktable_util import USER_CIRCLE_ID, USER_GROUP_ID, user_edit_xmp
 
-from hotwatch import darktable as dt
+from hotwatch.darktable import xmp as dt
 
 NS = {"darktable": dt.NS_DT, "rdf": dt.NS_RDF}
 JPEG = dt.SidecarTarget.jpeg(256, 192)

@@ -29,9 +29,8 @@ from exif_layouts import (
     xmp_packet,
 )
 
-from hotwatch.catalogue import Catalogue
 from hotwatch.cli import main
-from hotwatch.exif import (
+from hotwatch.io.exif import (
     UNDATED,
     capture_order,
     capture_time,
@@ -39,7 +38,8 @@ from hotwatch.exif import (
     known_time,
     read_camera_file,
 )
-from hotwatch.exiftool import ExifTool
+from hotwatch.io.exiftool import ExifTool
+from hotwatch.state.catalogue import Catalogue
 
 TAKEN = datetime(2024, 5, 6, 7, 8, 9, 420000, tzinfo=timezone(timedelta(hours=2)))
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from hotwatch import camsim, demo
-from hotwatch.catalogue import Catalogue
 from hotwatch.cli import main
-from hotwatch.errors import UserError
-from hotwatch.model import FrameKind
+from hotwatch.core.errors import UserError
+from hotwatch.core.model import FrameKind
+from hotwatch.sim import camsim, demo
+from hotwatch.state.catalogue import Catalogue
 
 
 @pytest.fixture(scope="module")

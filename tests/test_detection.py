@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import defects_json, hotwatch, make_roll, visible_truth
 
-from hotwatch.scoring import score
+from hotwatch.sim.scoring import score
 
 
 def _cams(home):

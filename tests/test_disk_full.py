@@ -12,7 +12,7 @@ import subprocess
 import pytest
 from conftest import defects_json, hotwatch, make_roll
 
-from hotwatch.catalogue import Catalogue
+from hotwatch.state.catalogue import Catalogue
 
 
 @pytest.fixture

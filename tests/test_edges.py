@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from conftest import defects_json, hotwatch
 
-from hotwatch import camsim
-from hotwatch import cfa as cfa_mod
-from hotwatch.scoring import score
+from hotwatch.core import cfa as cfa_mod
+from hotwatch.sim import camsim
+from hotwatch.sim.scoring import score
 
 SIZES = ((24, 30), (31, 37))
 

@@ -1,4 +1,4 @@
-"""Camera body identity and shot facts (hotwatch.exif, hotwatch.exiftool), on real files.
+"""Camera body identity and shot facts (hotwatch.io.exif, hotwatch.io.exiftool), on real files.
 
 Files are written here with each maker's tag layout (tests/exif_layouts.py);
 exiftool, the reference reader, checks every layout. Which maker-note serials
@@ -62,16 +62,16 @@ from exif_layouts import (
 )
 from PIL import Image
 
-from hotwatch.errors import UnreadableFile, UnsupportedFile
-from hotwatch.exif import (
+from hotwatch.core.errors import UnreadableFile, UnsupportedFile
+from hotwatch.core.model import BodyId, CameraFile
+from hotwatch.io.exif import (
     normalise_make,
     normalise_model,
     normalise_serial,
     parse_datetime,
     read_camera_file,
 )
-from hotwatch.exiftool import ExifTool, ExifToolError
-from hotwatch.model import BodyId, CameraFile
+from hotwatch.io.exiftool import ExifTool, ExifToolError
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +169,7 @@ MAKERS = {
 }
 
 
-# Maker notes hotwatch lets exifread decode (see hotwatch.exif: the others cost
+# Maker notes hotwatch lets exifread decode (see hotwatch.io.exif: the others cost
 # ~30 ms of junk parsing in exifread, or hold no serial it can see).
 DECODED_WITHOUT_EXIFTOOL = {"nikon", "canon", "fujifilm"}
 
@@ -602,8 +602,8 @@ def test_exiftool_reads_odd_file_names(tmp_path, et):
 LIBRARY_USE = """
 import sys
 from pathlib import Path
-from hotwatch.exif import read_camera_file
-from hotwatch.exiftool import ExifTool
+from hotwatch.io.exif import read_camera_file
+from hotwatch.io.exiftool import ExifTool
 tool = ExifTool.find()
 print(read_camera_file(Path(sys.argv[1]), tool).body.label)
 print(tool.pid, flush=True)

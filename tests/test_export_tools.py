@@ -118,7 +118,7 @@ def scan_rewritten(base: Path, rewrite) -> Path:
     """The body's roll as DNGs rewritten by ``rewrite(path)``, copied the way a copy
     without ``-p`` leaves them (every file's time is now), then scanned: its home."""
     roll = base / "roll"
-    from hotwatch import camsim
+    from hotwatch.sim import camsim
 
     for path in camsim.write_roll(sim_camera(), sim_shots()[:SIM_SHOTS], roll, ("dng",)):
         rewrite(path)

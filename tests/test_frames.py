@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hotwatch import frames
-from hotwatch.errors import UnreadableFile, UnsupportedFile
+from hotwatch.core.errors import UnreadableFile, UnsupportedFile
+from hotwatch.io import frames
 
 REAL = Path(__file__).parent / "data" / "real"
 

@@ -1,7 +1,7 @@
 """The compiled kernels against a plain numpy statement of what they compute.
 
 The oracle below is written for clarity, not speed: whole-frame arrays, one
-numpy expression per definition of :mod:`hotwatch.kernels`' docstring. The
+numpy expression per definition of :mod:`hotwatch.core.kernels`' docstring. The
 kernels must agree with it exactly, on Bayer, X-Trans and RGB frames, on sizes
 that are not multiples of a block, with hits in every corner case (several
 channels of one pixel out, both signs, thresholds that forbid one sign).
@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hotwatch import cfa as cfa_mod
-from hotwatch import evidence, kernels
-from hotwatch.evidence import BLOCK
+from hotwatch.core import cfa as cfa_mod
+from hotwatch.core import evidence, kernels
+from hotwatch.core.evidence import BLOCK
 
 
 def _levels(

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from hotwatch import store
-from hotwatch.catalogue import Catalogue
-from hotwatch.config import resolve_paths
-from hotwatch.errors import DiskFull
-from hotwatch.ingest import Ingestor, prepare
-from hotwatch.readahead import read_ahead
+from hotwatch.core.errors import DiskFull
+from hotwatch.io.readahead import read_ahead
+from hotwatch.pipeline.ingest import Ingestor, prepare
+from hotwatch.state import store
+from hotwatch.state.catalogue import Catalogue
+from hotwatch.state.config import resolve_paths
 
 
 @pytest.mark.parametrize("threads", [1, 2])

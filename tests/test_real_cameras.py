@@ -29,11 +29,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hotwatch.errors import UnreadableFile, UnsupportedFile
-from hotwatch.exif import normalise_make, normalise_model, normalise_serial, read_camera_file
-from hotwatch.exiftool import ExifTool
-from hotwatch.frames import read_frame
-from hotwatch.model import FrameKind
+from hotwatch.core.errors import UnreadableFile, UnsupportedFile
+from hotwatch.core.model import FrameKind
+from hotwatch.io.exif import normalise_make, normalise_model, normalise_serial, read_camera_file
+from hotwatch.io.exiftool import ExifTool
+from hotwatch.io.frames import read_frame
 
 DATA = Path(__file__).with_name("data") / "real"
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from conftest import defects_json, hotwatch, make_roll, with_format_version
 
-from hotwatch import store
-from hotwatch.accumulator import FORMAT_VERSION
-from hotwatch.catalogue import Catalogue
-from hotwatch.config import Paths
-from hotwatch.rebuild import rebuild_outdated
+from hotwatch.core.accumulator import FORMAT_VERSION
+from hotwatch.pipeline.rebuild import rebuild_outdated
+from hotwatch.state import store
+from hotwatch.state.catalogue import Catalogue
+from hotwatch.state.config import Paths
 
 OLD = 1  #: the format (of SHA-256 digests) that is rebuilt, not converted
 
@@ -71,7 +71,7 @@ def test_older_accumulators_are_rebuilt_from_their_photos(aged):
 
 def test_an_interrupted_rebuild_resumes_and_counts_nothing_twice(aged, monkeypatch):
     _, home, ref = aged
-    from hotwatch import rebuild
+    from hotwatch.pipeline import rebuild
 
     real, calls = rebuild.prepare, []
 

@@ -1,4 +1,4 @@
-"""Bodies keyed by a weaker reading are migrated, not split (hotwatch.reidentify).
+"""Bodies keyed by a weaker reading are migrated, not split (hotwatch.pipeline.reidentify).
 
 Real files (simulated camera photos with a Pentax maker note: its serial is
 invisible to exifread, exiftool reads it), a real SQLite catalogue, the real
@@ -21,14 +21,11 @@ import pytest
 from exif_layouts import ascii_, pentax, rational, short, tiff, undefined
 from PIL import Image
 
-from hotwatch import camsim, store
-from hotwatch.accumulator import Accumulator, content_digest
-from hotwatch.catalogue import Catalogue
-from hotwatch.config import Paths
-from hotwatch.exiftool import ExifTool
-from hotwatch.ingest import Ingestor
-from hotwatch.model import AccumulatorKey, BodyId, FileStatus, FrameKind
-from hotwatch.reidentify import (
+from hotwatch.core.accumulator import Accumulator, content_digest
+from hotwatch.core.model import AccumulatorKey, BodyId, FileStatus, FrameKind
+from hotwatch.io.exiftool import ExifTool
+from hotwatch.pipeline.ingest import Ingestor
+from hotwatch.pipeline.reidentify import (
     BODY_MIGRATED,
     MERGED,
     MIXED,
@@ -37,7 +34,11 @@ from hotwatch.reidentify import (
     reidentify,
     stored_mixed,
 )
-from hotwatch.scan import scan
+from hotwatch.pipeline.scan import scan
+from hotwatch.sim import camsim
+from hotwatch.state import store
+from hotwatch.state.catalogue import Catalogue
+from hotwatch.state.config import Paths
 
 MAKE, MODEL = "RICOH IMAGING COMPANY, LTD.", "PENTAX K-3 Mark III"
 SERIAL = "1234567"

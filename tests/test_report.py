@@ -23,10 +23,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hotwatch import camsim, heal, report
-from hotwatch.catalogue import AccumulatorRow, Catalogue, DefectRow
 from hotwatch.cli import main
-from hotwatch.model import BodyId, DefectKind, Frame, FrameKind
+from hotwatch.core.model import BodyId, DefectKind, Frame, FrameKind
+from hotwatch.outputs.report import healing as heal
+from hotwatch.outputs.report import html as report
+from hotwatch.sim import camsim
+from hotwatch.state.catalogue import AccumulatorRow, Catalogue, DefectRow
 
 CHROMIUM_FLAGS = [
     "--headless",

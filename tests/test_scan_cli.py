@@ -11,7 +11,7 @@ import pytest
 from conftest import defects_json, hotwatch, make_roll
 from PIL import Image
 
-from hotwatch.catalogue import Catalogue
+from hotwatch.state.catalogue import Catalogue
 
 
 @pytest.fixture(scope="module")

@@ -99,8 +99,9 @@ def test_systemd_quoting():
 
 def test_daemon_and_tray_meet_through_the_same_files(tmp_path):
     """The tray's view of the daemon comes from the files the daemon itself writes."""
-    from hotwatch import tray, watch
-    from hotwatch.config import resolve_paths
+    from hotwatch.daemon import daemon as watch
+    from hotwatch.desktop import tray
+    from hotwatch.state.config import resolve_paths
 
     paths = resolve_paths(tmp_path).ensure()
     lock = watch.InstanceLock(paths.daemon_lock)

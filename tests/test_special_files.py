@@ -21,15 +21,16 @@ from pathlib import Path
 import pytest
 from conftest import hotwatch
 
-from hotwatch import guarded, ingest
-from hotwatch.catalogue import Catalogue
-from hotwatch.config import resolve_paths
-from hotwatch.errors import UnreadableFile
-from hotwatch.exif import capture_order, capture_time, read_camera_file
-from hotwatch.frames import read_frame
-from hotwatch.ingest import Ingestor, identify
-from hotwatch.model import FileStatus
-from hotwatch.watch import Settler
+from hotwatch.core.errors import UnreadableFile
+from hotwatch.core.model import FileStatus
+from hotwatch.daemon.daemon import Settler
+from hotwatch.io import guarded
+from hotwatch.io.exif import capture_order, capture_time, read_camera_file
+from hotwatch.io.frames import read_frame
+from hotwatch.pipeline import ingest
+from hotwatch.pipeline.ingest import Ingestor, identify
+from hotwatch.state.catalogue import Catalogue
+from hotwatch.state.config import resolve_paths
 
 QUICK = 10.0  #: seconds within which a refusal must come (the hang it replaces is forever)
 

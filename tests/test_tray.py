@@ -23,19 +23,9 @@ import pytest
 from PIL import Image
 from tray_env import REPO, Desktop, TrayProcess, start_desktop, start_tray, wait_for
 
-from hotwatch import tray
-from hotwatch.catalogue import Catalogue
-from hotwatch.config import Paths
-from hotwatch.model import AccumulatorKey, BodyId, Defect, DefectKind, FrameKind
-from hotwatch.notify import (
-    CRITICAL,
-    NORMAL,
-    Notification,
-    NotificationError,
-    dbus_notify,
-    notify_send,
-)
-from hotwatch.tray import (
+from hotwatch.core.model import AccumulatorKey, BodyId, Defect, DefectKind, FrameKind
+from hotwatch.desktop import tray
+from hotwatch.desktop.tray import (
     NO_DISPLAY,
     STATE_KEY,
     Announcer,
@@ -47,6 +37,16 @@ from hotwatch.tray import (
     menu_texts,
     read_snapshot,
 )
+from hotwatch.outputs.notify import (
+    CRITICAL,
+    NORMAL,
+    Notification,
+    NotificationError,
+    dbus_notify,
+    notify_send,
+)
+from hotwatch.state.catalogue import Catalogue
+from hotwatch.state.config import Paths
 
 D80 = BodyId("NIKON", "D80", "3012345")
 NOSERIAL = BodyId("Canon", "Canon EOS 5D", None)
@@ -94,7 +94,7 @@ def test_no_display_says_so_in_one_line_and_never_imports_pystray(tmp_path):
     assert done.stderr.splitlines() == [NO_DISPLAY]
     # The CLI and the tray module load without pystray: only run_tray imports it.
     probe = (
-        "import sys, hotwatch.cli, hotwatch.tray, hotwatch.commands.tray;"
+        "import sys, hotwatch.cli, hotwatch.desktop.tray, hotwatch.commands.tray;"
         "hotwatch.cli.build_parser(); print('pystray' in sys.modules)"
     )
     done = subprocess.run(
@@ -345,7 +345,7 @@ def test_tray_install_writes_an_autostart_entry_that_runs(tmp_path):
 
 
 def test_exec_quoting_follows_the_desktop_entry_spec():
-    from hotwatch.autostart import exec_quote
+    from hotwatch.desktop.autostart import exec_quote
 
     assert exec_quote("/usr/bin/python3") == "/usr/bin/python3"
     assert exec_quote("/home/a b/x") == '"/home/a b/x"'

@@ -23,13 +23,13 @@ from pathlib import Path
 import pytest
 from conftest import defects_json, hotwatch, make_roll
 
-from hotwatch import folders as folders_mod
-from hotwatch import store
-from hotwatch.catalogue import Catalogue
 from hotwatch.cli import main
-from hotwatch.config import Config, resolve_paths
-from hotwatch.errors import UserError
-from hotwatch.watch import Settler
+from hotwatch.core.errors import UserError
+from hotwatch.daemon.daemon import Settler
+from hotwatch.state import folders as folders_mod
+from hotwatch.state import store
+from hotwatch.state.catalogue import Catalogue
+from hotwatch.state.config import Config, resolve_paths
 
 SETTLE = "0.3"
 BURST = 500

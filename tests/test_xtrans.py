@@ -4,7 +4,7 @@ Each roll is a folder of camsim DNGs (rawpy/LibRaw reads them as it reads a came
 ``hotwatch scan`` must report every hot, stuck and dead photosite at its exact position
 (camsim.ground_truth, shifted by ``Camera.rawpy_origin`` where LibRaw keeps margins in
 the visible image) and nothing else. X-Trans compares each photosite with same-colour
-neighbours at X-Trans offsets (hotwatch.cfa); Bayer offsets there would flag every
+neighbours at X-Trans offsets (hotwatch.core.cfa); Bayer offsets there would flag every
 green/red edge. A DNG whose 6x6 pattern LibRaw reports corrupt (X-Trans margins over
 6 px, a LibRaw 0.22 quirk) is skipped with that reason, never accumulated.
 """
@@ -19,11 +19,11 @@ import pytest
 import rawpy
 from conftest import defects_json, hotwatch
 
-from hotwatch import camsim
-from hotwatch.catalogue import Catalogue
-from hotwatch.errors import UnreadableFile, UnsupportedFile
-from hotwatch.frames import read_frame
-from hotwatch.model import FileStatus
+from hotwatch.core.errors import UnreadableFile, UnsupportedFile
+from hotwatch.core.model import FileStatus
+from hotwatch.io.frames import read_frame
+from hotwatch.sim import camsim
+from hotwatch.state.catalogue import Catalogue
 
 N_SHOTS = 40
 COUNTS = {"hot": 3, "stuck": 2, "dead": 2, "partial": 1}

@@ -6,9 +6,9 @@ import argparse
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ..catalogue import BodyRow, Catalogue
-from ..config import Paths
-from ..errors import UserError
+from hotwatch.core.errors import UserError
+from hotwatch.state.catalogue import BodyRow, Catalogue
+from hotwatch.state.config import Paths
 
 
 @contextmanager

@@ -22,16 +22,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .. import darktable as dt
-from .. import export
-from ..catalogue import AccumulatorRow, Catalogue, DefectRow
-from ..errors import HotwatchError, UnreadableFile, UnsupportedFile, UserError
-from ..exif import read_camera_file
-from ..exiftool import ExifTool, optional_exiftool
-from ..frames import read_frame
-from ..model import BodyId, FrameKind
-from ..plugin_files import darktable_script
-from .common import open_catalogue
+from hotwatch.commands.common import open_catalogue
+from hotwatch.core.errors import HotwatchError, UnreadableFile, UnsupportedFile, UserError
+from hotwatch.core.model import BodyId, FrameKind
+from hotwatch.darktable import xmp as dt
+from hotwatch.darktable.install import darktable_script
+from hotwatch.io.exif import read_camera_file
+from hotwatch.io.exiftool import ExifTool, optional_exiftool
+from hotwatch.io.frames import read_frame
+from hotwatch.outputs import export
+from hotwatch.state.catalogue import AccumulatorRow, Catalogue, DefectRow
 
 # ------------------------------------------------------------------- parser
 

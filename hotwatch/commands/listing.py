@@ -8,13 +8,13 @@ import shutil
 import sys
 from pathlib import Path
 
-from .. import export
-from ..catalogue import Catalogue
-from ..errors import UserError
-from ..exif import written_make
-from ..model import FrameKind
-from ..reidentify import reidentify, stored_mixed
-from .common import add_json, open_catalogue, pick_body
+from hotwatch.commands.common import add_json, open_catalogue, pick_body
+from hotwatch.core.errors import UserError
+from hotwatch.core.model import FrameKind
+from hotwatch.io.exif import written_make
+from hotwatch.outputs import export
+from hotwatch.pipeline.reidentify import reidentify, stored_mixed
+from hotwatch.state.catalogue import Catalogue
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -129,8 +129,8 @@ def run_cameras(args: argparse.Namespace) -> int:
 
 def _reidentify(args: argparse.Namespace) -> None:
     """``cameras --reidentify``: read every body again now, print what moved."""
-    from ..exiftool import optional_exiftool
-    from ..watch import daemon_pid
+    from hotwatch.daemon.daemon import daemon_pid
+    from hotwatch.io.exiftool import optional_exiftool
 
     if daemon_pid(args.paths) is not None:
         raise UserError(

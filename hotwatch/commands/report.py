@@ -10,10 +10,11 @@ import time
 import webbrowser
 from pathlib import Path
 
-from .. import demo, report
-from ..config import Paths, resolve_paths
-from ..errors import UserError
-from .common import open_catalogue, pick_body
+from hotwatch.commands.common import open_catalogue, pick_body
+from hotwatch.core.errors import UserError
+from hotwatch.outputs.report import html as report
+from hotwatch.sim import demo
+from hotwatch.state.config import Paths, resolve_paths
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from . import scan as scan_cmd
+    from hotwatch.commands import scan as scan_cmd
 
     started = time.monotonic()
     folder = demo.prepare_folder(args.folder)

@@ -8,14 +8,14 @@ import os
 import sys
 from pathlib import Path
 
-from ..exiftool import optional_exiftool
-from ..ingest import Ingestor
-from ..model import FileStatus
-from ..rebuild import rebuild_outdated
-from ..reidentify import reidentify
-from ..scan import ProgressBar, scan
-from ..watch import daemon_pid
-from .common import open_catalogue
+from hotwatch.commands.common import open_catalogue
+from hotwatch.core.model import FileStatus
+from hotwatch.daemon.daemon import daemon_pid
+from hotwatch.io.exiftool import optional_exiftool
+from hotwatch.pipeline.ingest import Ingestor
+from hotwatch.pipeline.rebuild import rebuild_outdated
+from hotwatch.pipeline.reidentify import reidentify
+from hotwatch.pipeline.scan import ProgressBar, scan
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """``hotwatch tray``, ``hotwatch tray install`` and ``hotwatch tray uninstall``.
 
-Nothing here imports pystray (nor ``hotwatch.tray``) at registration time: the
+Nothing here imports pystray (nor ``hotwatch.desktop.tray``) at registration time: the
 CLI must work, and ``hotwatch tray`` must fail with one line, without a display.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import UserError
+from hotwatch.core.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,19 +49,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_tray(args: argparse.Namespace) -> int:
     if args.interval <= 0:
         raise UserError("--interval must be positive")
-    from ..tray import run_tray as run
+    from hotwatch.desktop.tray import run_tray as run
 
     return run(args.paths, interval=args.interval)
 
 
 def run_popup(args: argparse.Namespace) -> int:
-    from ..tray import run_popup as run
+    from hotwatch.desktop.tray import run_popup as run
 
     return run()
 
 
 def run_install(args: argparse.Namespace) -> int:
-    from ..autostart import install
+    from hotwatch.desktop.autostart import install
 
     path = install(args.paths, home=args.home)
     print(f"hotwatch tray will start on login: {path}")
@@ -69,7 +69,7 @@ def run_install(args: argparse.Namespace) -> int:
 
 
 def run_uninstall(args: argparse.Namespace) -> int:
-    from ..autostart import uninstall
+    from hotwatch.desktop.autostart import uninstall
 
     path = uninstall()
     if path is None:

@@ -11,11 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .. import folders as folders_mod
-from ..config import Paths
-from ..errors import UserError
-from ..fileio import write_atomically
-from .common import add_json
+from hotwatch.commands.common import add_json
+from hotwatch.core.errors import UserError
+from hotwatch.io.fileio import write_atomically
+from hotwatch.state import folders as folders_mod
+from hotwatch.state.config import Paths
 
 UNIT_NAME = "hotwatch.service"
 
@@ -98,7 +98,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_watch(args: argparse.Namespace) -> int:
-    from ..watch import Daemon, WatchOptions
+    from hotwatch.daemon.daemon import Daemon, WatchOptions
 
     cfg = folders_mod.read_config(args.paths)
     if args.folders:
@@ -150,7 +150,7 @@ def run_folders(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    from ..watch import read_status
+    from hotwatch.daemon.daemon import read_status
 
     data = read_status(args.paths)
     if not data.get("folders"):

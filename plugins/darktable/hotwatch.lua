@@ -1,1 +1,1 @@
-../../hotwatch/lua/hotwatch.lua
+../../hotwatch/darktable/hotwatch.lua

@@ -1,0 +1,418 @@
+"""From accumulated evidence to a list of defects, each reported once.
+
+An element is a defect when its weighted outlier count is both large in
+absolute terms and many times what a healthy element of its block collected
+(the block's "null" expectation, summed from each frame's outlier rate). Its
+kind follows from which way it stood out and whether its own value moved with
+the scene. RAW photosites are exact: each significant one is a defect, but for
+the faint shade a strong one casts on its same-colour neighbours. In a JPEG
+each frame counts only the peak of a defect's smear (see :mod:`hotwatch.core.kernels`),
+so a defect is a candidate at its own pixel; what remains is to join the few
+frames whose peak fell one pixel over, and to drop the ringing around a strong
+one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+from numba import njit
+
+from hotwatch.core import cfa as cfa_mod
+from hotwatch.core.accumulator import (
+    CEILING,
+    NEG,
+    NULL_SCALE,
+    POS_HI,
+    POS_LO,
+    WEIGHT_STEPS,
+    Accumulator,
+)
+from hotwatch.core.evidence import BLOCK
+from hotwatch.core.model import Defect, DefectKind
+
+
+@dataclass(frozen=True)
+class DetectParams:
+    """Thresholds; the defaults are tuned on simulated rolls (see benchmarks/)."""
+
+    min_weight: int = 12  #: weighted outlier count needed at the least
+    ratio: float = 8.0  #: ... and this many times the block's null expectation,
+    ratio_per_decade: float = 2.0  #: plus this much per tenfold elements beyond 100,000
+    #: (the more elements, the more chances that one healthy element looks bad by luck)
+    null_floor: float = 1.0  #: added to the null expectation (few-frame caution)
+    stuck_spread_raw: int = 8  #: own-value range (0-255) under which a pixel is "one value"
+    stuck_spread_jpeg: int = 64
+    stuck_level_jpeg: int = 160  #: JPEG: a stuck pixel reads at least this whenever it shows
+    dead_level: int = 24  #: a dark outlier whose values stay below this is dead
+    hot_rate_ratio: float = 0.25  #: shows this much less often at short exposures: hot
+    split_radius: int = 1  #: JPEG: a weaker candidate this close to a stronger one ...
+    split_ratio: float = 0.8  #: ... under this share of its score is the same defect
+    echo_radius: int = 15  #: JPEG: ... and weaker ones this close (one 16x8 MCU) its ringing
+    echo_ratio: float = 0.5
+    #: JPEG: a neighbour right beside it whose onset is this much earlier (seconds) is a
+    #: defect of its own
+    onset_gap: float = 86400.0
+    #: RAW: a weaker opposite-polarity neighbour is a shade only this much weaker or more
+    shadow_ratio: float = 0.5
+
+
+def detect(
+    acc: Accumulator, params: DetectParams | None = None, among: np.ndarray | None = None
+) -> list[Defect]:
+    """Defects supported by ``acc``'s evidence, strongest first.
+
+    ``among`` limits the search to these flat element indices (the elements
+    a new frame just hit: only they can have become defects), which keeps a
+    per-frame check cheap. ``confirmed`` is left None: the caller knows which
+    frame confirmed them.
+    """
+    p = params or DetectParams()
+    cand = candidates(acc, p) if among is None else np.unique(among)
+    ev = _judge(acc, _Counts.of(acc, cand), p)
+    keep = ev.pos_sig | ev.neg_sig
+    if not keep.any():
+        return []
+    ev = ev.subset(keep)
+    order = np.argsort(-ev.score, kind="stable")
+    if acc.kind == "jpeg":
+        leaders, owner = _jpeg_groups(acc, order, ev, p)
+        merged = _judge(acc, ev.counts.merged(leaders, owner), p)
+        return [merged.defect(g, int(ev.xs[i]), int(ev.ys[i])) for g, i in enumerate(leaders)]
+    order = _drop_shadows(acc, order, ev, p)
+    return [ev.defect(i, int(ev.xs[i]), int(ev.ys[i])) for i in order]
+
+
+def candidates(acc: Accumulator, params: DetectParams | None = None) -> np.ndarray:
+    """Elements with enough evidence either way to be defects."""
+    p = params or DetectParams()
+    total = acc.counts("pos") + acc.counts("neg")
+    return np.flatnonzero(total >= least_count(p))
+
+
+def least_count(params: DetectParams) -> int:
+    """``min_weight`` in the accumulator's units (quarters of a weight)."""
+    return params.min_weight * WEIGHT_STEPS
+
+
+def describe(
+    acc: Accumulator, indices: np.ndarray, params: DetectParams | None = None
+) -> list[Defect]:
+    """What the evidence says of these elements, significant or not (same order).
+
+    For defects already confirmed: a defect does not heal, so one whose score
+    has since fallen under the threshold is still reported, with its kind,
+    score and onset as they stand now.
+    """
+    p = params or DetectParams()
+    ev = _judge(acc, _Counts.of(acc, np.asarray(indices, dtype=np.int64)), p)
+    return [ev.defect(i, int(ev.xs[i]), int(ev.ys[i])) for i in range(ev.cand.size)]
+
+
+@dataclass(frozen=True)
+class _Counts:
+    """What the accumulator holds of some elements (or of groups of them), as parallel
+    arrays: weighted counts in whole weights, own-value range, block, onsets."""
+
+    cand: np.ndarray  #: flat index (of a group: its first member)
+    pos_lo: np.ndarray
+    pos_hi: np.ndarray
+    neg: np.ndarray
+    lo_capped: np.ndarray  #: the count in ordinary frames stopped at its ceiling
+    vlo: np.ndarray
+    vhi: np.ndarray
+    tail_pos: np.ndarray
+    tail_neg: np.ndarray
+
+    @classmethod
+    def of(cls, acc: Accumulator, cand: np.ndarray) -> _Counts:
+        vlo, vhi = acc.value_range(cand)
+        lo = acc.field(POS_LO, cand)
+        return cls(
+            cand,
+            lo.astype(np.float64) / WEIGHT_STEPS,
+            acc.field(POS_HI, cand).astype(np.float64) / WEIGHT_STEPS,
+            acc.field(NEG, cand).astype(np.float64) / WEIGHT_STEPS,
+            lo >= CEILING,
+            vlo,
+            vhi,
+            acc.onsets["pos"].onset_of(cand),
+            acc.onsets["neg"].onset_of(cand),
+        )
+
+    def subset(self, idx: np.ndarray) -> _Counts:
+        return _Counts(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
+
+    def merged(self, leaders: np.ndarray, owner: np.ndarray) -> _Counts:
+        """One entry per leader, holding its own evidence and its members' (``owner``:
+        each element's leader's position in ``leaders``, -1 for none): counts added and
+        the earliest onsets; the value range is the leader's own (a member beside it
+        reads a blend of the defect and the scene)."""
+        g = leaders.size
+        keep = owner >= 0
+        o = owner[keep]
+
+        def total(a: np.ndarray) -> np.ndarray:
+            return np.bincount(o, weights=a[keep], minlength=g)
+
+        def extreme(a: np.ndarray, ufunc: np.ufunc, start: float) -> np.ndarray:
+            out = np.full(g, start)
+            ufunc.at(out, o, a[keep])
+            return out
+
+        def earliest(t: np.ndarray) -> np.ndarray:
+            out = extreme(np.where(t > 0, t, np.inf), np.minimum, np.inf)
+            return np.where(np.isfinite(out), out, 0.0)
+
+        return _Counts(
+            self.cand[leaders],
+            total(self.pos_lo),
+            total(self.pos_hi),
+            total(self.neg),
+            extreme(self.lo_capped.astype(np.float64), np.maximum, 0.0) > 0,
+            self.vlo[leaders],
+            self.vhi[leaders],
+            earliest(self.tail_pos),
+            earliest(self.tail_neg),
+        )
+
+
+@dataclass(frozen=True)
+class _Evidence:
+    """Per-candidate (or per-group) judgements, as parallel arrays."""
+
+    counts: _Counts
+    ys: np.ndarray
+    xs: np.ndarray
+    score: np.ndarray
+    pos_sig: np.ndarray
+    neg_sig: np.ndarray
+    kinds: list[DefectKind]
+
+    @property
+    def cand(self) -> np.ndarray:
+        return self.counts.cand
+
+    def subset(self, keep: np.ndarray) -> _Evidence:
+        idx = np.flatnonzero(keep)
+        return _Evidence(
+            self.counts.subset(idx),
+            self.ys[idx],
+            self.xs[idx],
+            self.score[idx],
+            self.pos_sig[idx],
+            self.neg_sig[idx],
+            [self.kinds[i] for i in idx],
+        )
+
+    def onset_side(self) -> np.ndarray:
+        """Each one's onset on the side it stands out on (its other side's if none)."""
+        c = self.counts
+        first = np.where(self.pos_sig, c.tail_pos, c.tail_neg)
+        return np.where(first > 0, first, np.where(self.pos_sig, c.tail_neg, c.tail_pos))
+
+    def defect(self, i: int, x: int, y: int) -> Defect:
+        kind = self.kinds[i]
+        onset = _onset(kind, float(self.counts.tail_pos[i]), float(self.counts.tail_neg[i]))
+        return Defect(x, y, kind, round(float(self.score[i]), 2), onset)
+
+
+def _judge(acc: Accumulator, c: _Counts, p: DetectParams) -> _Evidence:
+    """Significance, score and kind of each entry of ``c`` (judged in the block of its
+    flat index)."""
+    a = acc.arrays
+    ys, xs = np.divmod(c.cand, acc.width)
+    by, bx = ys // BLOCK, xs // BLOCK
+    per = NULL_SCALE * WEIGHT_STEPS  # the stored units of a null expectation, per weight
+    pos_c = c.pos_lo + c.pos_hi
+    neg_c = c.neg
+    pos_score = pos_c / (a["null_pos"][by, bx] / per + p.null_floor)
+    neg_score = neg_c / (a["null_neg"][by, bx] / per + p.null_floor)
+    ratio = p.ratio + p.ratio_per_decade * max(0.0, np.log10(acc.height * acc.width / 1e5))
+    pos_sig = (pos_c >= p.min_weight) & (pos_score >= ratio)
+    neg_sig = (neg_c >= p.min_weight) & (neg_score >= ratio)
+    # the score of the side that is significant (of the stronger one when neither is)
+    score = np.where(pos_sig | ~neg_sig, pos_score, 0)
+    score = np.maximum(score, np.where(neg_sig | ~pos_sig, neg_score, 0))
+    # A stuck pixel stands out both ways (bright on dark scenes, dark on bright
+    # ones): its evidence adds up across the two sides.
+    nulls = (a["null_pos"][by, bx] + a["null_neg"][by, bx]) / per + p.null_floor
+    both_score = (pos_c + neg_c) / nulls
+    both = (pos_c > 0) & (neg_c > 0) & (pos_c + neg_c >= p.min_weight) & (both_score >= ratio)
+    both &= ~(pos_sig | neg_sig)
+    pos_sig, neg_sig = pos_sig | both, neg_sig | both
+    score = np.where(both, both_score, score)
+    # an element under both thresholds (a confirmed defect whose evidence has since
+    # thinned) is classified by its stronger side
+    neither = ~pos_sig & ~neg_sig
+    as_pos = pos_sig | (neither & (pos_score >= neg_score))
+    as_neg = neg_sig | (neither & (neg_score > pos_score))
+    kinds = _classify(acc, c, by, bx, as_pos, as_neg, p)
+    return _Evidence(c, ys, xs, score, pos_sig, neg_sig, kinds)
+
+
+def _classify(
+    acc: Accumulator,
+    c: _Counts,
+    by: np.ndarray,
+    bx: np.ndarray,
+    pos_sig: np.ndarray,
+    neg_sig: np.ndarray,
+    p: DetectParams,
+) -> list[DefectKind]:
+    a = acc.arrays
+    vlo, vhi = c.vlo, c.vhi
+    spread_limit = p.stuck_spread_jpeg if acc.kind == "jpeg" else p.stuck_spread_raw
+    # One value whatever the scene... and whatever the exposure: a hot pixel that
+    # clips to white whenever it shows is still hot if it shows mainly in long or
+    # high-ISO frames.
+    rate_lo = c.pos_lo / np.maximum(a["opp_lo"][by, bx], 1.0)
+    rate_hi = c.pos_hi / np.maximum(a["opp_hi"][by, bx], 1.0)
+    exposure_bound = rate_lo < p.hot_rate_ratio * rate_hi
+    # ... unless its count in ordinary frames stopped at the ceiling while their number
+    # went on growing: then it showed in more of them than the rate says
+    exposure_bound &= ~c.lo_capped
+    # A JPEG pixel's value mixes its neighbours' (demosaic, colour matrix, shared chroma),
+    # so one bad photosite reads neither black when dead nor one exact value when stuck
+    # there: in a JPEG only ever dark is dead, and stuck is bright whenever it stood out
+    # clearly (a partially stuck or hot one stands out mostly on dark scenes, and reads
+    # dim there: it is an excess on top of the scene).
+    jpeg = np.full(c.cand.size, acc.kind == "jpeg")
+    seen = vhi >= vlo  # a clear outlier gave a value range (else nothing says "one value")
+    steady = (vlo >= p.stuck_level_jpeg) if acc.kind == "jpeg" else True
+    constant = seen & steady & (vhi - vlo <= spread_limit) & ~exposure_bound
+    black = jpeg | (vhi <= p.dead_level)
+    lit = jpeg | (vlo > p.dead_level)
+    kinds = []
+    for i in range(c.cand.size):
+        if neg_sig[i] and (not pos_sig[i]) and black[i]:
+            kinds.append(DefectKind.DEAD)
+        elif (pos_sig[i] and neg_sig[i]) or (pos_sig[i] and constant[i] and lit[i]):
+            kinds.append(DefectKind.STUCK)
+        elif pos_sig[i]:
+            kinds.append(DefectKind.HOT)
+        elif constant[i]:
+            kinds.append(DefectKind.STUCK)
+        else:
+            kinds.append(DefectKind.DEAD)
+    return kinds
+
+
+def _drop_shadows(
+    acc: Accumulator, order: np.ndarray, ev: _Evidence, p: DetectParams
+) -> np.ndarray:
+    """RAW: drop the opposite-polarity shade a defect casts on the photosites it is a
+    neighbour of, strongest first.
+
+    A strong bright photosite is one of the four same-colour neighbours of the
+    photosites around it; on a brightness gradient the trimmed mean then leans
+    the other way, and a healthy neighbour looks slightly dark frame after frame.
+    Only those photosites can be shaded, and only weakly: a defect of another
+    colour beside it (one step away on a Bayer sensor), or one that stands out
+    at least ``shadow_ratio`` times as much, is a defect of its own.
+    """
+    pattern = None if acc.cfa is None else np.array(acc.cfa, dtype=np.uint8)
+    kept: list[int] = []
+    for i in order:
+        y, x = int(ev.ys[i]), int(ev.xs[i])
+        near = _neighbours(pattern, y, x, acc.height, acc.width)
+        shadow = any(
+            ev.pos_sig[k] != ev.pos_sig[i]
+            and (int(ev.ys[k]) - y, int(ev.xs[k]) - x) in near
+            and ev.score[i] < p.shadow_ratio * ev.score[k]
+            for k in kept
+        )
+        if not shadow:
+            kept.append(int(i))
+    return np.array(kept, dtype=np.int64)
+
+
+def _neighbours(
+    pattern: np.ndarray | None, y: int, x: int, height: int, width: int
+) -> set[tuple[int, int]]:
+    """The (dy, dx) of the same-colour neighbours whose level photosite (y, x) is judged by."""
+    r = cfa_mod.border(pattern)
+    if r <= y < height - r and r <= x < width - r:
+        phases = cfa_mod.neighbour_offsets(pattern)
+        n = 1 if len(phases) == 1 else int(np.asarray(pattern).shape[0])
+        return set(phases[(y % n) * n + x % n] if n > 1 else phases[0])
+    return set(cfa_mod.edge_offsets(pattern, y, x, height, width))
+
+
+def _jpeg_groups(
+    acc: Accumulator, order: np.ndarray, ev: _Evidence, p: DetectParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """JPEG: which candidates are defects (``leaders``, strongest first) and whose evidence
+    each candidate adds to (``owner``: a position in ``leaders``, or -1: an echo).
+
+    Strongest first, each candidate not yet taken is a defect, and claims: a weaker
+    one of the same polarity in its chroma cell (the pixels whose colour the JPEG
+    keeps once: ``acc.chroma``), or right beside it (within ``split_radius``, under
+    ``split_ratio`` of its score) as the same defect, whose peak some frames placed
+    one pixel over; and a much
+    weaker one within ``echo_radius`` (under ``echo_ratio``) as its echo (chroma
+    subsampling and the ringing of the 8x8 DCT repeat a strong defect along its
+    block, and overshoot puts a dark ring around a bright defect and a bright one
+    around a dark one). A neighbour that stands out nearly as often is a defect of its
+    own, and so is one right beside it that stood out more than ``onset_gap`` before it
+    did. (Onsets tell no echo apart: an echo that stands out now and then has its
+    excursions restart, and a hot pixel's own onset waits for the long exposures.)
+    """
+    leaders, owner = _group(
+        order.astype(np.int64),
+        ev.ys.astype(np.int64),
+        ev.xs.astype(np.int64),
+        ev.score.astype(np.float64),
+        ev.pos_sig.astype(np.bool_),
+        ev.onset_side().astype(np.float64),
+        acc.chroma[0],
+        acc.chroma[1],
+        p.split_radius,
+        p.split_ratio,
+        p.echo_radius,
+        p.echo_ratio,
+        p.onset_gap,
+    )
+    return leaders, owner
+
+
+@njit(cache=True, nogil=True)
+def _group(
+    order, ys, xs, score, bright, onset, cx, cy, split_r, split_ratio, echo_r, echo_ratio, gap
+):
+    """The loop of :func:`_jpeg_groups`, compiled: it runs after every JPEG frame."""
+    n = order.size
+    owner = np.full(n, -2, np.int64)  # -2: not yet taken
+    leaders = np.empty(n, np.int64)
+    found = 0
+    for k in range(n):
+        i = order[k]
+        if owner[i] != -2:
+            continue
+        owner[i] = found
+        leaders[found] = i
+        for m in range(n):
+            if owner[m] != -2:
+                continue
+            dy, dx = abs(ys[m] - ys[i]), abs(xs[m] - xs[i])
+            earlier = onset[m] and onset[i] and onset[m] < onset[i] - gap
+            cell = xs[m] // cx == xs[i] // cx and ys[m] // cy == ys[i] // cy
+            near = dy <= split_r and dx <= split_r and score[m] < split_ratio * score[i]
+            if (cell or near) and bright[m] == bright[i] and not earlier:
+                owner[m] = found
+            elif dy <= echo_r and dx <= echo_r and score[m] < echo_ratio * score[i]:
+                owner[m] = -1
+        found += 1
+    return leaders[:found].copy(), owner
+
+
+def _onset(kind: DefectKind, tail_pos: float, tail_neg: float) -> datetime | None:
+    if kind is DefectKind.HOT:
+        t = tail_pos
+    elif kind is DefectKind.DEAD:
+        t = tail_neg
+    else:
+        t = min((v for v in (tail_pos, tail_neg) if v), default=0)
+    return datetime.fromtimestamp(t, UTC) if t else None

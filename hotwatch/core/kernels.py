@@ -1,0 +1,559 @@
+"""The per-element passes of evidence extraction, compiled (numba).
+
+Why compiled: every photo's tens of millions of elements (a 10 MP raw, or three
+channels of a 10 MP JPEG) are compared with their neighbours. In numpy that is
+a score of whole-frame passes and temporaries, costing three times as much as
+decoding the photo; compiled, each row is read twice (once on the sampled rows
+for the block statistics, once for the outliers) and nothing frame-sized is
+allocated. The rules that decide what the numbers mean (noise floors, where a
+defect could show) stay in :mod:`hotwatch.core.evidence`, in numpy, on the small
+per-block arrays.
+
+Layout: a frame is a 2-D array ``v`` of shape (H, W*C), ``C`` channels
+interleaved (a raw mosaic is C=1, an RGB JPEG C=3): the element of pixel x,
+channel c sits at column ``x*C + c``. Its same-colour neighbours are given as
+(dy, dcolumn) offsets in those units, one set of four per phase of a ``P`` x
+``P`` pattern (P=1 when every element has the same offsets: Bayer, JPEG; P=6
+for X-Trans). An element within ``r`` pixels of the frame's edge is a *border*
+element: it lacks some of those neighbours, so it is compared with the four
+in-frame neighbours of its colour that an edge table gives (see
+:class:`hotwatch.core.cfa.EdgeTable`); in the block statistics its level is its own
+value and its residual zero (the block's noise is measured on the full
+neighbourhoods).
+
+Definitions (in doubled stored units, so that every level is an integer):
+
+* level2 = the sum of the middle two of the four neighbours (the highest and
+  the lowest left out, so one bad neighbour does not move it);
+* resid2 = 2 x own - level2;
+* per (block row, block column, channel), over the *sampled* rows (those whose
+  row within the block is 0, 3, 6, 9, 12 or 15): the sum and count of |resid2|
+  of the non-border elements, less the ``TRIM`` largest of the elements' largest
+  (when the block has more than ``4 x TRIM`` of them); and over the sampled rows and sampled pixel
+  columns (column within the block 0, 3, ..., 15): the max, min, sum and count
+  of level2. Every third row and column visits both parities of a Bayer
+  pattern, so every colour is seen.
+
+The arithmetic is 16-bit (values are taken up to ``TOP``, so that twice a value
+fits; the caller scales 16-bit raws down first), and loops run over 0-based
+indices into slices: numba then knows no index is negative and the compiler
+vectorises them (measured on a 10 MP frame: 3 ms for the residual pass, against
+15 ms for the same loop over offset indices in 32-bit arithmetic).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+BLOCK = 16
+SAMPLE = 3
+#: the largest |resid2| values a block's noise leaves out: one stuck or hot photosite on a
+#: sampled row (5,000 sigmas out) would otherwise raise the noise of its whole block fifty
+#: times, and hide every other defect there
+TRIM = 2
+TOP = 16383  #: the largest element value the 16-bit arithmetic takes
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _ld(x):
+    return np.int16(min(x, TOP))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def divmod_by(n, d, inv):
+    """``divmod(n, d)`` for n >= 0, with ``inv`` = 1.0 / d: a multiplication instead of
+    a 64-bit division (tens of cycles), corrected by one where rounding was off."""
+    q = np.int64(n * inv)
+    if q * d > n:
+        q -= 1
+    elif (q + 1) * d <= n:
+        q += 1
+    return q, n - q * d
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _mid2(a, b, c, d):
+    return np.int16(max(min(a, b), min(c, d)) + min(max(a, b), max(c, d)))
+
+
+@njit(cache=True, nogil=True)
+def _resid_row(v, y, offs, p, r, c_n, level, resid, thr, bright2, dark2, hit, levels):
+    """One row's resid2 (int16), and either its level2 (``levels``) or its hit flags.
+
+    With ``levels``, border elements get level 2 x own and resid 0; without, the
+    hit flags of the non-border elements are written (see :func:`frame_pass`;
+    border flags are left as they are: the caller keeps them 0).
+    """
+    h, wc = v.shape
+    row = v[y]
+    if y < r or y >= h - r:
+        if levels:
+            for j in range(wc):
+                level[j] = np.int16(2) * _ld(row[j])
+                resid[j] = 0
+        return
+    lo, hi = r * c_n, wc - r * c_n
+    if levels:
+        for j in range(lo):
+            level[j] = np.int16(2) * _ld(row[j])
+            resid[j] = 0
+        for j in range(hi, wc):
+            level[j] = np.int16(2) * _ld(row[j])
+            resid[j] = 0
+    if p == 1:  # the same four offsets everywhere: one contiguous pass, vectorised
+        o = offs[0, 0]
+        _mid(
+            v[y + o[0, 0], lo + o[0, 1] : hi + o[0, 1]],
+            v[y + o[1, 0], lo + o[1, 1] : hi + o[1, 1]],
+            v[y + o[2, 0], lo + o[2, 1] : hi + o[2, 1]],
+            v[y + o[3, 0], lo + o[3, 1] : hi + o[3, 1]],
+            row[lo:hi],
+            level[lo:hi],
+            resid[lo:hi],
+            thr[lo:hi],
+            bright2,
+            dark2,
+            hit[lo:hi],
+            levels,
+        )
+        return
+    py = y % p
+    for px in range(p):  # one strided pass per phase of the pattern's row
+        j0 = lo + (px - lo) % p
+        o = offs[py, px]
+        _mid(
+            v[y + o[0, 0], j0 + o[0, 1] : hi + o[0, 1] : p],
+            v[y + o[1, 0], j0 + o[1, 1] : hi + o[1, 1] : p],
+            v[y + o[2, 0], j0 + o[2, 1] : hi + o[2, 1] : p],
+            v[y + o[3, 0], j0 + o[3, 1] : hi + o[3, 1] : p],
+            row[j0:hi:p],
+            level[j0:hi:p],
+            resid[j0:hi:p],
+            thr[j0:hi:p],
+            bright2,
+            dark2,
+            hit[j0:hi:p],
+            levels,
+        )
+
+
+@njit(cache=True, nogil=True)
+def _mid(a, b, c, d, own, level, resid, thr, bright2, dark2, hit, levels):
+    if levels:
+        for i in range(own.size):
+            m = _mid2(_ld(a[i]), _ld(b[i]), _ld(c[i]), _ld(d[i]))
+            level[i] = m
+            resid[i] = np.int16(np.int16(2) * _ld(own[i]) - m)
+    else:
+        for i in range(own.size):
+            m = _mid2(_ld(a[i]), _ld(b[i]), _ld(c[i]), _ld(d[i]))
+            res = np.int16(np.int16(2) * _ld(own[i]) - m)
+            resid[i] = res
+            bright = (res > thr[i]) & (m < np.int16(bright2))
+            dark = (np.int16(-res) > thr[i]) & (m > np.int16(dark2))
+            hit[i] = bright | dark
+
+
+@njit(cache=True, nogil=True)
+def _edge_row(v, y, e_ptr, e_col, e_off, level, resid, thr, bright2, dark2, hit):
+    """Row ``y``'s elements near the frame's edge: level2 from the middle two of the
+    four in-frame neighbours their table gives, resid2, and their hit flags (as
+    :func:`_mid`)."""
+    row = v[y]
+    for k in range(e_ptr[y], e_ptr[y + 1]):
+        j = e_col[k]
+        o = e_off[k]
+        m = _mid2(
+            _ld(v[y + o[0, 0], j + o[0, 1]]),
+            _ld(v[y + o[1, 0], j + o[1, 1]]),
+            _ld(v[y + o[2, 0], j + o[2, 1]]),
+            _ld(v[y + o[3, 0], j + o[3, 1]]),
+        )
+        res = np.int16(np.int16(2) * _ld(row[j]) - m)
+        level[j] = m
+        resid[j] = res
+        bright = (res > thr[j]) & (m < np.int16(bright2))
+        dark = (np.int16(-res) > thr[j]) & (m > np.int16(dark2))
+        hit[j] = bright | dark
+
+
+@njit(cache=True, nogil=True)
+def frame_pass(
+    v, offs, p, r, c_n, e_ptr, e_col, e_off, hit_z, noise_per_abs, floor, bright2, dark2,
+    black, span, cap,
+):  # fmt: skip
+    """Block statistics and outliers of a frame, one block row at a time.
+
+    Per block row, the sampled rows give the block statistics; from them the
+    noise of each block and channel, sigma = max(``noise_per_abs`` x mean
+    |resid2|, ``floor``) (float32), and its threshold ceil(``hit_z`` x sigma);
+    then every row of the block row is compared with the threshold while its
+    pixels are still in the CPU cache. The elements near the frame's edge have
+    their own noise per block: their one-sided neighbours estimate their level
+    less well, so it is never below the block's, and it is measured on every
+    edge element of the block, each |resid2| taken up to twice the block's
+    threshold (so a defect there does not raise it). An element is a bright outlier when
+    resid2 is above the threshold and its level2 below ``bright2`` (a bright
+    defect could not stand out in a highlight), a dark one when -resid2 is
+    above it and its level2 above ``dark2`` (nor a dark one in a shadow).
+
+    Returns the statistics (|resid2| sum and count, level2 max, min, sum and
+    count, per block row, block column and channel), sigma, and the outliers
+    as flat pixel indices, z (resid2 x 1 / sigma, in float32) and own value on
+    a 0-255 scale, bright and dark apart, in pixel order. A pixel out in several channels
+    keeps its most deviant one, of either sign. The last value is False when
+    more than ``cap`` outliers were found (the caller retries with room for more).
+    """
+    h, wc = v.shape
+    w = wc // c_n
+    by, bx = -(-h // BLOCK), -(-w // BLOCK)
+    abs_sum = np.zeros((by, bx, c_n), np.int64)
+    abs_n = np.zeros((by, bx, c_n), np.int64)
+    lmax = np.zeros((by, bx, c_n), np.int32)
+    lmin = np.zeros((by, bx, c_n), np.int32)
+    lsum = np.zeros((by, bx, c_n), np.int64)
+    ln = np.zeros((by, bx, c_n), np.int64)
+    sigma = np.zeros((by, bx, c_n), np.float32)
+    pos_idx, neg_idx = np.empty(cap, np.int64), np.empty(cap, np.int64)
+    pos_z, neg_z = np.empty(cap, np.float32), np.empty(cap, np.float32)
+    pos_val, neg_val = np.empty(cap, np.uint8), np.empty(cap, np.uint8)
+    n = np.zeros(2, np.int64)  # bright and dark outliers so far
+    level = np.empty(wc, np.int16)
+    resid = np.zeros(wc, np.int16)
+    thr = np.empty(wc, np.int16)
+    inv_sigma = np.empty(wc, np.float32)
+    thr_e = np.empty(wc, np.int16)  # the same for the elements near the edge
+    inv_e = np.empty(wc, np.float32)
+    e_sum = np.zeros((bx, c_n), np.int64)
+    e_n = np.zeros((bx, c_n), np.int64)
+    hit = np.zeros(-(-wc // 8) * 8, np.uint8)  # flags, read eight at a time
+    # demosaiced frames: levels and residuals of the rows around the one being read
+    ring_lvl = np.zeros((3, wc), np.int16)
+    ring_res = np.zeros((3, wc), np.int16)
+    ready = np.full(1, -1, np.int64)  # the last row in the ring
+    sums = np.empty(wc, np.int32)
+    peak = np.empty(wc, np.int32)  # each element's largest |resid2| over the sampled rows
+    hi_ = np.empty(wc, np.int16)
+    lo_ = np.empty(wc, np.int16)
+    tot = np.empty(wc, np.int32)
+    for b in range(by):
+        y0, y1 = b * BLOCK, min(h, (b + 1) * BLOCK)
+        # -- the block statistics, from the sampled rows folded element by element
+        sums[:] = 0
+        peak[:] = 0
+        hi_[:] = -32768
+        lo_[:] = 32767
+        tot[:] = 0
+        rows = 0
+        inner = 0
+        for y in range(y0, y1, SAMPLE):
+            _resid_row(v, y, offs, p, r, c_n, level, resid, thr, 0, 0, hit, True)
+            for j in range(wc):
+                a = abs(np.int32(resid[j]))
+                sums[j] += a
+                peak[j] = max(peak[j], a)
+                hi_[j] = max(hi_[j], level[j])
+                lo_[j] = min(lo_[j], level[j])
+                tot[j] += level[j]
+            rows += 1
+            inner += r <= y < h - r
+        for k in range(bx):
+            x0, x1 = k * BLOCK, min(w, (k + 1) * BLOCK)
+            cols = max(0, min(x1, w - r) - max(x0, r))  # non-border pixels of the block
+            for c in range(c_n):
+                part = sums[x0 * c_n + c : x1 * c_n : c_n]
+                total = 0
+                for i in range(part.size):
+                    total += part[i]
+                count = inner * cols
+                if count > 4 * TRIM:  # the largest few are left out: a defect is no noise
+                    total -= _largest(peak[x0 * c_n + c : x1 * c_n : c_n], TRIM)
+                    count -= TRIM
+                abs_sum[b, k, c] = total
+                abs_n[b, k, c] = count
+                j0, j1, js = x0 * c_n + c, x1 * c_n, SAMPLE * c_n
+                mx, mn, sm = hi_[j0], lo_[j0], np.int64(0)
+                for j in range(j0, j1, js):
+                    mx = max(mx, hi_[j])
+                    mn = min(mn, lo_[j])
+                    sm += tot[j]
+                lmax[b, k, c] = mx
+                lmin[b, k, c] = mn
+                lsum[b, k, c] = sm
+                ln[b, k, c] = rows * len(range(j0, j1, js))
+                # -- this block's noise and threshold
+                mean = np.float32(total / max(count, 1))
+                sig = max(mean * np.float32(noise_per_abs), np.float32(floor))
+                sigma[b, k, c] = sig
+                t = min(np.ceil(np.float32(hit_z) * sig), np.float32(32767.0))
+                thr[j0:j1:c_n] = np.int16(t)
+                inv_sigma[j0:j1:c_n] = np.float32(1.0) / sig
+        # -- the noise of the elements near the edge, per block and channel
+        _edge_noise(v, b, e_ptr, e_col, e_off, c_n, thr, level, resid, hit, e_sum, e_n)
+        for k in range(bx):
+            x0, x1 = k * BLOCK, min(w, (k + 1) * BLOCK)
+            for c in range(c_n):
+                sig = sigma[b, k, c]
+                if e_n[k, c]:
+                    mean = np.float32(e_sum[k, c] / e_n[k, c])
+                    sig = max(sig, mean * np.float32(noise_per_abs))
+                t = min(np.ceil(np.float32(hit_z) * sig), np.float32(32767.0))
+                thr_e[x0 * c_n + c : x1 * c_n : c_n] = np.int16(t)
+                inv_e[x0 * c_n + c : x1 * c_n : c_n] = np.float32(1.0) / sig
+        # -- the outliers of this block row's rows, while they are in the cache
+        found = _row_outliers(
+            v, offs, p, r, c_n, e_ptr, e_col, e_off, b, thr, inv_sigma, thr_e, inv_e, bright2,
+            dark2, black, span, level, resid, hit, ring_lvl, ring_res, ready, pos_idx, pos_z,
+            pos_val, neg_idx, neg_z, neg_val, n,
+        )  # fmt: skip
+        if not found:
+            n[:] = -1
+            break
+    stats = (abs_sum, abs_n, lmax, lmin, lsum, ln, sigma)
+    k_pos, k_neg = max(n[0], 0), max(n[1], 0)
+    pos = (pos_idx[:k_pos].copy(), pos_z[:k_pos].copy(), pos_val[:k_pos].copy())
+    neg = (neg_idx[:k_neg].copy(), neg_z[:k_neg].copy(), neg_val[:k_neg].copy())
+    return stats, pos, neg, n[0] >= 0
+
+
+@njit(cache=True, nogil=True)
+def _largest(a, k):
+    """The sum of the ``k`` largest values of ``a`` (k small)."""
+    best = np.zeros(k, np.int64)
+    for i in range(a.size):
+        v = np.int64(a[i])
+        if v > best[k - 1]:
+            m = k - 1
+            while m > 0 and best[m - 1] < v:
+                best[m] = best[m - 1]
+                m -= 1
+            best[m] = v
+    return best.sum()
+
+
+@njit(cache=True, nogil=True)
+def _edge_noise(v, b, e_ptr, e_col, e_off, c_n, thr, level, resid, hit, e_sum, e_n):
+    """Sum and count of the edge elements' |resid2| in block row ``b``, per block column
+    and channel, each taken up to twice its block's threshold ``thr`` (``level``,
+    ``resid`` and ``hit`` are scratch)."""
+    h = v.shape[0]
+    e_sum[:] = 0
+    e_n[:] = 0
+    for y in range(b * BLOCK, min((b + 1) * BLOCK, h)):
+        _edge_row(v, y, e_ptr, e_col, e_off, level, resid, thr, 0, 0, hit)
+        for k in range(e_ptr[y], e_ptr[y + 1]):
+            j = e_col[k]
+            x = j // c_n
+            c = j - x * c_n
+            e_sum[x // BLOCK, c] += min(abs(np.int32(resid[j])), 2 * np.int32(thr[j]))
+            e_n[x // BLOCK, c] += 1
+
+
+@njit(cache=True, nogil=True)
+def _row_outliers(
+    v, offs, p, r, c_n, e_ptr, e_col, e_off, b, thr, inv_sigma, thr_e, inv_e, bright2, dark2,
+    black, span, level, resid, hit, ring_lvl, ring_res, ready, pos_idx, pos_z, pos_val,
+    neg_idx, neg_z, neg_val, n,
+):  # fmt: skip
+    """The outliers of block row ``b``'s rows; False when there was no room for them.
+
+    ``thr`` and ``inv_sigma`` (1 / sigma, float32) are per element of a row: the
+    block row's values, so that a hit costs no division; ``thr_e`` and ``inv_e`` the
+    same for the elements near the edge, which are judged against the neighbours of
+    the edge table (``e_*``).
+
+    In a demosaiced frame (more than one channel) an outlier counts only where it is
+    the peak of its channel's residuals of its sign among the eight pixels around it:
+    a JPEG smears one bad photosite over its neighbours, and the smear is the same
+    defect, not more evidence at other places. The residuals of the rows above and
+    below are kept in ``ring_*`` (``ready``: the last row there).
+    """
+    h, wc = v.shape
+    to255 = np.float32(255.0 / span)
+    black32 = np.float32(black)
+    lo, hi = r * c_n, wc - r * c_n
+    peaks = c_n > 1
+    for y in range(b * BLOCK, min((b + 1) * BLOCK, h)):
+        inner_row = r <= y < h - r
+        if peaks:
+            for yy in range(max(ready[0] + 1, y), min(y + 2, h)):
+                _levels_row(
+                    v, yy, offs, p, r, c_n, e_ptr, e_col, e_off, ring_lvl[yy % 3],
+                    ring_res[yy % 3], thr, hit,
+                )  # fmt: skip
+                ready[0] = yy
+            res_row = ring_res[y % 3]
+            _flags_row(res_row, ring_lvl[y % 3], thr, thr_e, inner_row, lo, hi, bright2, dark2, hit)
+            up = ring_res[(y - 1) % 3] if y > 0 else res_row  # beyond the edge: no rival
+            down = ring_res[(y + 1) % 3] if y + 1 < h else res_row
+            _keep_peaks(up, res_row, down, c_n, hit)
+        else:
+            if inner_row:
+                _resid_row(v, y, offs, p, r, c_n, level, resid, thr, bright2, dark2, hit, False)
+            _edge_row(v, y, e_ptr, e_col, e_off, level, resid, thr_e, bright2, dark2, hit)
+            res_row = resid
+        found = _emit_row(
+            v, y, c_n, res_row, hit, inv_sigma, inv_e, inner_row, lo, hi, to255, black32,
+            peaks, ring_res, pos_idx, pos_z, pos_val, neg_idx, neg_z, neg_val, n,
+        )  # fmt: skip
+        if not found:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _levels_row(v, y, offs, p, r, c_n, e_ptr, e_col, e_off, level, resid, scratch, hit):
+    """level2 and resid2 of every element of row ``y``, the edge ones included."""
+    h = v.shape[0]
+    if r <= y < h - r:
+        _resid_row(v, y, offs, p, r, c_n, level, resid, scratch, 0, 0, hit, True)
+    _edge_row(v, y, e_ptr, e_col, e_off, level, resid, scratch, 0, 0, hit)
+
+
+@njit(cache=True, nogil=True)
+def _flags_row(resid, level, thr, thr_e, inner_row, lo, hi, bright2, dark2, hit):
+    """The hit flags of a row whose residuals are known (as :func:`_mid` would set them)."""
+    wc = resid.size
+    if inner_row:
+        _flags(resid[:lo], level[:lo], thr_e[:lo], bright2, dark2, hit[:lo])
+        _flags(resid[lo:hi], level[lo:hi], thr[lo:hi], bright2, dark2, hit[lo:hi])
+        _flags(resid[hi:wc], level[hi:wc], thr_e[hi:wc], bright2, dark2, hit[hi:wc])
+    else:
+        _flags(resid[:wc], level[:wc], thr_e[:wc], bright2, dark2, hit[:wc])
+
+
+@njit(cache=True, nogil=True)
+def _flags(resid, level, thr, bright2, dark2, hit):
+    """Over 0-based slices, which the compiler vectorises (no index can be negative)."""
+    for j in range(resid.size):
+        res, m = resid[j], level[j]
+        bright = (res > thr[j]) & (m < np.int16(bright2))
+        dark = (np.int16(-res) > thr[j]) & (m > np.int16(dark2))
+        hit[j] = bright | dark
+
+
+@njit(cache=True, nogil=True)
+def _emit_row(
+    v, y, c_n, resid, hit, inv_sigma, inv_e, inner_row, lo, hi, to255, black32, peaks,
+    ring_res, pos_idx, pos_z, pos_val, neg_idx, neg_z, neg_val, n,
+):  # fmt: skip
+    """Record the flagged elements of row ``y``; with ``peaks``, only those that are their
+    pixel's most deviant channel and the peak of that channel around them."""
+    wc = v.shape[1]
+    hit_words = hit.view(np.uint64)
+    row = v[y]
+    base = np.int64(y) * (wc // c_n)
+    for word in range(hit_words.size):
+        if hit_words[word] == 0:
+            continue
+        x, c = divmod(word * 8, c_n)  # one division a word; then counted along
+        for j in range(word * 8, min(wc, word * 8 + 8)):
+            z = _z(resid, j, inv_sigma, inv_e, inner_row, lo, hi) if hit[j] else np.float32(0)
+            keep = hit[j] and (
+                not peaks or _most_deviant(resid, j, c, c_n, z, inv_sigma, inv_e, inner_row, lo, hi)
+            )
+            if keep:
+                val = (np.float32(_ld(row[j])) - black32) * to255 + np.float32(0.5)
+                val8 = np.uint8(min(max(val, np.float32(0.0)), np.float32(255.0)))
+                if not _add(pos_idx, pos_z, pos_val, neg_idx, neg_z, neg_val, n, base + x, z, val8):
+                    return False
+            c += 1
+            if c == c_n:
+                c = 0
+                x += 1
+    return True
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _z(resid, j, inv_sigma, inv_e, inner_row, lo, hi):
+    """Element j's residual in its block's sigmas (the edge's, near the frame's edge)."""
+    edge = not inner_row or j < lo or j >= hi
+    return np.float32(resid[j]) * (inv_e[j] if edge else inv_sigma[j])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _most_deviant(resid, j, c, c_n, z, inv_sigma, inv_e, inner_row, lo, hi):
+    """Whether channel ``c`` (element j) is its pixel's most deviant, of either sign (the
+    first of equals): the colour matrix and the shared chroma of a JPEG put an opposite
+    dip in other channels beside a bright photosite, which is no defect of its own."""
+    first = j - c
+    for k in range(c_n):
+        if k == c:
+            continue
+        zk = _z(resid, first + k, inv_sigma, inv_e, inner_row, lo, hi)
+        if abs(zk) > abs(z) or (abs(zk) == abs(z) and k < c):
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _peaks_inner(ul, uc, ur, ml, mc, mr, dl, dc, dr, hit):
+    """:func:`_keep_peaks` away from the first and last pixel: each element ``mc[i]``
+    against its eight neighbours (``u``/``m``/``d``: the rows, ``l``/``c``/``r``: the
+    columns one pixel to the left, at and to the right)."""
+    for i in range(mc.size):
+        a = mc[i]
+        top = max(
+            max(max(ml[i], mr[i]), max(ul[i], ur[i])), max(max(dl[i], dr[i]), max(uc[i], dc[i]))
+        )
+        bottom = min(
+            min(min(ml[i], mr[i]), min(ul[i], ur[i])), min(min(dl[i], dr[i]), min(uc[i], dc[i]))
+        )
+        peak = ((a > 0) & (a >= top)) | ((a < 0) & (a <= bottom))
+        hit[i] = hit[i] & np.uint8(peak)
+
+
+@njit(cache=True, nogil=True)
+def _keep_peaks(up, mid, down, c_n, hit):
+    """Clear the flags of the elements of row ``mid`` that another pixel around them
+    outdoes in their channel, their way (``up`` and ``down``: the rows above and below;
+    equals keep both). One pass the compiler vectorises."""
+    wc = mid.size
+    if wc > 2 * c_n:
+        n = wc - 2 * c_n  # 0-based slices: no index can be negative, so it vectorises
+        _peaks_inner(
+            up[:n], up[c_n : c_n + n], up[2 * c_n :],
+            mid[:n], mid[c_n : c_n + n], mid[2 * c_n :],
+            down[:n], down[c_n : c_n + n], down[2 * c_n :],
+            hit[c_n : c_n + n],
+        )  # fmt: skip
+    for k in range(2 * c_n):  # the first and the last pixel
+        j = k if k < c_n else wc - 2 * c_n + k
+        if j < 0 or j >= wc or (k >= c_n and j < c_n):
+            continue
+        a = mid[j]
+        top, bottom = max(up[j], down[j]), min(up[j], down[j])
+        for jj in (j - c_n, j + c_n):
+            if 0 <= jj < wc:
+                top = max(top, max(mid[jj], max(up[jj], down[jj])))
+                bottom = min(bottom, min(mid[jj], min(up[jj], down[jj])))
+        peak = ((a > 0) & (a >= top)) | ((a < 0) & (a <= bottom))
+        hit[j] &= np.uint8(peak)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add(pos_idx, pos_z, pos_val, neg_idx, neg_z, neg_val, n, idx, z, val8):
+    """Record one channel's hit; False when there is no room left.
+
+    A pixel stands out one way: its most deviant channel decides (the colour
+    matrix turns one bright photosite into a bright channel and two dark ones
+    at the same pixel, which is not the sign of a stuck one).
+    """
+    if n[0] and pos_idx[n[0] - 1] == idx:
+        if abs(z) <= pos_z[n[0] - 1]:
+            return True
+        n[0] -= 1
+    if n[1] and neg_idx[n[1] - 1] == idx:
+        if abs(z) <= -neg_z[n[1] - 1]:
+            return True
+        n[1] -= 1
+    side = 0 if z > 0 else 1
+    if n[side] == pos_idx.size:
+        return False
+    if side == 0:
+        pos_idx[n[0]], pos_z[n[0]], pos_val[n[0]] = idx, z, val8
+    else:
+        neg_idx[n[1]], neg_z[n[1]], neg_val[n[1]] = idx, z, val8
+    n[side] += 1
+    return True

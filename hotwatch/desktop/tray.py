@@ -1,0 +1,888 @@
+"""``hotwatch tray``: a status icon that shows each body's sensor health and announces defects.
+
+The tray is a separate process from the daemon: it only reads the catalogue
+(and writes "seen" marks and its own announcement cursor), so the daemon can run
+headless on a NAS while the tray runs on the desktop. It talks to the daemon
+through files in ``paths.runtime``: the daemon's lock (``daemon.lock``, held
+while it runs) and ``status.json``; ``paused`` (exists = paused) and ``rescan``
+(touched = rescan now), which the daemon honours.
+
+This is the only module that imports pystray, and it does so only inside
+:func:`run_tray`, after :func:`display_problem` said there is a display:
+pystray picks its backend at import time and its X11 backend connects to the
+display right then, failing with a traceback without one.
+
+Announcements are *at most once*: the id of the last event announced is stored
+in the catalogue (``meta`` key ``tray.last_event``) *before* the notification is
+sent, so neither a restart nor a SIGKILL of the tray or the daemon can repeat
+one (a notification server that is down at that moment loses it; the defect
+stays "new" in the icon and the menu until marked seen). On the very first
+start (no cursor yet) the tray starts at the newest event and announces nothing
+from the past; events written while the tray was not running are announced when
+it starts again (as one summary if there are many).
+
+Icon state, most important first: a new defect the user has not seen; the
+daemon is not running; watching is paused; all well.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import queue
+import re
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw
+
+from hotwatch.core.errors import UserError
+from hotwatch.core.model import DefectKind, Event
+from hotwatch.outputs.notify import CRITICAL, NORMAL, Notification, NotificationError, Notifier
+from hotwatch.state.catalogue import NEW_DEFECT, Catalogue
+from hotwatch.state.config import Paths
+
+log = logging.getLogger(__name__)
+
+STATE_KEY = "tray.last_event"  # catalogue meta key: id of the last event announced
+BURST = 3  # more new defects than this in one poll -> one summary notification
+POLL_SECONDS = 3.0
+UI_TIMEOUT = 8.0  # seconds a change to the icon may take before the tray restarts itself
+NO_DISPLAY = "hotwatch tray: no graphical display (DISPLAY is not set)"
+
+TRAY_LOCK = "tray.lock"
+
+
+# --------------------------------------------------------------------------- display
+
+
+def display_problem(environ: Mapping[str, str] | None = None) -> str | None:
+    """The one-line reason the tray cannot run here, or None when there is a display."""
+    env = os.environ if environ is None else environ
+    if env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
+        return None
+    return NO_DISPLAY
+
+
+# --------------------------------------------------------------------------- icons
+
+
+class TrayState(StrEnum):
+    """What the icon shows, most important first."""
+
+    NEW_DEFECT = "new_defect"
+    STOPPED = "stopped"  # the daemon is not running
+    PAUSED = "paused"
+    OK = "ok"
+
+
+# Fill colours: saturated mid-tones, so each stands out on a dark panel; the dark
+# outline makes the shape stand out on a light one; the glyph is white on the fill.
+_FILL = {
+    TrayState.OK: (40, 165, 70),
+    TrayState.NEW_DEFECT: (235, 55, 45),
+    TrayState.STOPPED: (125, 125, 125),
+    TrayState.PAUSED: (45, 120, 235),
+}
+_OUTLINE = (20, 20, 20)
+_GLYPH = (255, 255, 255)
+
+
+def draw_icon(state: TrayState, size: int = 64) -> Image.Image:
+    """The tray icon for ``state``, ``size`` x ``size`` RGBA, drawn 4x larger and reduced.
+
+    A rounded square (a sensor) with a dark outline, filled with the state's
+    colour, holding a thick white glyph: a check (all well), "!" (new defect),
+    a cross (daemon not running), two bars (paused). Shapes, not only colours,
+    tell the states apart, for colour-blind users and monochrome panels.
+    """
+    s = size * 4
+    img = Image.new("RGBA", (s, s), (0, 0, 0, 0))
+    d = ImageDraw.Draw(img)
+    pad = round(s * 0.03)
+    outline = max(4, round(s * 0.06))
+    d.rounded_rectangle(
+        (pad, pad, s - 1 - pad, s - 1 - pad),
+        radius=round(s * 0.2),
+        fill=(*_FILL[state], 255),
+        outline=(*_OUTLINE, 255),
+        width=outline,
+    )
+    w = round(s * 0.17)  # glyph stroke width
+    g = (*_GLYPH, 255)
+
+    def at(fx: float, fy: float) -> tuple[int, int]:
+        return round(s * fx), round(s * fy)
+
+    if state is TrayState.OK:
+        d.line([at(0.27, 0.52), at(0.44, 0.69), at(0.74, 0.32)], fill=g, width=w, joint="curve")
+    elif state is TrayState.NEW_DEFECT:
+        d.rectangle((*at(0.4, 0.18), *at(0.6, 0.58)), fill=g)
+        d.rectangle((*at(0.4, 0.66), *at(0.6, 0.83)), fill=g)
+    elif state is TrayState.STOPPED:
+        d.line([at(0.3, 0.3), at(0.7, 0.7)], fill=g, width=w)
+        d.line([at(0.3, 0.7), at(0.7, 0.3)], fill=g, width=w)
+    else:  # PAUSED
+        d.rectangle((*at(0.3, 0.27), *at(0.44, 0.73)), fill=g)
+        d.rectangle((*at(0.56, 0.27), *at(0.7, 0.73)), fill=g)
+    return img.resize((size, size), Image.Resampling.LANCZOS)
+
+
+# --------------------------------------------------------------------------- daemon files
+
+
+def daemon_running(paths: Paths) -> bool:
+    """Whether some process holds the daemon's lock file (``flock`` or POSIX lock).
+
+    Read from ``/proc/locks`` where there is one, which observes without
+    touching the lock (a probe lock could make a starting daemon think another
+    one runs); elsewhere, a non-blocking shared-lock probe released at once.
+    """
+    path = paths.daemon_lock
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    try:
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return _probe_lock(path)
+    ident = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    return any(ident in line.split() for line in table.splitlines())
+
+
+def _probe_lock(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(fh, fcntl.LOCK_UN)
+    except OSError:
+        return False
+    return False
+
+
+def daemon_status(paths: Paths) -> dict[str, Any]:
+    """The daemon's ``status.json`` ({} if absent or half-written)."""
+    try:
+        data = json.loads(paths.daemon_status.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def is_paused(paths: Paths) -> bool:
+    return paths.pause_flag.exists()
+
+
+def set_paused(paths: Paths, paused: bool) -> None:
+    """Create or remove the pause flag file that the daemon honours."""
+    flag = paths.pause_flag
+    if paused:
+        paths.runtime.mkdir(parents=True, exist_ok=True)
+        flag.touch()
+    else:
+        flag.unlink(missing_ok=True)
+
+
+def request_rescan(paths: Paths) -> None:
+    """Touch the rescan request file; the daemon rescans its folders and removes it."""
+    paths.runtime.mkdir(parents=True, exist_ok=True)
+    paths.rescan_flag.touch()
+
+
+# --------------------------------------------------------------------------- snapshot
+
+
+@dataclass(frozen=True)
+class BodySummary:
+    """What the menu shows about one body."""
+
+    key: str
+    label: str
+    make: str
+    model: str
+    serial: str | None
+    frames_raw: int
+    frames_jpeg: int
+    defects: int  # active defects
+    unseen: int
+    last_photo: datetime | None
+
+    @property
+    def query(self) -> str:
+        """How to name this body on the command line (``make model serial``)."""
+        return " ".join(p for p in (self.make, self.model, self.serial) if p)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the icon and the menu show, read at one moment."""
+
+    bodies: tuple[BodySummary, ...] = ()
+    daemon: bool = False
+    paused: bool = False
+    catalogue: bool = False  # a catalogue exists
+    status: dict = field(default_factory=dict)
+
+    @property
+    def unseen(self) -> int:
+        return sum(b.unseen for b in self.bodies)
+
+    @property
+    def state(self) -> TrayState:
+        if self.unseen:
+            return TrayState.NEW_DEFECT
+        if not self.daemon:
+            return TrayState.STOPPED
+        if self.paused:
+            return TrayState.PAUSED
+        return TrayState.OK
+
+
+def read_snapshot(paths: Paths, cat: Catalogue | None) -> Snapshot:
+    """Read the catalogue (if any) and the daemon's files."""
+    bodies: list[BodySummary] = []
+    if cat is not None:
+        with cat.snapshot():
+            for b in cat.bodies():
+                active = cat.defects(body_key=b.key, status="active")
+                bodies.append(
+                    BodySummary(
+                        key=b.key,
+                        label=b.label,
+                        make=b.make,
+                        model=b.model,
+                        serial=b.serial,
+                        frames_raw=b.frames_raw,
+                        frames_jpeg=b.frames_jpeg,
+                        defects=len(active),
+                        unseen=sum(1 for d in active if not d.seen),
+                        last_photo=b.last_photo,
+                    )
+                )
+    return Snapshot(
+        bodies=tuple(bodies),
+        daemon=daemon_running(paths),
+        paused=is_paused(paths),
+        catalogue=cat is not None,
+        status=daemon_status(paths),
+    )
+
+
+# --------------------------------------------------------------------------- menu model
+
+
+@dataclass(frozen=True)
+class Item:
+    """One menu entry, independent of pystray (so it can be tested and shown by Tk).
+
+    ``action`` is a string the tray dispatches: ``pause``, ``resume``,
+    ``rescan``, ``quit``, ``seen:`` (all bodies), ``seen:KEY``, ``report:KEY``.
+    An item with neither action nor children is information; ``text == "-"``
+    is a separator.
+    """
+
+    text: str
+    action: str | None = None
+    children: tuple[Item, ...] = ()
+    enabled: bool = True
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> Item:
+        return Item(
+            text=str(data["text"]),
+            action=data.get("action"),
+            children=tuple(Item.from_json(c) for c in data.get("children", ())),
+            enabled=bool(data.get("enabled", True)),
+        )
+
+
+SEPARATOR = Item("-")
+
+
+def _date(value: datetime | None) -> str:
+    return value.date().isoformat() if value else "never"
+
+
+def headline(snap: Snapshot) -> str:
+    """One line that says the state, also used as the icon's tooltip's first line."""
+    n = snap.unseen
+    if n:
+        return f"hotwatch: {n} new defect{'s' if n != 1 else ''}"
+    if not snap.daemon:
+        return "hotwatch: the watcher is not running"
+    if snap.paused:
+        return "hotwatch: watching paused"
+    return "hotwatch: all well"
+
+
+def tooltip(snap: Snapshot) -> str:
+    """The icon's title (tooltip; the X11 window name): one line, the headline and new counts.
+
+    One line because the XEmbed backend uses it as the window name.
+    """
+    news = [f"{b.label}: {b.unseen} new" for b in snap.bodies if b.unseen]
+    return headline(snap) + (f" ({'; '.join(news)})" if news else "")
+
+
+def body_item(b: BodySummary) -> Item:
+    """A body's submenu: its facts, then "open report" and "mark as seen"."""
+    new = f" ({b.unseen} new)" if b.unseen else ""
+    facts = (
+        Item(f"Make: {b.make}"),
+        Item(f"Model: {b.model}"),
+        Item(f"Serial: {b.serial or 'unknown'}"),
+        Item(f"Photos: {b.frames_raw} raw, {b.frames_jpeg} jpeg"),
+        Item(f"Defects: {b.defects}{new}"),
+        Item(f"Last photo: {_date(b.last_photo)}"),
+    )
+    actions = (
+        Item("Open report", f"report:{b.key}"),
+        Item("Mark defects as seen", f"seen:{b.key}", enabled=b.unseen > 0),
+    )
+    text = f"{b.label}: {b.defects} defect{'s' if b.defects != 1 else ''}{new}"
+    return Item(text, children=(*facts, SEPARATOR, *actions))
+
+
+def build_menu(snap: Snapshot) -> tuple[Item, ...]:
+    """The whole menu, from a snapshot."""
+    items: list[Item] = [Item(headline(snap), enabled=False)]
+    folders = snap.status.get("folders")
+    if snap.daemon and isinstance(folders, list):
+        queue_len = snap.status.get("queue", 0)
+        items.append(Item(f"Watching {len(folders)} folder(s), {queue_len} queued", enabled=False))
+    items.append(SEPARATOR)
+    if snap.bodies:
+        items.extend(body_item(b) for b in snap.bodies)
+    else:
+        items.append(Item("No camera bodies yet", enabled=False))
+    items.append(SEPARATOR)
+    items.append(Item("Mark all defects as seen", "seen:", enabled=snap.unseen > 0))
+    items.append(
+        Item("Resume watching", "resume") if snap.paused else Item("Pause watching", "pause")
+    )
+    items.append(Item("Rescan now", "rescan"))
+    items.append(Item("Quit", "quit"))
+    return tuple(items)
+
+
+def menu_texts(items: Iterable[Item], depth: int = 0) -> list[str]:
+    """The menu's entries as indented lines (for logs and tests)."""
+    out: list[str] = []
+    for item in items:
+        out.append("  " * depth + item.text)
+        out.extend(menu_texts(item.children, depth + 1))
+    return out
+
+
+def to_pystray(pystray: Any, items: Sequence[Item], act: Callable[[str], None]) -> Any:
+    """The pystray Menu for ``items``; choosing an entry calls ``act(action)``."""
+
+    def entry(item: Item) -> Any:
+        if item is SEPARATOR or item.text == "-":
+            return pystray.Menu.SEPARATOR
+        if item.children:
+            return pystray.MenuItem(item.text, to_pystray(pystray, item.children, act))
+        action = item.action
+
+        def chosen(icon: Any, menu_item: Any) -> None:
+            if action:
+                act(action)
+
+        return pystray.MenuItem(item.text, chosen, enabled=item.enabled and bool(action))
+
+    return pystray.Menu(*[entry(i) for i in items])
+
+
+# --------------------------------------------------------------------------- announcements
+
+
+_KIND_WORDS = {"hot": "hot pixel", "stuck": "stuck pixel", "dead": "dead pixel"}
+
+
+def describe_defect(payload: Mapping[str, Any]) -> Notification:
+    """``NIKON D80 #3012345: new hot pixel at 1203,877, first seen 2024-05-02``."""
+    raw_kind = str(payload.get("kind"))
+    kind = _KIND_WORDS.get(raw_kind, f"{raw_kind} pixel")
+    first = payload.get("onset") or payload.get("confirmed")
+    first_text = str(first)[:10] if first else "an unknown date"
+    summary = (
+        f"{payload.get('body', 'camera')}: new {kind} at {payload.get('x')},{payload.get('y')}, "
+        f"first seen {first_text}"
+    )
+    frame = str(payload.get("frame_kind", "")).upper()
+    size = f"{payload.get('width')}x{payload.get('height')}"
+    body = f"{frame} {size} frames. Open the hotwatch tray menu for the report."
+    urgency = CRITICAL if raw_kind == DefectKind.DEAD.value else NORMAL
+    return Notification(summary=summary, body=body, urgency=urgency)
+
+
+def compose(events: Sequence[Event], burst: int = BURST) -> list[Notification]:
+    """One notification per new defect, or one summary if there are more than ``burst``."""
+    defects = [e for e in events if e.type == NEW_DEFECT]
+    if len(defects) <= burst:
+        return [describe_defect(e.payload) for e in defects]
+    per_body = Counter(str(e.payload.get("body") or e.body_key) for e in defects)
+    lines = [f"{label}: {n} new" for label, n in sorted(per_body.items())]
+    n_bodies = len(per_body)
+    summary = (
+        f"hotwatch: {len(defects)} new defects on {n_bodies} camera bod"
+        f"{'ies' if n_bodies != 1 else 'y'}"
+    )
+    return [Notification(summary=summary, body="\n".join(lines))]
+
+
+class Announcer:
+    """Turns new events into notifications, each at most once across restarts and crashes."""
+
+    def __init__(
+        self, cat: Catalogue, send: Callable[[Notification], Any], burst: int = BURST
+    ) -> None:
+        self.cat = cat
+        self.send = send
+        self.burst = burst
+
+    def cursor(self) -> int:
+        """The last event id announced; on the first ever start, the newest event id."""
+        value = self.cat.get_state(STATE_KEY)
+        if value is None:
+            start = self.cat.last_event_id()
+            self.cat.set_state(STATE_KEY, str(start))
+            log.debug("tray: first start, announcing events after id %d", start)
+            return start
+        return int(value)
+
+    def poll(self) -> list[Notification]:
+        """Announce the events since the cursor; returns the notifications sent."""
+        sent: list[Notification] = []
+        last = self.cursor()
+        while True:
+            events = self.cat.events_since(last, limit=5000)
+            if not events:
+                return sent
+            last = events[-1].id
+            # Persist before sending: a crash between the two loses a notification
+            # instead of repeating it ("never repeated" is the promise).
+            self.cat.set_state(STATE_KEY, str(last))
+            for note in compose(events, self.burst):
+                try:
+                    self.send(note)
+                    sent.append(note)
+                except NotificationError as exc:
+                    log.warning("tray: could not show a notification (%s): %s", exc, note.summary)
+
+
+# --------------------------------------------------------------------------- reports
+
+
+def _file_stem(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_") or "body"
+
+
+def open_report(
+    paths: Paths, body: BodySummary, opener: Sequence[str] = ("xdg-open",), timeout: float = 300
+) -> Path:
+    """Write the body's HTML report (or, failing that, its defect list) and open it.
+
+    Runs ``hotwatch report`` as a subprocess so that a slow or broken report
+    never blocks or crashes the tray. Returns the file written.
+    """
+    paths.reports.mkdir(parents=True, exist_ok=True)
+    stem = _file_stem(body.label)
+    base = [sys.executable, "-m", "hotwatch", "--home", str(paths.data)]
+    out = paths.reports / f"{stem}.html"
+    done = _run([*base, "report", body.query, "-o", str(out)], timeout)
+    if done is None or done.returncode != 0 or not out.exists():
+        why = "did not run" if done is None else (done.stderr.strip().splitlines() or ["?"])[-1]
+        log.info("tray: no HTML report for %s (%s); writing the defect list", body.label, why)
+        out = paths.reports / f"{stem}-defects.txt"
+        listing = _run([*base, "defects", body.query], timeout)
+        text = listing.stdout if listing and listing.returncode == 0 else ""
+        if not text:
+            detail = listing.stderr.strip() if listing else "hotwatch defects did not run"
+            text = f"{body.label}: no defect list available ({detail})\n"
+        out.write_text(text, encoding="utf-8")
+    try:
+        subprocess.Popen(
+            [*opener, str(out)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        log.warning("tray: cannot open %s with %s: %s", out, opener[0], exc)
+    return out
+
+
+def _run(cmd: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str] | None:
+    try:
+        return subprocess.run(
+            list(cmd),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.warning("tray: %s failed: %s", cmd[-3:], exc)
+        return None
+
+
+# --------------------------------------------------------------------------- the app
+
+
+class TrayApp:
+    """The running tray: a poll thread that owns the catalogue, and the pystray icon.
+
+    Menu callbacks (from pystray's thread) only put actions on a queue; the poll
+    thread carries them out, so one thread owns the SQLite connection.
+    """
+
+    def __init__(self, paths: Paths, pystray: Any, interval: float = POLL_SECONDS) -> None:
+        self.paths = paths
+        self.pystray = pystray
+        self.interval = interval
+        self.actions: queue.Queue[str] = queue.Queue()
+        self.snapshot = Snapshot()
+        self.menu: tuple[Item, ...] = ()
+        self.icons = {s: draw_icon(s) for s in TrayState}
+        self.popup_open = threading.Event()
+        has_menu = bool(getattr(pystray.Icon, "HAS_MENU", True))
+        # Start with the right image and title: every later change is a call into
+        # pystray's X11 thread, which is best kept rare (see _exit_now).
+        first = self._first_snapshot()
+        self.icon = pystray.Icon(
+            "hotwatch", self.icons[first.state], tooltip(first), menu=self._pystray_menu(())
+        )
+        # pystray's X11 backend has no menus, only a click: show the menu with Tk then.
+        self.own_popup = not has_menu
+        if self.own_popup:
+            _enable_xorg_clicks(self.icon)
+        self.notifier = Notifier(self.icon)
+        self.cat: Catalogue | None = None
+        self.announcer: Announcer | None = None
+        self.undocked_polls = 0
+        self._xcheck: Any = None  # the poll thread's own X connection (see _keep_docked)
+
+    def _pystray_menu(self, items: Sequence[Item]) -> Any:
+        menu = to_pystray(self.pystray, items, self.actions.put)
+        click = self.pystray.MenuItem(
+            "Menu", lambda icon, item: self.actions.put("popup"), default=True, visible=False
+        )
+        return self.pystray.Menu(click, *menu.items)
+
+    # -- lifecycle
+
+    def run(self) -> None:
+        log.info("hotwatch tray: pystray backend %s", type(self.icon).__module__)
+        self.icon.run(setup=self._setup)
+
+    def _first_snapshot(self) -> Snapshot:
+        if not self.paths.catalogue.exists():
+            return read_snapshot(self.paths, None)
+        cat = Catalogue(self.paths.catalogue)
+        try:
+            return read_snapshot(self.paths, cat)
+        finally:
+            cat.close()
+
+    def _setup(self, icon: Any) -> None:
+        icon.visible = True
+        threading.Thread(target=self._loop, name="hotwatch-tray-poll", daemon=True).start()
+
+    def _loop(self) -> None:
+        try:
+            while True:
+                self.refresh()
+                try:
+                    action = self.actions.get(timeout=self.interval)
+                except queue.Empty:
+                    continue
+                if not self.dispatch(action):
+                    break
+        except Exception:
+            log.exception("hotwatch tray: poll loop failed")
+        finally:
+            if self.cat is not None:
+                self.cat.close()
+            # pystray's X11 backend sometimes misses its own stop request and keeps
+            # waiting for X events; nothing is left to save, so end the process then.
+            watchdog = threading.Timer(3.0, _exit_now)
+            watchdog.daemon = True
+            watchdog.start()
+            self.icon.stop()
+
+    def _catalogue(self) -> Catalogue | None:
+        if self.cat is None and self.paths.catalogue.exists():
+            self.cat = Catalogue(self.paths.catalogue)
+            self.announcer = Announcer(self.cat, self.notifier.send)
+            self.announcer.cursor()  # first start: begin at the newest event
+        return self.cat
+
+    def refresh(self) -> None:
+        """Announce new events, re-read the state, update icon, title and menu if changed."""
+        cat = self._catalogue()
+        if self.announcer is not None:
+            self.announcer.poll()
+        snap = read_snapshot(self.paths, cat)
+        image = self.icons[snap.state]
+        if self.icon.icon is not image:
+            self._ui("change the icon", lambda: setattr(self.icon, "icon", image))
+            log.debug("tray: state %s", snap.state.value)
+        title = tooltip(snap)
+        if title != self.icon.title:
+            self._ui("change the title", lambda: setattr(self.icon, "title", title))
+        if self.own_popup:
+            self._keep_docked()
+        menu = build_menu(snap)
+        if menu != self.menu:
+            self.menu = menu
+            self.icon.menu = self._pystray_menu(menu)
+            self.icon.update_menu()
+            log.debug("tray: menu %s", json.dumps(menu_texts(menu)))
+        self.snapshot = snap
+
+    def _keep_docked(self) -> None:
+        """Dock the X11 icon again if it is not in a tray while a tray exists.
+
+        pystray asks the tray to embed its window once; if that request is lost
+        (seen with trayer when an earlier icon just went away) or the panel is
+        restarted, the icon would stay invisible. Checked on a separate X
+        connection owned by this thread, so it never races pystray's own.
+        """
+        window = getattr(self.icon, "_window", None)
+        if window is None:
+            return
+        try:
+            from Xlib import X
+            from Xlib.display import Display
+
+            if self._xcheck is None:
+                self._xcheck = Display()
+            disp = self._xcheck
+            screen = disp.screen()
+            atom = disp.intern_atom(f"_NET_SYSTEM_TRAY_S{disp.get_default_screen()}")
+            if disp.get_selection_owner(atom) == X.NONE:
+                self.undocked_polls = 0
+                return
+            mine = disp.create_resource_object("window", window.id)
+            docked = mine.query_tree().parent.id != screen.root.id
+            # pystray's X11 thread sometimes leaves a title change unsent: repair it.
+            if mine.get_wm_name() != self.icon.title:
+                mine.set_wm_name(self.icon.title)
+                disp.flush()
+        except Exception as exc:  # the icon window is gone or X is unreachable
+            log.debug("tray: cannot check docking: %s", exc)
+            return
+        self.undocked_polls = 0 if docked else self.undocked_polls + 1
+        if self.undocked_polls >= 2:
+            log.info("tray: the icon is not in the tray; docking it again")
+            self.undocked_polls = 0
+            self._ui("hide the icon", lambda: setattr(self.icon, "visible", False))
+            self._ui("show the icon", lambda: setattr(self.icon, "visible", True))
+
+    def _ui(self, what: str, change: Callable[[], None]) -> None:
+        """Make one change to the icon; if pystray stalls, restart the tray.
+
+        pystray's X11 backend runs changes in its own thread and, rarely, the
+        python-xlib connection it shares between threads stalls for good. A
+        stuck icon would show a stale state forever, so the tray restarts itself
+        (the announcement cursor is persisted: nothing is announced twice).
+        """
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                change()
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name="hotwatch-tray-ui", daemon=True).start()
+        if not done.wait(UI_TIMEOUT):
+            log.error("tray: the icon did not %s within %.0f s; restarting", what, UI_TIMEOUT)
+            _restart()
+
+    def dispatch(self, action: str) -> bool:
+        """Carry out one menu action; False means quit."""
+        log.debug("tray: action %s", action)
+        if action == "quit":
+            return False
+        if action == "popup":
+            self._popup()
+        elif action in ("pause", "resume"):
+            set_paused(self.paths, action == "pause")
+        elif action == "rescan":
+            request_rescan(self.paths)
+        elif action.startswith("seen:") and self.cat is not None:
+            n = self.cat.mark_seen(action[5:] or None)
+            log.debug("tray: %d defects marked seen", n)
+        elif action.startswith("report:"):
+            body = next((b for b in self.snapshot.bodies if b.key == action[7:]), None)
+            if body is not None:
+                threading.Thread(target=open_report, args=(self.paths, body), daemon=True).start()
+        return True
+
+    def _popup(self) -> None:
+        """Show the menu in a Tk popup (a child process); its choice comes back as an action."""
+        if not self.own_popup or self.popup_open.is_set():
+            return
+        self.popup_open.set()
+        data = json.dumps([i.to_json() for i in self.menu])
+        threading.Thread(target=self._popup_worker, args=(data,), daemon=True).start()
+
+    def _popup_worker(self, data: str) -> None:
+        cmd = [sys.executable, "-m", "hotwatch", "--home", str(self.paths.data), "tray", "popup"]
+        try:
+            done = subprocess.run(
+                cmd, input=data, capture_output=True, text=True, timeout=600, check=False
+            )
+            choice = done.stdout.strip()
+            if done.returncode != 0:
+                log.warning("tray: menu popup failed: %s", done.stderr.strip()[-300:])
+            elif choice:
+                self.actions.put(choice)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            log.warning("tray: menu popup failed: %s", exc)
+        finally:
+            self.popup_open.clear()
+
+
+def _restart() -> None:
+    """Replace this process with a fresh tray (same interpreter and arguments)."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+
+
+def _exit_now() -> None:
+    log.debug("tray: the icon did not stop in time; exiting")
+    logging.shutdown()
+    os._exit(0)
+
+
+def _enable_xorg_clicks(icon: Any) -> None:
+    """Make pystray's X11 icon window receive mouse clicks.
+
+    pystray 0.19.5's xorg backend handles ButtonPress but creates its window
+    without ButtonPressMask, so X never delivers a click and the default
+    action never runs (pystray issue #151). Adding the mask to the event mask
+    pystray already selects fixes it; guarded, since it uses backend internals.
+    """
+    window = getattr(icon, "_window", None)
+    display = getattr(icon, "_display", None)
+    if window is None or display is None:
+        return
+    try:
+        from Xlib import X
+
+        mask = X.ExposureMask | X.StructureNotifyMask | X.ButtonPressMask
+        window.change_attributes(event_mask=mask)
+        display.flush()
+    except Exception as exc:  # a changed pystray: clicks stay broken, the icon still works
+        log.warning("tray: cannot enable clicks on the X11 icon: %s", exc)
+
+
+def _single_instance(paths: Paths) -> Any:
+    """Hold ``tray.lock`` for the life of the process: two trays would announce twice."""
+    paths.runtime.mkdir(parents=True, exist_ok=True)
+    fh = open(paths.runtime / TRAY_LOCK, "a+b")  # noqa: SIM115 - kept open while running
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise UserError(f"a hotwatch tray is already running for {paths.data}") from None
+    return fh
+
+
+def run_tray(paths: Paths, interval: float = POLL_SECONDS) -> int:
+    """``hotwatch tray``: check the display, then import pystray and run until Quit."""
+    problem = display_problem()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
+    lock = _single_instance(paths)
+    try:
+        import pystray  # only here: its import needs the display
+    except Exception as exc:  # e.g. Xlib's DisplayNameError for a DISPLAY that is not there
+        lock.close()
+        print(f"hotwatch tray: cannot use the display: {exc}", file=sys.stderr)
+        return 1
+    try:
+        TrayApp(paths, pystray, interval).run()
+    finally:
+        lock.close()
+    return 0
+
+
+# --------------------------------------------------------------------------- Tk popup
+
+
+def popup(items: Sequence[Item], position: tuple[int, int] | None = None) -> str | None:
+    """Show ``items`` as a Tk popup menu at the pointer; return the chosen action or None.
+
+    Used by ``hotwatch tray popup`` for pystray backends without menus (X11/XEmbed).
+    """
+    import tkinter as tk
+
+    root = tk.Tk()
+    root.withdraw()
+    root.title("hotwatch menu")
+    chosen: list[str] = []
+
+    def pick(action: str) -> None:
+        chosen.append(action)
+        root.after(0, root.quit)
+
+    def fill(menu: tk.Menu, entries: Sequence[Item]) -> None:
+        for item in entries:
+            if item.text == "-":
+                menu.add_separator()
+            elif item.children:
+                sub = tk.Menu(menu, tearoff=0)
+                fill(sub, item.children)
+                menu.add_cascade(label=item.text, menu=sub)
+            else:
+                state = "normal" if item.enabled and item.action else "disabled"
+                action = item.action or ""
+                menu.add_command(label=item.text, state=state, command=lambda a=action: pick(a))
+
+    menu = tk.Menu(root, tearoff=0)
+    fill(menu, items)
+    menu.bind("<Unmap>", lambda event: root.after(300, root.quit))
+    x, y = position or root.winfo_pointerxy()
+    root.after(10, lambda: menu.tk_popup(x, y, 0))
+    root.mainloop()
+    root.destroy()
+    return chosen[0] if chosen else None
+
+
+def run_popup(stdin: Any = None) -> int:
+    """``hotwatch tray popup``: menu JSON on stdin, the chosen action on stdout."""
+    problem = display_problem()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
+    data = json.loads((stdin or sys.stdin).read())
+    choice = popup([Item.from_json(d) for d in data])
+    if choice:
+        print(choice, flush=True)
+    return 0

@@ -1,0 +1,2 @@
+from .camera import *  # noqa: F403
+from .camera import plant_hard_cases  # noqa: F401

@@ -1,0 +1,1303 @@
+"""The SQLite catalogue: which files were seen, which bodies exist, which defects were found.
+
+Several processes use one catalogue file at once: the daemon (or ``hotwatch
+scan``) writes, while the tray, the report, the CLI and the darktable plugin
+read, and the tray also writes "seen" marks. Hence:
+
+* WAL journal, so readers never block the writer and see only committed data;
+* a busy timeout, so two writers queue instead of failing with "database is
+  locked";
+* short transactions, all opened by one context manager, :meth:`Catalogue.atomic`,
+  with ``BEGIN IMMEDIATE`` (take the write lock up front: a deferred transaction
+  that upgrades from read to write can fail with SQLITE_BUSY without waiting);
+* a schema versioned with ``PRAGMA user_version``, migrated step by step, each
+  step in its own transaction together with its version bump, so a failed step
+  stays pending and is retried next time;
+* ``PRAGMA quick_check`` on open: a damaged catalogue raises
+  :class:`~hotwatch.core.errors.DamagedState` and is never written to.
+
+Every value goes through ``?`` parameters. Datetimes are stored as ISO 8601 text
+(``datetime.isoformat()``), which keeps the UTC offset of aware values.
+
+A :class:`Catalogue` (a ``sqlite3`` connection) belongs to the thread that opened
+it; open one per thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from hotwatch.core.errors import DamagedState, UserError
+from hotwatch.core.model import (
+    AccumulatorKey,
+    BodyId,
+    Defect,
+    DefectKind,
+    Event,
+    FileStatus,
+    FrameKind,
+)
+
+log = logging.getLogger(__name__)
+
+# Event types written by hotwatch. Readers poll ``events.id > last_seen_id``.
+NEW_DEFECT = "new_defect"
+NEW_BODY = "new_body"
+DEFECT_GONE = "defect_gone"
+DAMAGED_STATE = "damaged_state"
+
+ACTIVE = "active"
+GONE = "gone"
+
+DEFAULT_TIMEOUT = 15.0  # seconds a writer waits for another writer's lock
+
+# SQLite primary result codes that mean the file itself is bad, not busy.
+_SQLITE_CORRUPT = 11
+_SQLITE_NOTADB = 26
+
+
+# --------------------------------------------------------------------------- schema
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema step; applied once, in order, in its own transaction."""
+
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "initial schema",
+        (
+            """CREATE TABLE files (
+                id INTEGER PRIMARY KEY,
+                path TEXT NOT NULL UNIQUE,
+                size INTEGER NOT NULL,
+                mtime_ns INTEGER NOT NULL,
+                sha256 TEXT,
+                body_key TEXT,
+                acc_slug TEXT,
+                kind TEXT CHECK (kind IN ('jpeg', 'raw')),
+                taken_at TEXT,
+                status TEXT NOT NULL CHECK (status IN ('ingested', 'skipped', 'failed')),
+                reason TEXT NOT NULL DEFAULT '',
+                first_seen TEXT NOT NULL,
+                last_seen TEXT NOT NULL
+            )""",
+            "CREATE INDEX files_sha256 ON files (sha256)",
+            "CREATE INDEX files_body_key ON files (body_key)",
+            """CREATE TABLE bodies (
+                key TEXT PRIMARY KEY,
+                make TEXT NOT NULL,
+                model TEXT NOT NULL,
+                serial TEXT,
+                first_seen TEXT NOT NULL,
+                last_photo TEXT,
+                frames_raw INTEGER NOT NULL DEFAULT 0,
+                frames_jpeg INTEGER NOT NULL DEFAULT 0
+            )""",
+            """CREATE TABLE accumulators (
+                slug TEXT PRIMARY KEY,
+                body_key TEXT NOT NULL REFERENCES bodies (key),
+                kind TEXT NOT NULL CHECK (kind IN ('jpeg', 'raw')),
+                width INTEGER NOT NULL,
+                height INTEGER NOT NULL,
+                frames INTEGER NOT NULL DEFAULT 0,
+                first_taken TEXT,
+                last_taken TEXT
+            )""",
+            "CREATE INDEX accumulators_body_key ON accumulators (body_key)",
+            """CREATE TABLE defects (
+                id INTEGER PRIMARY KEY,
+                acc_slug TEXT NOT NULL REFERENCES accumulators (slug),
+                body_key TEXT NOT NULL,
+                x INTEGER NOT NULL,
+                y INTEGER NOT NULL,
+                kind TEXT NOT NULL CHECK (kind IN ('hot', 'stuck', 'dead')),
+                score REAL NOT NULL,
+                onset TEXT,
+                confirmed TEXT,
+                status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'gone')),
+                seen INTEGER NOT NULL DEFAULT 0,
+                updated TEXT NOT NULL,
+                UNIQUE (acc_slug, x, y)
+            )""",
+            "CREATE INDEX defects_body_key ON defects (body_key)",
+            """CREATE TABLE defect_history (
+                id INTEGER PRIMARY KEY,
+                defect_id INTEGER NOT NULL REFERENCES defects (id),
+                at TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                score REAL NOT NULL,
+                onset TEXT,
+                note TEXT NOT NULL DEFAULT ''
+            )""",
+            "CREATE INDEX defect_history_defect_id ON defect_history (defect_id)",
+            # AUTOINCREMENT: ids are never reused, even if old events are pruned,
+            # so a reader's "last seen id" stays meaningful.
+            """CREATE TABLE events (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                created TEXT NOT NULL,
+                type TEXT NOT NULL,
+                body_key TEXT,
+                payload TEXT NOT NULL DEFAULT '{}'
+            )""",
+            """CREATE TABLE meta (
+                key TEXT PRIMARY KEY,
+                value TEXT NOT NULL,
+                updated TEXT NOT NULL
+            )""",
+            """CREATE TABLE migrations (
+                version INTEGER PRIMARY KEY,
+                name TEXT NOT NULL,
+                applied TEXT NOT NULL
+            )""",
+        ),
+    ),
+    Migration(
+        2,
+        "content digest: XXH3-128 instead of SHA-256",
+        (
+            # rows keep the SHA-256 they were recorded with: their paths are known, and
+            # a copy of such a file elsewhere is read (and its accumulator knows it)
+            "DROP INDEX files_sha256",
+            "ALTER TABLE files RENAME COLUMN sha256 TO digest",
+            "CREATE INDEX files_digest ON files (digest)",
+        ),
+    ),
+    Migration(
+        3,
+        "photos that keep no capture date are marked",
+        (
+            # 1: an ingested photo that keeps no capture date in any tag; it dates no
+            # defect (see hotwatch.io.exif.frame_time). Rows from before are marked from what
+            # they say: ingested without a capture time.
+            "ALTER TABLE files ADD COLUMN undated INTEGER NOT NULL DEFAULT 0",
+            "UPDATE files SET undated = 1 WHERE status = 'ingested' AND taken_at IS NULL",
+        ),
+    ),
+)
+
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The version recorded in the file header (0 for a new, empty file)."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def apply_migrations(
+    conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS
+) -> list[int]:
+    """Apply the pending migrations in order; return the versions applied.
+
+    Each step runs in its own ``BEGIN IMMEDIATE`` transaction that also sets
+    ``user_version``, so a step that fails leaves the schema at the previous
+    version and is retried next time. The version is read again inside the
+    transaction: two processes opening a new catalogue at once migrate it once.
+    ``conn`` must be in autocommit mode (``isolation_level=None``).
+    """
+    versions = [m.version for m in migrations]
+    if versions != sorted(set(versions)) or (versions and versions[0] < 1):
+        raise ValueError(f"migrations must have increasing versions >= 1, got {versions}")
+    applied: list[int] = []
+    for migration in migrations:
+        if schema_version(conn) >= migration.version:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if schema_version(conn) < migration.version:
+                for statement in migration.statements:
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO migrations (version, name, applied) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, _iso(_now())),
+                )
+                # PRAGMA takes no parameters; the version is an int from our own table.
+                conn.execute(f"PRAGMA user_version = {int(migration.version)}")
+                applied.append(migration.version)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        log.debug("catalogue migration %d (%s) applied", migration.version, migration.name)
+    return applied
+
+
+# --------------------------------------------------------------------------- rows
+
+
+@dataclass(frozen=True)
+class FileRow:
+    """One file seen in a watched folder, and what became of it."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    digest: str | None  #: XXH3-128 hex (SHA-256 in rows from before schema 2)
+    status: FileStatus
+    reason: str
+    body_key: str | None
+    acc_slug: str | None
+    kind: FrameKind | None
+    taken_at: datetime | None
+    first_seen: datetime
+    last_seen: datetime
+    #: an ingested photo that keeps no capture date anywhere: it dates no defect
+    undated: bool = False
+
+
+@dataclass(frozen=True)
+class BodyRow:
+    """A camera body and how many frames of it were counted."""
+
+    key: str
+    make: str
+    model: str
+    serial: str | None
+    first_seen: datetime
+    last_photo: datetime | None
+    frames_raw: int
+    frames_jpeg: int
+
+    @property
+    def body(self) -> BodyId:
+        return BodyId(self.make, self.model, self.serial)
+
+    @property
+    def label(self) -> str:
+        return self.body.label
+
+    @property
+    def frames(self) -> int:
+        return self.frames_raw + self.frames_jpeg
+
+
+@dataclass(frozen=True)
+class AccumulatorRow:
+    """One accumulator (body, frame kind, size) and the frames it absorbed."""
+
+    slug: str
+    body: BodyId
+    kind: FrameKind
+    width: int
+    height: int
+    frames: int
+    first_taken: datetime | None
+    last_taken: datetime | None
+
+    @property
+    def body_key(self) -> str:
+        return self.body.key
+
+    @property
+    def key(self) -> AccumulatorKey:
+        """The key to load this accumulator from the store."""
+        return AccumulatorKey(self.body, self.kind, self.width, self.height)
+
+
+@dataclass(frozen=True)
+class DefectRow:
+    """A stored defect, with the frame geometry of its accumulator."""
+
+    id: int
+    acc_slug: str
+    body_key: str
+    x: int
+    y: int
+    kind: DefectKind
+    score: float
+    onset: datetime | None
+    confirmed: datetime | None
+    status: str  # "active" or "gone"
+    seen: bool
+    updated: datetime
+    frame_kind: FrameKind
+    width: int
+    height: int
+
+    def to_defect(self) -> Defect:
+        return Defect(
+            x=self.x,
+            y=self.y,
+            kind=self.kind,
+            score=self.score,
+            onset=self.onset,
+            confirmed=self.confirmed,
+        )
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One step of a defect's history: found, kind or onset changed."""
+
+    defect_id: int
+    at: datetime
+    kind: DefectKind
+    score: float
+    onset: datetime | None
+    note: str
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _dt(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _comparable(a: datetime, b: datetime) -> tuple[datetime, datetime]:
+    """Naive and aware datetimes cannot be compared: fall back to wall-clock time."""
+    if (a.tzinfo is None) != (b.tzinfo is None):
+        return a.replace(tzinfo=None), b.replace(tzinfo=None)
+    return a, b
+
+
+def _earliest(stored: str | None, new: datetime | None) -> str | None:
+    old = _dt(stored)
+    if new is None or old is None:
+        return _iso(new if old is None else old)
+    a, b = _comparable(old, new)
+    return _iso(new if b < a else old)
+
+
+def _latest(stored: str | None, new: datetime | None) -> str | None:
+    old = _dt(stored)
+    if new is None or old is None:
+        return _iso(new if old is None else old)
+    a, b = _comparable(old, new)
+    return _iso(new if b > a else old)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} in an event payload")
+
+
+def _norm(text: str) -> str:
+    """Case- and space-insensitive form used to match body names; '#' is ignored."""
+    return " ".join(text.replace("#", " ").casefold().split())
+
+
+def _is_damage(error: sqlite3.DatabaseError) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    text = str(error)
+    return "malformed" in text or "not a database" in text
+
+
+def _damaged(path: Path, detail: str) -> DamagedState:
+    return DamagedState(
+        f"catalogue {path} is damaged ({detail}); it was left untouched. "
+        "Move it aside to start a new one (the accumulators are kept)."
+    )
+
+
+# --------------------------------------------------------------------------- catalogue
+
+
+class Catalogue:
+    """hotwatch's catalogue in one SQLite file.
+
+    ``readonly=True`` opens the file with ``mode=ro`` and ``query_only`` (for
+    the report, the plugin and other readers): it must already exist at the
+    current schema version, and every write raises :class:`PermissionError`.
+    """
+
+    def __init__(
+        self, path: Path, *, readonly: bool = False, timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        if readonly:
+            if not self.path.exists():
+                raise UserError(f"no catalogue at {self.path} yet: run `hotwatch scan` first")
+            uri = self.path.resolve().as_uri() + "?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        self._conn = conn
+        try:
+            self._open()
+        except BaseException:
+            conn.close()
+            raise
+
+    def _open(self) -> None:
+        conn = self._conn
+        conn.row_factory = sqlite3.Row
+        self._check()  # before anything that could write to the file
+        if self.readonly:
+            conn.execute("PRAGMA query_only = ON")
+            version = schema_version(conn)
+            if version != SCHEMA_VERSION:
+                raise UserError(
+                    f"catalogue {self.path} has schema version {version}, this hotwatch "
+                    f"reads version {SCHEMA_VERSION}: run `hotwatch scan` to upgrade it"
+                )
+        else:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                log.warning("catalogue %s: journal mode is %s, not WAL", self.path, mode)
+            # In WAL mode NORMAL is crash-safe (consistent) and skips an fsync per commit.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            version = schema_version(conn)
+            if version > SCHEMA_VERSION:
+                raise UserError(
+                    f"catalogue {self.path} was written by a newer hotwatch "
+                    f"(schema {version} > {SCHEMA_VERSION})"
+                )
+            apply_migrations(conn)
+        conn.execute("PRAGMA foreign_keys = ON")
+
+    def _check(self) -> None:
+        """``PRAGMA quick_check``; anything but "ok" is a damaged catalogue."""
+        try:
+            rows = self._conn.execute("PRAGMA quick_check").fetchall()
+        except sqlite3.OperationalError:
+            raise  # busy, I/O error, cannot open: not proof of damage
+        except sqlite3.DatabaseError as e:
+            raise _damaged(self.path, str(e)) from e
+        problems = [str(r[0]) for r in rows if r[0] != "ok"]
+        if problems:
+            raise _damaged(self.path, "; ".join(problems[:3]))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Catalogue:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _q(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        """Run one statement; corruption found later still becomes DamagedState."""
+        try:
+            return self._conn.execute(sql, params)
+        except sqlite3.DatabaseError as e:
+            if _is_damage(e):
+                raise _damaged(self.path, str(e)) from e
+            raise
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """One write transaction: all of the block is committed, or none of it.
+
+        The outermost block runs ``BEGIN IMMEDIATE`` (it waits up to the busy
+        timeout for the write lock, then holds it: keep blocks short); a nested
+        block is a savepoint, so an exception inside it undoes only the inner
+        block if the outer one catches it. Any exception, including
+        KeyboardInterrupt, rolls back.
+        """
+        if self.readonly:
+            raise PermissionError(f"catalogue {self.path} is open read-only")
+        conn = self._conn
+        if conn.in_transaction:
+            # Savepoints with one name nest: ROLLBACK TO/RELEASE act on the innermost.
+            conn.execute("SAVEPOINT hotwatch_nested")
+            try:
+                yield
+            except BaseException:
+                # The outer transaction may already be gone (SQLite rolls back on
+                # some errors such as SQLITE_FULL); only undo what still exists.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK TO hotwatch_nested")
+                    conn.execute("RELEASE hotwatch_nested")
+                raise
+            conn.execute("RELEASE hotwatch_nested")
+            return
+        self._q("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._q("COMMIT")
+        except BaseException:
+            # COMMIT itself may fail (disk full); the transaction is then still
+            # open and must be rolled back, unless SQLite already did.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Several reads from one consistent state (a read transaction).
+
+        Without it each query sees the latest commit, so two counts taken one
+        after the other may straddle a write of the daemon.
+        """
+        conn = self._conn
+        if conn.in_transaction:
+            yield
+            return
+        self._q("BEGIN")
+        try:
+            yield
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+
+    # ------------------------------------------------------------------ files
+
+    def file_by_path(self, path: str) -> FileRow | None:
+        row = self._q("SELECT * FROM files WHERE path = ?", (str(path),)).fetchone()
+        return None if row is None else _file_row(row)
+
+    def file_by_digest(
+        self, digest: str, status: FileStatus | None = FileStatus.INGESTED
+    ) -> FileRow | None:
+        """The first file recorded with this content (and status; None for any).
+
+        With the default status this answers "was this content already
+        counted?", so a copy of a photo under another name is not counted twice.
+        """
+        if status is None:
+            row = self._q(
+                "SELECT * FROM files WHERE digest = ? ORDER BY id LIMIT 1", (digest,)
+            ).fetchone()
+        else:
+            row = self._q(
+                "SELECT * FROM files WHERE digest = ? AND status = ? ORDER BY id LIMIT 1",
+                (digest, FileStatus(status).value),
+            ).fetchone()
+        return None if row is None else _file_row(row)
+
+    def record_file(
+        self,
+        *,
+        path: str,
+        size: int,
+        mtime_ns: int,
+        digest: str | None,
+        status: FileStatus,
+        reason: str = "",
+        body_key: str | None = None,
+        acc_slug: str | None = None,
+        kind: FrameKind | None = None,
+        taken_at: datetime | None = None,
+        seen_at: datetime | None = None,
+        undated: bool = False,
+    ) -> None:
+        """Insert or update the row of ``path``; ``first_seen`` is kept on update.
+
+        ``undated``: an ingested photo that keeps no capture date anywhere.
+        """
+        seen = _iso(seen_at or _now())
+        with self.atomic():
+            self._q(
+                """INSERT INTO files (path, size, mtime_ns, digest, body_key, acc_slug, kind,
+                       taken_at, status, reason, first_seen, last_seen, undated)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (path) DO UPDATE SET
+                       size = excluded.size, mtime_ns = excluded.mtime_ns,
+                       digest = excluded.digest, body_key = excluded.body_key,
+                       acc_slug = excluded.acc_slug, kind = excluded.kind,
+                       taken_at = excluded.taken_at, status = excluded.status,
+                       reason = excluded.reason, last_seen = excluded.last_seen,
+                       undated = excluded.undated""",
+                (
+                    str(path),
+                    int(size),
+                    int(mtime_ns),
+                    digest,
+                    body_key,
+                    acc_slug,
+                    None if kind is None else FrameKind(kind).value,
+                    _iso(taken_at),
+                    FileStatus(status).value,
+                    reason,
+                    seen,
+                    seen,
+                    int(bool(undated)),
+                ),
+            )
+
+    def files(self, status: FileStatus | None = None, body_key: str | None = None) -> list[FileRow]:
+        """Files, by path; optionally only one status and/or one body."""
+        rows = self._q(
+            """SELECT * FROM files
+               WHERE (? IS NULL OR status = ?) AND (? IS NULL OR body_key = ?)
+               ORDER BY path""",
+            (_value(status), _value(status), body_key, body_key),
+        ).fetchall()
+        return [_file_row(r) for r in rows]
+
+    def undated_count(self, body_key: str | None = None) -> int:
+        """How many ingested photos (of one body, or all) keep no capture date."""
+        row = self._q(
+            """SELECT COUNT(*) FROM files
+               WHERE undated = 1 AND status = ? AND (? IS NULL OR body_key = ?)""",
+            (FileStatus.INGESTED.value, body_key, body_key),
+        ).fetchone()
+        return int(row[0])
+
+    def status_counts(self, body_key: str | None = None) -> dict[str, dict[str, int]]:
+        """``{status: {reason: count}}`` with every status present, for summaries."""
+        counts: dict[str, dict[str, int]] = {s.value: {} for s in FileStatus}
+        rows = self._q(
+            """SELECT status, reason, COUNT(*) FROM files WHERE (? IS NULL OR body_key = ?)
+               GROUP BY status, reason ORDER BY status, COUNT(*) DESC, reason""",
+            (body_key, body_key),
+        ).fetchall()
+        for status, reason, n in rows:
+            counts.setdefault(status, {})[reason] = int(n)
+        return counts
+
+    # ------------------------------------------------------------------ bodies
+
+    def ensure_body(self, body: BodyId, seen_at: datetime) -> bool:
+        """Add the body if it is new; then also write a ``new_body`` event."""
+        with self.atomic():
+            cur = self._q(
+                """INSERT INTO bodies (key, make, model, serial, first_seen)
+                   VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING""",
+                (body.key, body.make, body.model, body.serial, _iso(seen_at)),
+            )
+            if cur.rowcount == 0:
+                return False
+            payload = {"make": body.make, "model": body.model, "serial": body.serial}
+            self.add_event(NEW_BODY, body.key, {**payload, "body": body.label})
+            return True
+
+    def _ensure_accumulator(self, key: AccumulatorKey) -> None:
+        self.ensure_body(key.body, _now())
+        self._q(
+            """INSERT INTO accumulators (slug, body_key, kind, width, height)
+               VALUES (?, ?, ?, ?, ?) ON CONFLICT (slug) DO NOTHING""",
+            (key.slug, key.body.key, FrameKind(key.kind).value, int(key.width), int(key.height)),
+        )
+
+    def count_frame(self, key: AccumulatorKey, taken_at: datetime | None) -> None:
+        """One more frame absorbed by this accumulator: bump the counters and dates.
+
+        Creates the body (with its ``new_body`` event) and the accumulator row
+        if needed; call it in the same :meth:`atomic` block as :meth:`record_file`.
+        """
+        column = {FrameKind.RAW: "frames_raw", FrameKind.JPEG: "frames_jpeg"}[FrameKind(key.kind)]
+        with self.atomic():
+            self._ensure_accumulator(key)
+            body = self._q(
+                "SELECT last_photo FROM bodies WHERE key = ?", (key.body.key,)
+            ).fetchone()
+            # The column name comes from the fixed mapping above, never from input.
+            self._q(
+                f"UPDATE bodies SET {column} = {column} + 1, last_photo = ? WHERE key = ?",
+                (_latest(body["last_photo"], taken_at), key.body.key),
+            )
+            acc = self._q(
+                "SELECT first_taken, last_taken FROM accumulators WHERE slug = ?", (key.slug,)
+            ).fetchone()
+            self._q(
+                """UPDATE accumulators SET frames = frames + 1, first_taken = ?, last_taken = ?
+                   WHERE slug = ?""",
+                (
+                    _earliest(acc["first_taken"], taken_at),
+                    _latest(acc["last_taken"], taken_at),
+                    key.slug,
+                ),
+            )
+
+    def bodies(self) -> list[BodyRow]:
+        rows = self._q("SELECT * FROM bodies ORDER BY make, model, serial").fetchall()
+        return [_body_row(r) for r in rows]
+
+    def body(self, key: str) -> BodyRow | None:
+        row = self._q("SELECT * FROM bodies WHERE key = ?", (key,)).fetchone()
+        return None if row is None else _body_row(row)
+
+    def accumulators(self, body_key: str | None = None) -> list[AccumulatorRow]:
+        rows = self._q(
+            """SELECT a.*, b.make, b.model, b.serial FROM accumulators a
+               JOIN bodies b ON b.key = a.body_key
+               WHERE (? IS NULL OR a.body_key = ?)
+               ORDER BY b.make, b.model, b.serial, a.kind, a.width, a.height""",
+            (body_key, body_key),
+        ).fetchall()
+        return [_accumulator_row(r) for r in rows]
+
+    def files_of(self, acc_slug: str) -> list[FileRow]:
+        """The ingested files of one accumulator, in capture order (unknown times last)."""
+        rows = self._q(
+            """SELECT * FROM files WHERE acc_slug = ? AND status = ?
+               ORDER BY taken_at IS NULL, taken_at, path""",
+            (acc_slug, FileStatus.INGESTED.value),
+        ).fetchall()
+        return [_file_row(r) for r in rows]
+
+    def clear_digests(self, acc_slug: str) -> None:
+        """Forget the content digests of one accumulator's files: it is being rebuilt, and
+        a row gets its digest back when its photo has been read again."""
+        with self.atomic():
+            self._q("UPDATE files SET digest = NULL WHERE acc_slug = ?", (acc_slug,))
+
+    def forget_file(self, path: str) -> None:
+        """Drop a file's row: if it turns up again, it is a new photo."""
+        with self.atomic():
+            self._q("DELETE FROM files WHERE path = ?", (str(path),))
+
+    def reset_frames(self, acc_slug: str) -> None:
+        """Zero one accumulator's frame counts (and its body's share of them), so that
+        reading its photos again counts each once."""
+        with self.atomic():
+            acc = self._q(
+                "SELECT body_key, kind, frames FROM accumulators WHERE slug = ?", (acc_slug,)
+            ).fetchone()
+            if acc is None:
+                return
+            column = {"raw": "frames_raw", "jpeg": "frames_jpeg"}[acc["kind"]]
+            # The column name comes from the fixed mapping above, never from input.
+            self._q(
+                f"UPDATE bodies SET {column} = MAX(0, {column} - ?) WHERE key = ?",
+                (int(acc["frames"]), acc["body_key"]),
+            )
+            self._q(
+                """UPDATE accumulators SET frames = 0, first_taken = NULL, last_taken = NULL
+                   WHERE slug = ?""",
+                (acc_slug,),
+            )
+
+    def migrate_body(self, old_key: str, new: BodyId, slugs: dict[str, str]) -> int:
+        """Move everything of body ``old_key`` under ``new`` (created, or merged into it).
+
+        Why: a body keyed by a weaker reading (no serial before exiftool was
+        installed, an old spelling of the make) must end up as one body, not two.
+        ``slugs`` maps each old accumulator slug to its new one; the caller has
+        already written the accumulator files under the new slugs. In one
+        transaction: the body's counters are added to the target's (dates
+        widened), accumulator rows renamed or added to the target's, defects
+        moved (one at a position both had is kept once, with the earlier onset
+        and both histories), files and events re-keyed, the old body deleted.
+        Returns how many ingested files moved.
+        """
+        if new.key == old_key:
+            raise ValueError(f"body {old_key!r} would migrate onto itself")
+        with self.atomic():
+            old = self._q("SELECT * FROM bodies WHERE key = ?", (old_key,)).fetchone()
+            if old is None:
+                raise ValueError(f"no body {old_key!r} in the catalogue")
+            moved = int(
+                self._q(
+                    "SELECT COUNT(*) FROM files WHERE body_key = ? AND status = 'ingested'",
+                    (old_key,),
+                ).fetchone()[0]
+            )
+            target = self._q("SELECT * FROM bodies WHERE key = ?", (new.key,)).fetchone()
+            if target is None:
+                self._q(
+                    """INSERT INTO bodies (key, make, model, serial, first_seen, last_photo,
+                           frames_raw, frames_jpeg) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                    (
+                        new.key,
+                        new.make,
+                        new.model,
+                        new.serial,
+                        old["first_seen"],
+                        old["last_photo"],
+                        old["frames_raw"],
+                        old["frames_jpeg"],
+                    ),
+                )
+            else:
+                self._q(
+                    """UPDATE bodies SET first_seen = ?, last_photo = ?,
+                           frames_raw = frames_raw + ?, frames_jpeg = frames_jpeg + ?
+                       WHERE key = ?""",
+                    (
+                        _earliest(target["first_seen"], _dt(old["first_seen"])),
+                        _latest(target["last_photo"], _dt(old["last_photo"])),
+                        old["frames_raw"],
+                        old["frames_jpeg"],
+                        new.key,
+                    ),
+                )
+            accs = self._q("SELECT * FROM accumulators WHERE body_key = ?", (old_key,)).fetchall()
+            for acc in accs:
+                self._migrate_accumulator(acc, slugs[acc["slug"]], new.key)
+            self._q("UPDATE files SET body_key = ? WHERE body_key = ?", (new.key, old_key))
+            self._q("UPDATE defects SET body_key = ? WHERE body_key = ?", (new.key, old_key))
+            self._q("UPDATE events SET body_key = ? WHERE body_key = ?", (new.key, old_key))
+            self._q("DELETE FROM bodies WHERE key = ?", (old_key,))
+        return moved
+
+    def _migrate_accumulator(self, acc: sqlite3.Row, new_slug: str, new_key: str) -> None:
+        """One accumulator row of a migrating body, with its defects and files."""
+        target = self._q("SELECT * FROM accumulators WHERE slug = ?", (new_slug,)).fetchone()
+        if target is None:
+            self._q(
+                """INSERT INTO accumulators (slug, body_key, kind, width, height, frames,
+                       first_taken, last_taken) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    new_slug,
+                    new_key,
+                    acc["kind"],
+                    acc["width"],
+                    acc["height"],
+                    acc["frames"],
+                    acc["first_taken"],
+                    acc["last_taken"],
+                ),
+            )
+        else:
+            self._q(
+                """UPDATE accumulators SET frames = frames + ?, first_taken = ?, last_taken = ?
+                   WHERE slug = ?""",
+                (
+                    acc["frames"],
+                    _earliest(target["first_taken"], _dt(acc["first_taken"])),
+                    _latest(target["last_taken"], _dt(acc["last_taken"])),
+                    new_slug,
+                ),
+            )
+        old_slug = acc["slug"]
+        for d in self._q("SELECT * FROM defects WHERE acc_slug = ?", (old_slug,)).fetchall():
+            kept = self._q(
+                "SELECT * FROM defects WHERE acc_slug = ? AND x = ? AND y = ?",
+                (new_slug, d["x"], d["y"]),
+            ).fetchone()
+            if kept is None:
+                self._q(
+                    "UPDATE defects SET acc_slug = ?, body_key = ? WHERE id = ?",
+                    (new_slug, new_key, d["id"]),
+                )
+                continue
+            # Both bodies knew this photosite: one defect, the earlier dates, the
+            # active description if only one is active, unseen if either is.
+            live = d if kept["status"] != ACTIVE and d["status"] == ACTIVE else kept
+            self._q(
+                """UPDATE defects SET kind = ?, score = ?, status = ?, onset = ?, confirmed = ?,
+                       seen = ?, updated = ? WHERE id = ?""",
+                (
+                    live["kind"],
+                    live["score"],
+                    live["status"],
+                    _earliest(kept["onset"], _dt(d["onset"])),
+                    _earliest(kept["confirmed"], _dt(d["confirmed"])),
+                    int(bool(kept["seen"]) and bool(d["seen"])),
+                    _latest(kept["updated"], _dt(d["updated"])),
+                    kept["id"],
+                ),
+            )
+            self._q(
+                "UPDATE defect_history SET defect_id = ? WHERE defect_id = ?",
+                (kept["id"], d["id"]),
+            )
+            self._q("DELETE FROM defects WHERE id = ?", (d["id"],))
+        self._q(
+            "UPDATE files SET acc_slug = ?, body_key = ? WHERE acc_slug = ?",
+            (new_slug, new_key, old_slug),
+        )
+        self._q("DELETE FROM accumulators WHERE slug = ?", (old_slug,))
+
+    def find_bodies(self, query: str) -> list[BodyRow]:
+        """Bodies the user means by ``query``; more than one means it is ambiguous.
+
+        In order, the first rule that matches wins: the exact body key; the exact
+        serial; the whole "make model serial" (or "model serial", case and spaces
+        ignored, '#' allowed as in labels); a prefix of it ending at a word
+        ("canon eos r" is the R, not the R5); any prefix of it.
+        """
+        q = _norm(query)
+        if not q:
+            return []
+        everything = self.bodies()
+        names = {b.key: _names(b) for b in everything}
+        serial = query.strip().lstrip("#").strip().casefold()
+        rules: list[Callable[[BodyRow], bool]] = [
+            lambda b: b.key == query,
+            lambda b: b.serial is not None and b.serial.casefold() == serial,
+            lambda b: q in names[b.key],
+            lambda b: any(n.startswith(q + " ") for n in names[b.key]),
+            lambda b: any(n.startswith(q) for n in names[b.key]),
+        ]
+        for rule in rules:
+            found = [b for b in everything if rule(b)]
+            if found:
+                return found
+        return []
+
+    # ------------------------------------------------------------------ defects
+
+    def sync_defects(
+        self, key: AccumulatorKey, found: Sequence[Defect], at: datetime
+    ) -> list[Defect]:
+        """Merge a detection result into the stored defects of one accumulator.
+
+        A new position is inserted (with its own ``confirmed``: the capture time of
+        the frame that confirmed it, None when no frame of it keeps a date; never the
+        time of this call, which would make it look recent) with a history row and
+        one ``new_defect`` event; a known one gets its score,
+        kind and onset updated, with a history row when kind or onset changes (a
+        detection without an onset keeps the stored one). Defects not found this
+        time stay active: a defect does not heal itself, and detection near the
+        threshold fluctuates. Returns the newly inserted defects.
+        """
+        positions = [(d.x, d.y) for d in found]
+        if len(set(positions)) != len(positions):
+            raise ValueError("found: a position is reported twice")
+        new: list[Defect] = []
+        with self.atomic():
+            self._ensure_accumulator(key)
+            stored = {(r.x, r.y): r for r in self.defects(acc_slug=key.slug, status=None)}
+            for defect in found:
+                row = stored.get((defect.x, defect.y))
+                if row is None or row.status != ACTIVE:
+                    new.append(self._insert_defect(key, defect, at, row))
+                else:
+                    self._update_defect(row, defect, at)
+        return new
+
+    def _insert_defect(
+        self, key: AccumulatorKey, defect: Defect, at: datetime, gone: DefectRow | None
+    ) -> Defect:
+        """A defect at a new position, or again at the position of a gone one."""
+        confirmed = defect.confirmed
+        values = (
+            DefectKind(defect.kind).value,
+            _score(defect.score),
+            _iso(defect.onset),
+            _iso(confirmed),
+            _iso(at),
+        )
+        if gone is None:
+            defect_id = self._q(
+                """INSERT INTO defects (acc_slug, body_key, x, y, kind, score, onset,
+                       confirmed, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (key.slug, key.body.key, int(defect.x), int(defect.y), *values),
+            ).lastrowid
+            note = "found"
+        else:
+            defect_id = gone.id
+            self._q(
+                """UPDATE defects SET kind = ?, score = ?, onset = ?, confirmed = ?,
+                       updated = ?, status = 'active', seen = 0 WHERE id = ?""",
+                (*values, defect_id),
+            )
+            note = "found again"
+        assert defect_id is not None
+        self._history(defect_id, at, defect.kind, defect.score, defect.onset, note)
+        inserted = replace(defect, confirmed=confirmed)
+        self.add_event(
+            NEW_DEFECT,
+            key.body.key,
+            {
+                "defect_id": defect_id,
+                "acc_slug": key.slug,
+                "x": int(defect.x),
+                "y": int(defect.y),
+                "kind": DefectKind(defect.kind).value,
+                "onset": _iso(defect.onset),
+                "confirmed": _iso(confirmed),
+                "score": float(defect.score),
+                "frame_kind": FrameKind(key.kind).value,
+                "width": int(key.width),
+                "height": int(key.height),
+                "body": key.body.label,
+            },
+        )
+        return inserted
+
+    def _update_defect(self, row: DefectRow, defect: Defect, at: datetime) -> None:
+        kind = DefectKind(defect.kind)
+        onset = defect.onset if defect.onset is not None else row.onset
+        changes = []
+        if kind != row.kind:
+            changes.append(f"kind {row.kind.value} -> {kind.value}")
+        if onset != row.onset:
+            changes.append(f"onset {_iso(row.onset)} -> {_iso(onset)}")
+        confirmed = defect.confirmed if defect.confirmed is not None else row.confirmed
+        self._q(
+            """UPDATE defects SET kind = ?, score = ?, onset = ?, confirmed = ?, updated = ?
+               WHERE id = ?""",
+            (kind.value, _score(defect.score), _iso(onset), _iso(confirmed), _iso(at), row.id),
+        )
+        if changes:
+            self._history(row.id, at, kind, defect.score, onset, "; ".join(changes))
+
+    def retire_defects(
+        self, key: AccumulatorKey, positions: Sequence[tuple[int, int]], at: datetime, note: str
+    ) -> int:
+        """Mark defects gone (e.g. a JPEG echo that detection has since merged
+        into its blob), with a history row and a ``defect_gone`` event each."""
+        count = 0
+        with self.atomic():
+            stored = {(r.x, r.y): r for r in self.defects(acc_slug=key.slug)}
+            for pos in positions:
+                row = stored.get(pos)
+                if row is None:
+                    continue
+                self._q(
+                    "UPDATE defects SET status = ?, updated = ? WHERE id = ?",
+                    ("gone", _iso(at), row.id),
+                )
+                self._history(row.id, at, row.kind, row.score, row.onset, note)
+                self.add_event(
+                    DEFECT_GONE,
+                    key.body.key,
+                    {"x": row.x, "y": row.y, "kind": row.kind.value, "note": note},
+                )
+                count += 1
+        return count
+
+    def _history(
+        self,
+        defect_id: int,
+        at: datetime,
+        kind: DefectKind,
+        score: float,
+        onset: datetime | None,
+        note: str,
+    ) -> None:
+        self._q(
+            """INSERT INTO defect_history (defect_id, at, kind, score, onset, note)
+               VALUES (?, ?, ?, ?, ?, ?)""",
+            (defect_id, _iso(at), DefectKind(kind).value, _score(score), _iso(onset), note),
+        )
+
+    def defects(
+        self,
+        acc_slug: str | None = None,
+        body_key: str | None = None,
+        status: str | None = "active",
+    ) -> list[DefectRow]:
+        """Stored defects (active ones unless ``status``; None: all), by body, accumulator, y, x."""
+        rows = self._q(
+            """SELECT d.*, a.kind AS frame_kind, a.width, a.height FROM defects d
+               JOIN accumulators a ON a.slug = d.acc_slug
+               WHERE (? IS NULL OR d.acc_slug = ?) AND (? IS NULL OR d.body_key = ?)
+                 AND (? IS NULL OR d.status = ?)
+               ORDER BY d.body_key, d.acc_slug, d.y, d.x""",
+            (acc_slug, acc_slug, body_key, body_key, status, status),
+        ).fetchall()
+        return [_defect_row(r) for r in rows]
+
+    def defect_history(self, defect_id: int) -> list[HistoryRow]:
+        rows = self._q(
+            "SELECT * FROM defect_history WHERE defect_id = ? ORDER BY id", (int(defect_id),)
+        ).fetchall()
+        return [
+            HistoryRow(
+                defect_id=r["defect_id"],
+                at=_required_dt(r["at"]),
+                kind=DefectKind(r["kind"]),
+                score=float(r["score"]),
+                onset=_dt(r["onset"]),
+                note=r["note"],
+            )
+            for r in rows
+        ]
+
+    def mark_seen(self, body_key: str | None = None) -> int:
+        """The tray's "mark as seen": returns how many active defects were unseen."""
+        with self.atomic():
+            cur = self._q(
+                """UPDATE defects SET seen = 1
+                   WHERE seen = 0 AND status = 'active' AND (? IS NULL OR body_key = ?)""",
+                (body_key, body_key),
+            )
+            return int(cur.rowcount)
+
+    def unseen_defects(self, body_key: str | None = None) -> int:
+        row = self._q(
+            """SELECT COUNT(*) FROM defects
+               WHERE seen = 0 AND status = 'active' AND (? IS NULL OR body_key = ?)""",
+            (body_key, body_key),
+        ).fetchone()
+        return int(row[0])
+
+    # ------------------------------------------------------------------ events
+
+    def add_event(self, type: str, body_key: str | None, payload: dict) -> int:
+        """Append an event; ``payload`` becomes JSON (datetimes as ISO text)."""
+        text = json.dumps(payload, default=_json_default, sort_keys=True)
+        with self.atomic():
+            cur = self._q(
+                "INSERT INTO events (created, type, body_key, payload) VALUES (?, ?, ?, ?)",
+                (_iso(_now()), type, body_key, text),
+            )
+            log.debug("event %s %s %s", cur.lastrowid, type, body_key)
+            return int(cur.lastrowid or 0)
+
+    def events_since(
+        self, last_id: int, types: Sequence[str] | None = None, limit: int | None = None
+    ) -> list[Event]:
+        """Events with ``id > last_id``, oldest first (``limit`` pages through them).
+
+        ``Event.body_key`` is "" for events not tied to a body.
+        """
+        sql = "SELECT * FROM events WHERE id > ?"
+        params: list[Any] = [int(last_id)]
+        if types is not None:
+            types = list(types)
+            if not types:
+                return []
+            sql += " AND type IN (" + ", ".join("?" * len(types)) + ")"
+            params.extend(types)
+        sql += " ORDER BY id LIMIT ?"
+        params.append(-1 if limit is None else int(limit))
+        return [
+            Event(
+                id=r["id"],
+                created=_required_dt(r["created"]),
+                type=r["type"],
+                body_key=r["body_key"] or "",
+                payload=json.loads(r["payload"]),
+            )
+            for r in self._q(sql, params).fetchall()
+        ]
+
+    def last_event_id(self) -> int:
+        """The newest event id (0 if none): where a new reader starts polling."""
+        return int(self._q("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
+
+    # ------------------------------------------------------------------ state
+
+    def get_state(self, key: str, default: str | None = None) -> str | None:
+        row = self._q("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else str(row[0])
+
+    def set_state(self, key: str, value: str) -> None:
+        with self.atomic():
+            self._q(
+                """INSERT INTO meta (key, value, updated) VALUES (?, ?, ?)
+                   ON CONFLICT (key) DO UPDATE SET value = excluded.value,
+                       updated = excluded.updated""",
+                (key, str(value), _iso(_now())),
+            )
+
+    def state_keys(self, prefix: str) -> list[str]:
+        """The ``meta`` keys that start with ``prefix``, sorted."""
+        rows = self._q(
+            "SELECT key FROM meta WHERE substr(key, 1, ?) = ? ORDER BY key",
+            (len(prefix), prefix),
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def delete_state(self, key: str) -> None:
+        """Forget a ``meta`` value (a state that belonged to a body that is gone)."""
+        with self.atomic():
+            self._q("DELETE FROM meta WHERE key = ?", (key,))
+
+
+# --------------------------------------------------------------------------- row mapping
+
+
+def _value(member: Enum | str | None) -> str | None:
+    if member is None:
+        return None
+    return member.value if isinstance(member, Enum) else str(member)
+
+
+def _score(score: float) -> float:
+    value = float(score)
+    if not math.isfinite(value):
+        # SQLite would store NaN as NULL and fail the NOT NULL constraint obscurely.
+        raise ValueError(f"score must be finite, got {score!r}")
+    return value
+
+
+def _required_dt(text: str) -> datetime:
+    value = _dt(text)
+    assert value is not None
+    return value
+
+
+def _names(body: BodyRow) -> set[str]:
+    return {
+        _norm(f"{body.make} {body.model} {body.serial or ''}"),
+        _norm(f"{body.model} {body.serial or ''}"),
+    }
+
+
+def _file_row(r: sqlite3.Row) -> FileRow:
+    return FileRow(
+        path=r["path"],
+        size=int(r["size"]),
+        mtime_ns=int(r["mtime_ns"]),
+        digest=r["digest"],
+        status=FileStatus(r["status"]),
+        reason=r["reason"],
+        body_key=r["body_key"],
+        acc_slug=r["acc_slug"],
+        kind=None if r["kind"] is None else FrameKind(r["kind"]),
+        taken_at=_dt(r["taken_at"]),
+        first_seen=_required_dt(r["first_seen"]),
+        last_seen=_required_dt(r["last_seen"]),
+        undated=bool(r["undated"]),
+    )
+
+
+def _body_row(r: sqlite3.Row) -> BodyRow:
+    return BodyRow(
+        key=r["key"],
+        make=r["make"],
+        model=r["model"],
+        serial=r["serial"],
+        first_seen=_required_dt(r["first_seen"]),
+        last_photo=_dt(r["last_photo"]),
+        frames_raw=int(r["frames_raw"]),
+        frames_jpeg=int(r["frames_jpeg"]),
+    )
+
+
+def _accumulator_row(r: sqlite3.Row) -> AccumulatorRow:
+    return AccumulatorRow(
+        slug=r["slug"],
+        body=BodyId(r["make"], r["model"], r["serial"]),
+        kind=FrameKind(r["kind"]),
+        width=int(r["width"]),
+        height=int(r["height"]),
+        frames=int(r["frames"]),
+        first_taken=_dt(r["first_taken"]),
+        last_taken=_dt(r["last_taken"]),
+    )
+
+
+def _defect_row(r: sqlite3.Row) -> DefectRow:
+    return DefectRow(
+        id=int(r["id"]),
+        acc_slug=r["acc_slug"],
+        body_key=r["body_key"],
+        x=int(r["x"]),
+        y=int(r["y"]),
+        kind=DefectKind(r["kind"]),
+        score=float(r["score"]),
+        onset=_dt(r["onset"]),
+        confirmed=_dt(r["confirmed"]),
+        status=r["status"],
+        seen=bool(r["seen"]),
+        updated=_required_dt(r["updated"]),
+        frame_kind=FrameKind(r["frame_kind"]),
+        width=int(r["width"]),
+        height=int(r["height"]),
+    )
