@@ -30,14 +30,8 @@ from exif_layouts import (
 )
 
 from hotwatch.cli import main
-from hotwatch.io.exif import (
-    UNDATED,
-    capture_order,
-    capture_time,
-    frame_time,
-    known_time,
-    read_camera_file,
-)
+from hotwatch.core.dating import UNDATED, frame_time, known_time
+from hotwatch.io.exif import capture_order, capture_time, read_camera_file
 from hotwatch.io.exiftool import ExifTool
 from hotwatch.state.catalogue import Catalogue
 

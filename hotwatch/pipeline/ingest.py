@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 import xxhash
 
+from hotwatch.core import confirm, evidence
 from hotwatch.core import detect as detect_mod
-from hotwatch.core import evidence
 from hotwatch.core.accumulator import Accumulator, content_digest
+from hotwatch.core.dating import frame_time
 from hotwatch.core.errors import DamagedState, DiskFull, UnreadableFile, UnsupportedFile
 from hotwatch.core.evidence import FrameEvidence
 from hotwatch.core.model import (
@@ -40,7 +41,7 @@ from hotwatch.core.model import (
     FrameKind,
 )
 from hotwatch.io import frames, guarded, memory
-from hotwatch.io.exif import frame_time, known_time, read_camera_file
+from hotwatch.io.exif import read_camera_file
 from hotwatch.io.readahead import read_ahead
 from hotwatch.state import store
 from hotwatch.state.catalogue import Catalogue
@@ -406,7 +407,10 @@ class Ingestor:
                 watch=detect_mod.least_count(self.params),
             )
             slot.dirty = True
-            new = self._confirm(key, slot, got.watched, taken)
+            among = self._candidates(slot, got.watched)
+            new = confirm.confirm(
+                slot.acc, self.params, among, taken, jpeg=key.kind is FrameKind.JPEG
+            )
         self._pending.append(
             _Pending(
                 prep.path,
@@ -434,69 +438,11 @@ class Ingestor:
             self._slots[key] = slot
         return slot
 
-    def _confirm(
-        self, key: AccumulatorKey, slot: _Slot, strong: np.ndarray, taken: float
-    ) -> list[Defect]:
-        """Defects that this frame's outliers just pushed over the line.
-
-        Detection runs over every candidate (element with enough evidence to
-        matter), not only this frame's outliers: whether an outlier is a defect
-        or the echo of a stronger neighbour depends on that neighbour too. A
-        JPEG blob's centre can move as evidence grows; a confirmed JPEG position
-        that is now part of another blob is dropped (the catalogue retires it at
-        the next checkpoint).
-        """
-        acc = slot.acc
-        among = self._candidates(slot, strong)
-        if among.size == 0:
-            return []
-        found = detect_mod.detect(acc, self.params, among=among)
-        new = []
-        for d in found:
-            idx = d.y * acc.width + d.x
-            if idx not in acc.confirmed:
-                acc.confirmed[idx] = (taken, d.onset.timestamp() if d.onset else None, d.kind)
-                new.append(replace(d, onset=known_time(d.onset), confirmed=known_time(taken)))
-        if key.kind is FrameKind.JPEG:
-            here = [(d.x, d.y) for d in found]
-            for idx in list(acc.confirmed):
-                pos = (idx % acc.width, idx // acc.width)
-                if pos not in here and self._absorbed_by(pos, here):
-                    del acc.confirmed[idx]
-        return new
-
-    def _absorbed_by(self, pos: tuple[int, int], found: list[tuple[int, int]]) -> bool:
-        """Whether a JPEG position lies in the blob of another reported defect."""
-        r = self.params.echo_radius
-        return any(abs(pos[0] - x) <= r and abs(pos[1] - y) <= r for x, y in found)
-
     def _candidates(self, slot: _Slot, strong: np.ndarray) -> np.ndarray:
-        """The slot's candidates, with the elements a frame just made ``strong``
-        (whose weighted counts reached ``min_weight``: only counts make candidates)."""
-        if slot.candidates is None:
-            slot.candidates = detect_mod.candidates(slot.acc, self.params)
-        elif strong.size:
-            slot.candidates = np.union1d(slot.candidates, strong)
+        """The slot's candidates (kept between frames), with the elements a frame just
+        made ``strong``."""
+        slot.candidates = confirm.grow_candidates(slot.acc, self.params, slot.candidates, strong)
         return slot.candidates
-
-    def _settled(self, acc: Accumulator, found: list[Defect]) -> list[Defect]:
-        """Found defects with their confirmation times, and onsets that never move later.
-
-        A defect keeps the earliest of the onset it was given when confirmed and
-        the one its evidence gives now (when it was confirmed as the kind it is now:
-        a stuck pixel's onset is the earlier of its bright and dark sides', and the
-        dark side's is no onset of the hot pixel more evidence shows it to be), and
-        no onset is after the confirmation. Times from frames that keep no date are
-        unknown (:func:`hotwatch.io.exif.known_time`): an onset no dated frame bounds is None.
-        """
-        out = []
-        for d in found:
-            stored = acc.confirmed.get(d.y * acc.width + d.x, (acc.last_time, None, d.kind))
-            when_ts, onset_ts, kind = stored
-            when = _utc(when_ts)
-            onset = _earliest(d.onset, _utc(onset_ts) if kind is d.kind else None, when)
-            out.append(replace(d, confirmed=known_time(when), onset=known_time(onset)))
-        return out
 
     def _done(
         self,
@@ -525,25 +471,6 @@ class Ingestor:
             cost = SAVE_SECONDS_PER_BYTE * sum(s.acc.nbytes() for s in self._slots.values())
         if since > CHECKPOINT_SECONDS or (enough and since * CHECKPOINT_SHARE >= cost):
             self.checkpoint()
-
-    def _reported(self, key: AccumulatorKey, slot: _Slot) -> list[Defect]:
-        """The defects to record: exactly those confirmed frame by frame.
-
-        So what the catalogue holds depends only on the frames absorbed, never on
-        when checkpoints fell. A JPEG blob is described by the detection that
-        settled its centre; anything else by its own evidence.
-        """
-        acc = slot.acc
-        idx = np.array(sorted(acc.confirmed), dtype=np.int64)
-        if idx.size == 0:
-            return []
-        own = {(d.x, d.y): d for d in detect_mod.describe(acc, idx, self.params)}
-        if key.kind is FrameKind.JPEG:
-            cand = self._candidates(slot, np.empty(0, dtype=np.int64))
-            for d in detect_mod.detect(acc, self.params, among=cand):
-                if (d.x, d.y) in own:
-                    own[(d.x, d.y)] = d
-        return list(own.values())
 
     def _retire_moved(self, key: AccumulatorKey, found: list[Defect], now: datetime) -> None:
         """Defects the catalogue knows that are no longer confirmed (a JPEG blob's
@@ -600,7 +527,10 @@ class Ingestor:
             for key, slot in self._slots.items():
                 if not slot.dirty:
                     continue
-                found = self._settled(slot.acc, self._reported(key, slot))
+                jpeg = key.kind is FrameKind.JPEG
+                among = self._candidates(slot, np.empty(0, dtype=np.int64))
+                reported = confirm.reported(slot.acc, self.params, among, jpeg=jpeg)
+                found = confirm.settled(slot.acc, reported)
                 self._retire_moved(key, found, now)
                 for d in self.catalogue.sync_defects(key, found, now):
                     announced.append((key, d))
@@ -627,12 +557,3 @@ class Ingestor:
     def close(self) -> None:
         self.checkpoint()
         self._slots.clear()
-
-
-def _utc(stamp: float | None) -> datetime | None:
-    return datetime.fromtimestamp(stamp, UTC) if stamp is not None else None
-
-
-def _earliest(*times: datetime | None) -> datetime | None:
-    known = [t for t in times if t is not None]
-    return min(known, key=lambda t: t.timestamp()) if known else None

@@ -43,6 +43,7 @@ from typing import Any, BinaryIO
 import exifread
 from exifread.tags.makernote import nikon as _exifread_nikon
 
+from hotwatch.core.dating import frame_time
 from hotwatch.core.errors import HotwatchError, UnreadableFile, UnsupportedFile
 from hotwatch.core.model import BodyId, CameraFile, ShotInfo
 from hotwatch.io import guarded
@@ -751,43 +752,6 @@ def _merge(primary: Mapping[str, Any], fallback: Mapping[str, Any]) -> ShotInfo:
 
 
 # --------------------------------------------------------------------------
-# the time of a frame that keeps no date
-# --------------------------------------------------------------------------
-
-#: The time (Unix seconds) a frame counts at when neither it nor anything its accumulator
-#: absorbed before it is dated. Whatever it dates (an onset, a confirmation) is unknown.
-UNDATED = 1.0
-
-
-def frame_time(taken_at: datetime | None, latest: float | None) -> float:
-    """The time a frame counts at in its accumulator (an onset is the time of a frame).
-
-    A dated frame counts at its capture time. A frame that keeps no date anywhere (see
-    :func:`read_camera_file`) takes no time of its own: not its file's modification
-    time, which after a copy is "today" and would make every defect it shows look new,
-    but ``latest``, the latest time its accumulator absorbed before it. An onset it
-    supports is then never later than real dated evidence. With nothing dated before it,
-    it counts at ``UNDATED``, which dates nothing: :func:`known_time` says "unknown", and
-    an unknown onset repairs a pixel in every photo (dcraw's map, darktable).
-
-    This is the one place that rule lives.
-    """
-    if taken_at is not None:
-        return taken_at.timestamp()
-    return max(UNDATED, latest) if latest is not None else UNDATED
-
-
-def known_time(value: float | datetime | None) -> datetime | None:
-    """A time an accumulator holds (Unix seconds or a datetime), None when it is unknown:
-    absent, or no later than ``UNDATED`` (it came from frames that keep no date)."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value if value.timestamp() > UNDATED else None
-    return datetime.fromtimestamp(value, UTC) if value > UNDATED else None
-
-
-# --------------------------------------------------------------------------
 # the public entry points
 # --------------------------------------------------------------------------
 
@@ -883,10 +847,10 @@ def read_camera_file(
     InternalSerialNumber, or no capture date, exposure or ISO: the best-ranked serial of
     both readers wins, and exiftool fills the shot facts the file's own tags lack. A
     file with no capture date anywhere has ``shot.taken_at`` None (see
-    :func:`frame_time` for the time it counts at). Raises UnsupportedFile when the file
-    is no image or has no camera make/model (a scan, a screenshot, an export that
-    dropped EXIF), UnreadableFile when it is empty or cannot be parsed (truncated,
-    damaged).
+    :func:`hotwatch.core.dating.frame_time` for the time it counts at). Raises
+    UnsupportedFile when the file is no image or has no camera make/model (a scan, a
+    screenshot, an export that dropped EXIF), UnreadableFile when it is empty or cannot be
+    parsed (truncated, damaged).
     """
     path = Path(path)
     if data is not None:
@@ -972,11 +936,12 @@ def capture_time(path: Path, exiftool: ExifTool | None = None) -> datetime | Non
 
 
 def capture_order(path: Path, exiftool: ExifTool | None = None) -> float:
-    """A photo's place in capture order: its capture time, as :func:`frame_time` counts it.
+    """A photo's place in capture order: its capture time, as
+    :func:`hotwatch.core.dating.frame_time` counts it.
 
     A file that keeps no date takes its place by its modification time (the camera's
     write time, when a card import kept it): a place in the order only, never a date;
-    the time it counts at is :func:`frame_time`'s.
+    the time it counts at is ``frame_time``'s.
     """
     taken = capture_time(path, exiftool)
     if taken is not None:

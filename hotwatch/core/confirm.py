@@ -1,0 +1,126 @@
+"""Which defects a frame confirmed, and how confirmed defects are reported and dated.
+
+Why apart from the ingest: these are the rules that make the defect list depend only on the
+frames absorbed (never on how the photos arrived, or when checkpoints fell). They are pure
+functions of an accumulator and the detection parameters: the ingest calls them, tests can
+call them on an accumulator built in memory.
+
+An accumulator's ``confirmed`` table maps an element to (the time of the frame that
+confirmed it, the onset then, the kind then); :func:`confirm` adds to it (and, in a JPEG,
+drops a position that has become part of another defect's blob), :func:`reported` and
+:func:`settled` read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import numpy as np
+
+from . import detect
+from .accumulator import Accumulator
+from .dating import known_time
+from .model import Defect
+
+
+def grow_candidates(
+    acc: Accumulator,
+    params: detect.DetectParams,
+    known: np.ndarray | None,
+    strong: np.ndarray,
+) -> np.ndarray:
+    """The elements detection runs among: ``known`` (all candidates found so far; None to
+    look them up in the accumulator) with those a frame just made ``strong`` (whose
+    weighted counts reached ``min_weight``: only counts make candidates)."""
+    if known is None:
+        return detect.candidates(acc, params)
+    return np.union1d(known, strong) if strong.size else known
+
+
+def confirm(
+    acc: Accumulator,
+    params: detect.DetectParams,
+    among: np.ndarray,
+    taken: float,
+    *,
+    jpeg: bool,
+) -> list[Defect]:
+    """Defects that the frame counted at ``taken`` just pushed over the line.
+
+    Detection runs over every candidate (``among``: elements with enough evidence to
+    matter), not only this frame's outliers: whether an outlier is a defect or the echo of
+    a stronger neighbour depends on that neighbour too. A JPEG blob's centre can move as
+    evidence grows; a confirmed JPEG position that is now part of another blob is dropped
+    (the catalogue retires it at the next checkpoint).
+    """
+    if among.size == 0:
+        return []
+    found = detect.detect(acc, params, among=among)
+    new = []
+    for d in found:
+        idx = d.y * acc.width + d.x
+        if idx not in acc.confirmed:
+            acc.confirmed[idx] = (taken, d.onset.timestamp() if d.onset else None, d.kind)
+            new.append(replace(d, onset=known_time(d.onset), confirmed=known_time(taken)))
+    if jpeg:
+        here = [(d.x, d.y) for d in found]
+        for idx in list(acc.confirmed):
+            pos = (idx % acc.width, idx // acc.width)
+            if pos not in here and absorbed_by(pos, here, params.echo_radius):
+                del acc.confirmed[idx]
+    return new
+
+
+def absorbed_by(pos: tuple[int, int], found: list[tuple[int, int]], radius: int) -> bool:
+    """Whether a JPEG position lies in the blob of another reported defect."""
+    return any(abs(pos[0] - x) <= radius and abs(pos[1] - y) <= radius for x, y in found)
+
+
+def reported(
+    acc: Accumulator, params: detect.DetectParams, candidates: np.ndarray, *, jpeg: bool
+) -> list[Defect]:
+    """The defects to record: exactly those confirmed frame by frame.
+
+    So what the catalogue holds depends only on the frames absorbed, never on when
+    checkpoints fell. A JPEG blob is described by the detection that settled its centre
+    (run among ``candidates``); anything else by its own evidence.
+    """
+    idx = np.array(sorted(acc.confirmed), dtype=np.int64)
+    if idx.size == 0:
+        return []
+    own = {(d.x, d.y): d for d in detect.describe(acc, idx, params)}
+    if jpeg:
+        for d in detect.detect(acc, params, among=candidates):
+            if (d.x, d.y) in own:
+                own[(d.x, d.y)] = d
+    return list(own.values())
+
+
+def settled(acc: Accumulator, found: list[Defect]) -> list[Defect]:
+    """Found defects with their confirmation times, and onsets that never move later.
+
+    A defect keeps the earliest of the onset it was given when confirmed and the one its
+    evidence gives now (when it was confirmed as the kind it is now: a stuck pixel's onset
+    is the earlier of its bright and dark sides', and the dark side's is no onset of the
+    hot pixel more evidence shows it to be), and no onset is after the confirmation. Times
+    from frames that keep no date are unknown (:func:`hotwatch.core.dating.known_time`): an
+    onset no dated frame bounds is None.
+    """
+    out = []
+    for d in found:
+        stored = acc.confirmed.get(d.y * acc.width + d.x, (acc.last_time, None, d.kind))
+        when_ts, onset_ts, kind = stored
+        when = _utc(when_ts)
+        onset = _earliest(d.onset, _utc(onset_ts) if kind is d.kind else None, when)
+        out.append(replace(d, confirmed=known_time(when), onset=known_time(onset)))
+    return out
+
+
+def _utc(stamp: float | None) -> datetime | None:
+    return datetime.fromtimestamp(stamp, UTC) if stamp is not None else None
+
+
+def _earliest(*times: datetime | None) -> datetime | None:
+    known = [t for t in times if t is not None]
+    return min(known, key=lambda t: t.timestamp()) if known else None
