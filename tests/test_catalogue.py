@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sqlite3
 import subprocess
@@ -15,13 +16,19 @@ from pathlib import Path
 import pytest
 
 from hotwatch.core.errors import DamagedState, UserError
+from hotwatch.core.events import (
+    BodyMigrated,
+    DefectGone,
+    NewBody,
+    NewDefect,
+    OtherEvent,
+    StateDamaged,
+)
 from hotwatch.core.model import AccumulatorKey, BodyId, Defect, DefectKind, FileStatus, FrameKind
-from hotwatch.state.catalogue import (
+from hotwatch.state.catalogue import Catalogue
+from hotwatch.state.schema import (
     MIGRATIONS,
-    NEW_BODY,
-    NEW_DEFECT,
     SCHEMA_VERSION,
-    Catalogue,
     Migration,
     apply_migrations,
     schema_version,
@@ -44,6 +51,13 @@ def db_path(tmp_path: Path) -> Path:
 def cat(db_path: Path) -> Iterator[Catalogue]:
     with Catalogue(db_path) as c:
         yield c
+
+
+def stored_payload(cat: Catalogue, event_id: int) -> dict:
+    """An event's payload as the file holds it: what older and newer readers will read."""
+    with sqlite3.connect(cat.path) as db:
+        row = db.execute("SELECT payload FROM events WHERE id = ?", (event_id,)).fetchone()
+    return json.loads(row[0])
 
 
 def record(cat: Catalogue, path: str, sha: str | None, **kw: object) -> None:
@@ -302,9 +316,9 @@ def test_files_filters_and_status_counts(cat: Catalogue) -> None:
 def test_ensure_body_is_new_once_and_writes_one_event(cat: Catalogue) -> None:
     assert cat.ensure_body(BODY, T0) is True
     assert cat.ensure_body(BODY, T0 + timedelta(days=1)) is False
-    (event,) = cat.events_since(0)
-    assert (event.type, event.body_key) == (NEW_BODY, BODY.key)
-    assert event.payload == {
+    (row,) = cat.events_since(0)
+    assert row.event == NewBody(BODY.key, "NIKON", "D80", "3012345", "NIKON D80 #3012345")
+    assert stored_payload(cat, row.id) == {
         "make": "NIKON",
         "model": "D80",
         "serial": "3012345",
@@ -334,7 +348,7 @@ def test_count_frame_bumps_counters_and_dates(cat: Catalogue) -> None:
     assert raw.key == RAW
     assert accs[FrameKind.JPEG].frames == 1
     assert cat.accumulators("nobody") == []
-    assert [e.type for e in cat.events_since(0)] == [NEW_BODY]  # body created once
+    assert [e.type for e in cat.events_since(0)] == ["new_body"]  # body created once
 
 
 def test_find_bodies_by_serial_name_and_prefix(cat: Catalogue) -> None:
@@ -374,11 +388,14 @@ def test_sync_defects_new_same_changed_and_missing(cat: Catalogue) -> None:
     stuck = Defect(30, 5, DefectKind.STUCK, 50.0, onset=None, confirmed=T0 - timedelta(hours=1))
 
     new = cat.sync_defects(RAW, [hot, stuck], at1)
-    assert new == [Defect(10, 20, DefectKind.HOT, 8.0, T0, confirmed=at1), stuck]
-    events = cat.events_since(0, types=[NEW_DEFECT])
-    assert len(events) == 2
+    assert [(e.x, e.y, e.kind, e.onset, e.confirmed) for e in new] == [
+        (10, 20, DefectKind.HOT, T0, at1),
+        (30, 5, DefectKind.STUCK, None, stuck.confirmed),
+    ]
+    events = cat.events_since(0, types=[NewDefect])
+    assert [e.event for e in events] == new
     assert events[0].body_key == BODY.key
-    assert events[0].payload == {
+    assert stored_payload(cat, events[0].id) == {
         "defect_id": cat.defects()[1].id,
         "acc_slug": RAW.slug,
         "x": 10,
@@ -449,19 +466,42 @@ def test_mark_seen_and_unseen_count(cat: Catalogue) -> None:
 # --------------------------------------------------------------------------- events and state
 
 
+def test_events_read_back_typed_and_unknown_ones_are_kept(cat: Catalogue) -> None:
+    """Every type hotwatch writes reads back as itself; a type it does not know (a newer
+    hotwatch's) or a payload it cannot read comes back as an OtherEvent, never an error."""
+    written = [
+        NewBody(BODY.key, "NIKON", "D80", "3012345", "NIKON D80 #3012345"),
+        DefectGone(BODY.key, 3, 4, DefectKind.HOT, "merged"),
+        StateDamaged(BODY.key, "accumulator x is damaged"),
+        BodyMigrated(BODY.key, "NIKON|D80|", "NIKON D80 (no serial)", BODY.label, True, 7),
+        OtherEvent("from_the_future", BODY.key, {"x": 1}),
+        OtherEvent("new_defect", BODY.key, {"x": 1}),  # lacks what a new defect needs
+    ]
+    for event in written:
+        cat.add_event(event)
+    assert [row.event for row in cat.events_since(0)] == written
+    assert [row.type for row in cat.events_since(0, types=[DefectGone, "from_the_future"])] == [
+        "defect_gone",
+        "from_the_future",
+    ]
+
+
 def test_events_since_pages_and_filters(cat: Catalogue) -> None:
-    ids = [cat.add_event("tick" if i % 3 else "tock", None, {"i": i, "at": T0}) for i in range(25)]
+    ids = [
+        cat.add_event(OtherEvent("tick" if i % 3 else "tock", "", {"i": i, "at": T0}))
+        for i in range(25)
+    ]
     assert ids == sorted(ids) and len(set(ids)) == 25
     pages, last = [], 0
     while page := cat.events_since(last, limit=10):
-        pages.append([e.payload["i"] for e in page])
+        pages.append([e.event.payload()["i"] for e in page])
         last = page[-1].id
     assert [len(p) for p in pages] == [10, 10, 5]
     assert [i for p in pages for i in p] == list(range(25))
     assert cat.events_since(ids[-1]) == []
     tocks = cat.events_since(0, types=["tock"])
-    assert [e.payload["i"] for e in tocks] == list(range(0, 25, 3))
-    assert tocks[0].payload["at"] == T0.isoformat() and tocks[0].body_key == ""
+    assert [e.event.payload()["i"] for e in tocks] == list(range(0, 25, 3))
+    assert tocks[0].event.payload()["at"] == T0.isoformat() and tocks[0].body_key == ""
     assert cat.events_since(0, types=[]) == []
     assert cat.last_event_id() == ids[-1]
 
@@ -552,7 +592,8 @@ with Catalogue(path, readonly=True) as cat:
             n_events = len(cat.events_since(0, types=["frame"]))
         assert n_files == n_events, (n_files, n_events)  # never half a transaction
         for event in events:
-            assert event.payload["i"] == count, (event.payload, count)  # in order, no gap
+            i = event.event.payload()["i"]
+            assert i == count, (i, count)  # in order, no gap
             count, last_id = count + 1, event.id
         polls += 1
         partial += 0 < n_files < expected
@@ -597,7 +638,7 @@ def test_writer_tray_and_reader_process_work_concurrently(cat: Catalogue, db_pat
         for i in range(n):
             with cat.atomic():
                 record(cat, f"/photos/{i:04d}.nef", f"{i:064x}")
-                cat.add_event("frame", None, {"i": i})
+                cat.add_event(OtherEvent("frame", "", {"i": i}))
                 if i % 50 == 0:
                     cat.sync_defects(RAW, [Defect(i, i, DefectKind.HOT, 1.0, None)], T0)
             stop.wait(0.001)  # a daemon paces its writes; lets the reader poll between them
@@ -662,8 +703,9 @@ def test_a_defect_no_dated_photo_confirmed_keeps_an_unknown_confirmation(tmp_pat
     assert new.onset is None and new.confirmed is None
     (row,) = cat.defects(acc_slug=key.slug)
     assert row.onset is None and row.confirmed is None
-    (event,) = cat.events_since(0, types=[NEW_DEFECT])
-    assert event.payload["onset"] is None and event.payload["confirmed"] is None
+    (row,) = cat.events_since(0, types=[NewDefect])
+    assert stored_payload(cat, row.id)["onset"] is None
+    assert stored_payload(cat, row.id)["confirmed"] is None
     cat.close()
 
 

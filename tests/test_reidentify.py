@@ -22,11 +22,11 @@ from exif_layouts import ascii_, pentax, rational, short, tiff, undefined
 from PIL import Image
 
 from hotwatch.core.accumulator import Accumulator, content_digest
+from hotwatch.core.events import BodyMigrated
 from hotwatch.core.model import AccumulatorKey, BodyId, FileStatus, FrameKind
 from hotwatch.io.exiftool import ExifTool
 from hotwatch.pipeline.ingest import Ingestor
 from hotwatch.pipeline.reidentify import (
-    BODY_MIGRATED,
     MERGED,
     MIXED,
     RENAMED,
@@ -197,10 +197,8 @@ def test_installing_exiftool_merges_the_body_it_split(tmp_path):
         check_consistent(paths, cat)
         kept = cat.defects(body_key=STRONG.key, status=None)  # a JPEG blob centre may move
         assert weak_defects <= {(d.x, d.y) for d in kept if d.frame_kind is FrameKind.JPEG}
-        moved = cat.events_since(0, types=[BODY_MIGRATED])
-        assert [(e.body_key, e.payload["from"], e.payload["photos"]) for e in moved] == [
-            (STRONG.key, WEAK.key, 12)
-        ]
+        moved = [row.event for row in cat.events_since(0, types=[BodyMigrated])]
+        assert [(e.body_key, e.from_key, e.photos) for e in moved] == [(STRONG.key, WEAK.key, 12)]
         assert {e.body_key for e in cat.events_since(0)} == {STRONG.key}
 
     before, files_before = dump(paths.catalogue), acc_files(paths)
@@ -388,6 +386,6 @@ def test_old_spelling_of_make_model_serial_is_migrated(tmp_path, et, reader):
         check_consistent(paths, cat)
         assert [(d.x, d.y, d.kind) for d in cat.defects()] == defects
         assert {e.body_key for e in cat.events_since(0)} == {NEW.key}
-        (event,) = cat.events_since(0, types=[BODY_MIGRATED])
-        assert event.payload["from"] == OLD.key and event.payload["merged"] is False
+        (row,) = cat.events_since(0, types=[BodyMigrated])
+        assert row.event.from_key == OLD.key and row.event.merged is False
         assert reidentify(paths, cat, et) == []

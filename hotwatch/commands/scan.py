@@ -78,9 +78,9 @@ def print_summary(summary, cat) -> None:
         undated = cat.undated_count(body.key)
         if undated:
             print(f"    {undated} of its photos keep no capture date: they date no defect")
-    for key, d in summary.new_defects:
+    for d in summary.new_defects:
         onset = d.onset.date().isoformat() if d.onset else "unknown"
         print(
-            f"  NEW {d.kind.value} pixel on {key.body.label} at {d.x},{d.y} "
-            f"({key.kind.value}), first seen {onset}"
+            f"  NEW {d.kind.value} pixel on {d.body} at {d.x},{d.y} "
+            f"({d.frame_kind.value}), first seen {onset}"
         )

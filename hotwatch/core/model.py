@@ -7,7 +7,7 @@ without hidden state, hashed, and compared in tests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -154,14 +154,3 @@ class AccumulatorKey:
 
         digest = hashlib.sha1(self.body.key.encode("utf-8")).hexdigest()[:12]
         return f"{digest}-{self.kind.value}-{self.width}x{self.height}"
-
-
-@dataclass(frozen=True)
-class Event:
-    """A row of the catalogue's events table (a new defect is an event)."""
-
-    id: int
-    created: datetime
-    type: str  # "new_defect", "new_body", ...
-    body_key: str
-    payload: dict = field(default_factory=dict)

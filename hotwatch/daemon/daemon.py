@@ -52,7 +52,8 @@ from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingObserver
 
 from hotwatch.core.errors import HotwatchError, UserError
-from hotwatch.core.model import AccumulatorKey, Defect, FileStatus
+from hotwatch.core.events import NewDefect
+from hotwatch.core.model import FileStatus
 from hotwatch.io import frames, guarded, memory
 from hotwatch.io.exif import capture_order
 from hotwatch.io.fileio import write_atomically
@@ -809,7 +810,7 @@ class Daemon:
                 return False
         return True
 
-    def _on_new_defect(self, key: AccumulatorKey, defect: Defect) -> None:
+    def _on_new_defect(self, event: NewDefect) -> None:
         self._new_defects += 1
 
     # -- status --------------------------------------------------------------------

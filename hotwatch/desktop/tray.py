@@ -47,10 +47,12 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from hotwatch.core.errors import UserError
-from hotwatch.core.model import DefectKind, Event
+from hotwatch.core.events import NewDefect
+from hotwatch.core.model import DefectKind
 from hotwatch.outputs.notify import CRITICAL, NORMAL, Notification, NotificationError, Notifier
-from hotwatch.state.catalogue import NEW_DEFECT, Catalogue
+from hotwatch.state.catalogue import Catalogue
 from hotwatch.state.config import Paths
+from hotwatch.state.rows import EventRow
 
 log = logging.getLogger(__name__)
 
@@ -413,32 +415,27 @@ def to_pystray(pystray: Any, items: Sequence[Item], act: Callable[[str], None]) 
 # --------------------------------------------------------------------------- announcements
 
 
-_KIND_WORDS = {"hot": "hot pixel", "stuck": "stuck pixel", "dead": "dead pixel"}
-
-
-def describe_defect(payload: Mapping[str, Any]) -> Notification:
-    """``NIKON D80 #3012345: new hot pixel at 1203,877, first seen 2024-05-02``."""
-    raw_kind = str(payload.get("kind"))
-    kind = _KIND_WORDS.get(raw_kind, f"{raw_kind} pixel")
-    first = payload.get("onset") or payload.get("confirmed")
-    first_text = str(first)[:10] if first else "an unknown date"
+def describe_defect(event: NewDefect) -> Notification:
+    """``NIKON D80 #3012345: new hot pixel at 1203,877, first seen 2024-05-02``; a dead
+    pixel's is critical (it spoils every photo from now on), any other's normal."""
+    first = event.onset or event.confirmed
+    first_text = first.date().isoformat() if first else "an unknown date"
     summary = (
-        f"{payload.get('body', 'camera')}: new {kind} at {payload.get('x')},{payload.get('y')}, "
+        f"{event.body}: new {event.kind.value} pixel at {event.x},{event.y}, "
         f"first seen {first_text}"
     )
-    frame = str(payload.get("frame_kind", "")).upper()
-    size = f"{payload.get('width')}x{payload.get('height')}"
-    body = f"{frame} {size} frames. Open the hotwatch tray menu for the report."
-    urgency = CRITICAL if raw_kind == DefectKind.DEAD.value else NORMAL
+    frames = f"{event.frame_kind.value.upper()} {event.width}x{event.height} frames"
+    body = f"{frames}. Open the hotwatch tray menu for the report."
+    urgency = CRITICAL if event.kind is DefectKind.DEAD else NORMAL
     return Notification(summary=summary, body=body, urgency=urgency)
 
 
-def compose(events: Sequence[Event], burst: int = BURST) -> list[Notification]:
+def compose(rows: Sequence[EventRow], burst: int = BURST) -> list[Notification]:
     """One notification per new defect, or one summary if there are more than ``burst``."""
-    defects = [e for e in events if e.type == NEW_DEFECT]
+    defects = [r.event for r in rows if isinstance(r.event, NewDefect)]
     if len(defects) <= burst:
-        return [describe_defect(e.payload) for e in defects]
-    per_body = Counter(str(e.payload.get("body") or e.body_key) for e in defects)
+        return [describe_defect(e) for e in defects]
+    per_body = Counter(e.body or e.body_key for e in defects)
     lines = [f"{label}: {n} new" for label, n in sorted(per_body.items())]
     n_bodies = len(per_body)
     summary = (

@@ -30,6 +30,7 @@ from hotwatch.core import detect as detect_mod
 from hotwatch.core.accumulator import Accumulator, content_digest
 from hotwatch.core.dating import frame_time
 from hotwatch.core.errors import DamagedState, DiskFull, UnreadableFile, UnsupportedFile
+from hotwatch.core.events import NewDefect, StateDamaged
 from hotwatch.core.evidence import FrameEvidence
 from hotwatch.core.model import (
     AccumulatorKey,
@@ -302,7 +303,7 @@ class Ingestor:
         *,
         exiftool: object | None = None,
         params: detect_mod.DetectParams | None = None,
-        on_new_defect: Callable[[AccumulatorKey, Defect], None] | None = None,
+        on_new_defect: Callable[[NewDefect], None] | None = None,
     ) -> None:
         memory.tune_for_frames()
         self.paths = paths.ensure()
@@ -393,7 +394,7 @@ class Ingestor:
             slot = self._slot(key, prep.cfa)
         except DamagedState as exc:
             log.warning("%s", exc)
-            self.catalogue.add_event("damaged_state", camera.body.key, {"message": str(exc)})
+            self.catalogue.add_event(StateDamaged(camera.body.key, str(exc)))
             slot = self._slot(key, prep.cfa)
         taken = frame_time(camera.shot.taken_at, slot.acc.last_time)
         digest = content_digest(prep.digest)
@@ -481,10 +482,11 @@ class Ingestor:
         if gone:
             self.catalogue.retire_defects(key, gone, now, "merged into a neighbouring blob")
 
-    def checkpoint(self) -> list[tuple[AccumulatorKey, Defect]]:
+    def checkpoint(self) -> list[NewDefect]:
         """Persist dirty accumulators, then commit the pending catalogue rows.
 
-        Returns the defects that became known to the catalogue (new events).
+        Returns the ``new_defect`` events written: the defects that became known to the
+        catalogue (they are logged, and passed to ``on_new_defect``).
         Raises DiskFull when the disk cannot take it: what was saved before
         stays as it was, and the photos since are read again next time.
         """
@@ -499,12 +501,12 @@ class Ingestor:
                 raise DiskFull(self.paths.data) from exc
             raise
 
-    def _checkpoint(self) -> list[tuple[AccumulatorKey, Defect]]:
+    def _checkpoint(self) -> list[NewDefect]:
         started = time.monotonic()
         for key, slot in self._slots.items():
             if slot.dirty:
                 store.save(store.path_for(self.paths.accumulators, key), slot.acc)
-        announced: list[tuple[AccumulatorKey, Defect]] = []
+        announced: list[NewDefect] = []
         now = datetime.now(UTC)
         with self.catalogue.atomic():
             for p in self._pending:
@@ -532,26 +534,25 @@ class Ingestor:
                 reported = confirm.reported(slot.acc, self.params, among, jpeg=jpeg)
                 found = confirm.settled(slot.acc, reported)
                 self._retire_moved(key, found, now)
-                for d in self.catalogue.sync_defects(key, found, now):
-                    announced.append((key, d))
+                announced += self.catalogue.sync_defects(key, found, now)
                 slot.dirty = False
         self._pending.clear()
         self._last_checkpoint = time.monotonic()
         self._save_cost = self._last_checkpoint - started
-        for key, d in announced:
+        for event in announced:
             log.info(
                 "new %s pixel on %s (%s %dx%d) at x=%d y=%d, first seen %s",
-                d.kind.value,
-                key.body.label,
-                key.kind.value,
-                key.width,
-                key.height,
-                d.x,
-                d.y,
-                d.onset.date().isoformat() if d.onset else "unknown",
+                event.kind.value,
+                event.body,
+                event.frame_kind.value,
+                event.width,
+                event.height,
+                event.x,
+                event.y,
+                event.onset.date().isoformat() if event.onset else "unknown",
             )
             if self.on_new_defect:
-                self.on_new_defect(key, d)
+                self.on_new_defect(event)
         return announced
 
     def close(self) -> None:

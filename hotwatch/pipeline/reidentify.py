@@ -56,6 +56,7 @@ from pathlib import Path
 
 from hotwatch.core.accumulator import Accumulator
 from hotwatch.core.errors import DamagedState, HotwatchError
+from hotwatch.core.events import BodyMigrated
 from hotwatch.core.model import AccumulatorKey, BodyId, FileStatus, FrameKind
 from hotwatch.io import exif
 from hotwatch.io import exiftool as exiftool_module
@@ -69,7 +70,6 @@ from hotwatch.state.config import Paths
 log = logging.getLogger(__name__)
 
 SAMPLE = 20  #: files read again for a body that has a serial
-BODY_MIGRATED = "body_migrated"  #: event type, one per migration
 STATE_PREFIX = "reidentify:"  #: meta key of a body's last check
 
 RENAMED = "renamed"  #: moved to a key no body had yet
@@ -287,17 +287,15 @@ def migrate(
     with catalogue.atomic():
         photos = catalogue.migrate_body(body.key, new, slugs)
         catalogue.add_event(
-            BODY_MIGRATED,
-            new.key,
-            {
-                "from": body.key,
-                "to": new.key,
-                "from_body": body.label,
-                "body": new.label,
-                "merged": existed,
-                "photos": photos,
-                "accumulators": slugs,
-            },
+            BodyMigrated(
+                body_key=new.key,
+                from_key=body.key,
+                from_body=body.label,
+                body=new.label,
+                merged=existed,
+                photos=photos,
+                accumulators=slugs,
+            )
         )
         catalogue.delete_state(STATE_PREFIX + body.key)
         catalogue.set_state(STATE_PREFIX + new.key, json.dumps({"reader": fingerprint}))

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hotwatch.core.events import NewDefect
 from hotwatch.core.model import FileStatus
 from hotwatch.io.exif import capture_order
 from hotwatch.pipeline.ingest import Ingestor, Outcome, prepare, walk
@@ -37,7 +38,7 @@ class ScanSummary:
     ignored: int = 0
     statuses: Counter = field(default_factory=Counter)
     per_body: Counter = field(default_factory=Counter)
-    new_defects: list = field(default_factory=list)
+    new_defects: list[NewDefect] = field(default_factory=list)
     errors: list = field(default_factory=list)
 
     @property
@@ -107,8 +108,7 @@ def scan(
                 _count(summary, out)
                 if progress:
                     progress(i, total, out.path)
-    for key, defect in ingestor.checkpoint():
-        summary.new_defects.append((key, defect))
+    summary.new_defects += ingestor.checkpoint()
     return summary
 
 

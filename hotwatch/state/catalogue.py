@@ -10,14 +10,16 @@ read, and the tray also writes "seen" marks. Hence:
 * short transactions, all opened by one context manager, :meth:`Catalogue.atomic`,
   with ``BEGIN IMMEDIATE`` (take the write lock up front: a deferred transaction
   that upgrades from read to write can fail with SQLITE_BUSY without waiting);
-* a schema versioned with ``PRAGMA user_version``, migrated step by step, each
-  step in its own transaction together with its version bump, so a failed step
-  stays pending and is retried next time;
+* a schema versioned with ``PRAGMA user_version``, migrated step by step
+  (:mod:`hotwatch.state.schema`), each step in its own transaction together with
+  its version bump, so a failed step stays pending and is retried next time;
 * ``PRAGMA quick_check`` on open: a damaged catalogue raises
   :class:`~hotwatch.core.errors.DamagedState` and is never written to.
 
 Every value goes through ``?`` parameters. Datetimes are stored as ISO 8601 text
-(``datetime.isoformat()``), which keeps the UTC offset of aware values.
+(``datetime.isoformat()``), which keeps the UTC offset of aware values; rows come back as
+the dataclasses of :mod:`hotwatch.state.rows`, events as the typed events of
+:mod:`hotwatch.core.events`.
 
 A :class:`Catalogue` (a ``sqlite3`` connection) belongs to the thread that opened
 it; open one per thread.
@@ -31,30 +33,33 @@ import math
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from hotwatch.core.errors import DamagedState, UserError
-from hotwatch.core.model import (
-    AccumulatorKey,
-    BodyId,
-    Defect,
-    DefectKind,
-    Event,
-    FileStatus,
-    FrameKind,
+from hotwatch.core.events import DefectGone, Event, NewBody, NewDefect
+from hotwatch.core.model import AccumulatorKey, BodyId, Defect, DefectKind, FileStatus, FrameKind
+
+from .rows import (
+    AccumulatorRow,
+    BodyRow,
+    DefectRow,
+    EventRow,
+    FileRow,
+    HistoryRow,
+    accumulator_row,
+    body_row,
+    defect_row,
+    event_row,
+    file_row,
+    from_iso,
+    required_datetime,
 )
+from .schema import SCHEMA_VERSION, apply_migrations, schema_version
 
 log = logging.getLogger(__name__)
-
-# Event types written by hotwatch. Readers poll ``events.id > last_seen_id``.
-NEW_DEFECT = "new_defect"
-NEW_BODY = "new_body"
-DEFECT_GONE = "defect_gone"
-DAMAGED_STATE = "damaged_state"
 
 ACTIVE = "active"
 GONE = "gone"
@@ -69,289 +74,7 @@ _SQLITE_NOTADB = 26
 # --------------------------------------------------------------------------- schema
 
 
-@dataclass(frozen=True)
-class Migration:
-    """One schema step; applied once, in order, in its own transaction."""
-
-    version: int
-    name: str
-    statements: tuple[str, ...]
-
-
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(
-        1,
-        "initial schema",
-        (
-            """CREATE TABLE files (
-                id INTEGER PRIMARY KEY,
-                path TEXT NOT NULL UNIQUE,
-                size INTEGER NOT NULL,
-                mtime_ns INTEGER NOT NULL,
-                sha256 TEXT,
-                body_key TEXT,
-                acc_slug TEXT,
-                kind TEXT CHECK (kind IN ('jpeg', 'raw')),
-                taken_at TEXT,
-                status TEXT NOT NULL CHECK (status IN ('ingested', 'skipped', 'failed')),
-                reason TEXT NOT NULL DEFAULT '',
-                first_seen TEXT NOT NULL,
-                last_seen TEXT NOT NULL
-            )""",
-            "CREATE INDEX files_sha256 ON files (sha256)",
-            "CREATE INDEX files_body_key ON files (body_key)",
-            """CREATE TABLE bodies (
-                key TEXT PRIMARY KEY,
-                make TEXT NOT NULL,
-                model TEXT NOT NULL,
-                serial TEXT,
-                first_seen TEXT NOT NULL,
-                last_photo TEXT,
-                frames_raw INTEGER NOT NULL DEFAULT 0,
-                frames_jpeg INTEGER NOT NULL DEFAULT 0
-            )""",
-            """CREATE TABLE accumulators (
-                slug TEXT PRIMARY KEY,
-                body_key TEXT NOT NULL REFERENCES bodies (key),
-                kind TEXT NOT NULL CHECK (kind IN ('jpeg', 'raw')),
-                width INTEGER NOT NULL,
-                height INTEGER NOT NULL,
-                frames INTEGER NOT NULL DEFAULT 0,
-                first_taken TEXT,
-                last_taken TEXT
-            )""",
-            "CREATE INDEX accumulators_body_key ON accumulators (body_key)",
-            """CREATE TABLE defects (
-                id INTEGER PRIMARY KEY,
-                acc_slug TEXT NOT NULL REFERENCES accumulators (slug),
-                body_key TEXT NOT NULL,
-                x INTEGER NOT NULL,
-                y INTEGER NOT NULL,
-                kind TEXT NOT NULL CHECK (kind IN ('hot', 'stuck', 'dead')),
-                score REAL NOT NULL,
-                onset TEXT,
-                confirmed TEXT,
-                status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'gone')),
-                seen INTEGER NOT NULL DEFAULT 0,
-                updated TEXT NOT NULL,
-                UNIQUE (acc_slug, x, y)
-            )""",
-            "CREATE INDEX defects_body_key ON defects (body_key)",
-            """CREATE TABLE defect_history (
-                id INTEGER PRIMARY KEY,
-                defect_id INTEGER NOT NULL REFERENCES defects (id),
-                at TEXT NOT NULL,
-                kind TEXT NOT NULL,
-                score REAL NOT NULL,
-                onset TEXT,
-                note TEXT NOT NULL DEFAULT ''
-            )""",
-            "CREATE INDEX defect_history_defect_id ON defect_history (defect_id)",
-            # AUTOINCREMENT: ids are never reused, even if old events are pruned,
-            # so a reader's "last seen id" stays meaningful.
-            """CREATE TABLE events (
-                id INTEGER PRIMARY KEY AUTOINCREMENT,
-                created TEXT NOT NULL,
-                type TEXT NOT NULL,
-                body_key TEXT,
-                payload TEXT NOT NULL DEFAULT '{}'
-            )""",
-            """CREATE TABLE meta (
-                key TEXT PRIMARY KEY,
-                value TEXT NOT NULL,
-                updated TEXT NOT NULL
-            )""",
-            """CREATE TABLE migrations (
-                version INTEGER PRIMARY KEY,
-                name TEXT NOT NULL,
-                applied TEXT NOT NULL
-            )""",
-        ),
-    ),
-    Migration(
-        2,
-        "content digest: XXH3-128 instead of SHA-256",
-        (
-            # rows keep the SHA-256 they were recorded with: their paths are known, and
-            # a copy of such a file elsewhere is read (and its accumulator knows it)
-            "DROP INDEX files_sha256",
-            "ALTER TABLE files RENAME COLUMN sha256 TO digest",
-            "CREATE INDEX files_digest ON files (digest)",
-        ),
-    ),
-    Migration(
-        3,
-        "photos that keep no capture date are marked",
-        (
-            # 1: an ingested photo that keeps no capture date in any tag; it dates no
-            # defect (see hotwatch.io.exif.frame_time). Rows from before are marked from what
-            # they say: ingested without a capture time.
-            "ALTER TABLE files ADD COLUMN undated INTEGER NOT NULL DEFAULT 0",
-            "UPDATE files SET undated = 1 WHERE status = 'ingested' AND taken_at IS NULL",
-        ),
-    ),
-)
-
-SCHEMA_VERSION = MIGRATIONS[-1].version
-
-
-def schema_version(conn: sqlite3.Connection) -> int:
-    """The version recorded in the file header (0 for a new, empty file)."""
-    return int(conn.execute("PRAGMA user_version").fetchone()[0])
-
-
-def apply_migrations(
-    conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS
-) -> list[int]:
-    """Apply the pending migrations in order; return the versions applied.
-
-    Each step runs in its own ``BEGIN IMMEDIATE`` transaction that also sets
-    ``user_version``, so a step that fails leaves the schema at the previous
-    version and is retried next time. The version is read again inside the
-    transaction: two processes opening a new catalogue at once migrate it once.
-    ``conn`` must be in autocommit mode (``isolation_level=None``).
-    """
-    versions = [m.version for m in migrations]
-    if versions != sorted(set(versions)) or (versions and versions[0] < 1):
-        raise ValueError(f"migrations must have increasing versions >= 1, got {versions}")
-    applied: list[int] = []
-    for migration in migrations:
-        if schema_version(conn) >= migration.version:
-            continue
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if schema_version(conn) < migration.version:
-                for statement in migration.statements:
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO migrations (version, name, applied) VALUES (?, ?, ?)",
-                    (migration.version, migration.name, _iso(_now())),
-                )
-                # PRAGMA takes no parameters; the version is an int from our own table.
-                conn.execute(f"PRAGMA user_version = {int(migration.version)}")
-                applied.append(migration.version)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        log.debug("catalogue migration %d (%s) applied", migration.version, migration.name)
-    return applied
-
-
 # --------------------------------------------------------------------------- rows
-
-
-@dataclass(frozen=True)
-class FileRow:
-    """One file seen in a watched folder, and what became of it."""
-
-    path: str
-    size: int
-    mtime_ns: int
-    digest: str | None  #: XXH3-128 hex (SHA-256 in rows from before schema 2)
-    status: FileStatus
-    reason: str
-    body_key: str | None
-    acc_slug: str | None
-    kind: FrameKind | None
-    taken_at: datetime | None
-    first_seen: datetime
-    last_seen: datetime
-    #: an ingested photo that keeps no capture date anywhere: it dates no defect
-    undated: bool = False
-
-
-@dataclass(frozen=True)
-class BodyRow:
-    """A camera body and how many frames of it were counted."""
-
-    key: str
-    make: str
-    model: str
-    serial: str | None
-    first_seen: datetime
-    last_photo: datetime | None
-    frames_raw: int
-    frames_jpeg: int
-
-    @property
-    def body(self) -> BodyId:
-        return BodyId(self.make, self.model, self.serial)
-
-    @property
-    def label(self) -> str:
-        return self.body.label
-
-    @property
-    def frames(self) -> int:
-        return self.frames_raw + self.frames_jpeg
-
-
-@dataclass(frozen=True)
-class AccumulatorRow:
-    """One accumulator (body, frame kind, size) and the frames it absorbed."""
-
-    slug: str
-    body: BodyId
-    kind: FrameKind
-    width: int
-    height: int
-    frames: int
-    first_taken: datetime | None
-    last_taken: datetime | None
-
-    @property
-    def body_key(self) -> str:
-        return self.body.key
-
-    @property
-    def key(self) -> AccumulatorKey:
-        """The key to load this accumulator from the store."""
-        return AccumulatorKey(self.body, self.kind, self.width, self.height)
-
-
-@dataclass(frozen=True)
-class DefectRow:
-    """A stored defect, with the frame geometry of its accumulator."""
-
-    id: int
-    acc_slug: str
-    body_key: str
-    x: int
-    y: int
-    kind: DefectKind
-    score: float
-    onset: datetime | None
-    confirmed: datetime | None
-    status: str  # "active" or "gone"
-    seen: bool
-    updated: datetime
-    frame_kind: FrameKind
-    width: int
-    height: int
-
-    def to_defect(self) -> Defect:
-        return Defect(
-            x=self.x,
-            y=self.y,
-            kind=self.kind,
-            score=self.score,
-            onset=self.onset,
-            confirmed=self.confirmed,
-        )
-
-
-@dataclass(frozen=True)
-class HistoryRow:
-    """One step of a defect's history: found, kind or onset changed."""
-
-    defect_id: int
-    at: datetime
-    kind: DefectKind
-    score: float
-    onset: datetime | None
-    note: str
 
 
 # --------------------------------------------------------------------------- helpers
@@ -365,10 +88,6 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def _dt(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
-
-
 def _comparable(a: datetime, b: datetime) -> tuple[datetime, datetime]:
     """Naive and aware datetimes cannot be compared: fall back to wall-clock time."""
     if (a.tzinfo is None) != (b.tzinfo is None):
@@ -377,7 +96,7 @@ def _comparable(a: datetime, b: datetime) -> tuple[datetime, datetime]:
 
 
 def _earliest(stored: str | None, new: datetime | None) -> str | None:
-    old = _dt(stored)
+    old = from_iso(stored)
     if new is None or old is None:
         return _iso(new if old is None else old)
     a, b = _comparable(old, new)
@@ -385,7 +104,7 @@ def _earliest(stored: str | None, new: datetime | None) -> str | None:
 
 
 def _latest(stored: str | None, new: datetime | None) -> str | None:
-    old = _dt(stored)
+    old = from_iso(stored)
     if new is None or old is None:
         return _iso(new if old is None else old)
     a, b = _comparable(old, new)
@@ -572,7 +291,7 @@ class Catalogue:
 
     def file_by_path(self, path: str) -> FileRow | None:
         row = self._q("SELECT * FROM files WHERE path = ?", (str(path),)).fetchone()
-        return None if row is None else _file_row(row)
+        return None if row is None else file_row(row)
 
     def file_by_digest(
         self, digest: str, status: FileStatus | None = FileStatus.INGESTED
@@ -591,7 +310,7 @@ class Catalogue:
                 "SELECT * FROM files WHERE digest = ? AND status = ? ORDER BY id LIMIT 1",
                 (digest, FileStatus(status).value),
             ).fetchone()
-        return None if row is None else _file_row(row)
+        return None if row is None else file_row(row)
 
     def record_file(
         self,
@@ -651,7 +370,7 @@ class Catalogue:
                ORDER BY path""",
             (_value(status), _value(status), body_key, body_key),
         ).fetchall()
-        return [_file_row(r) for r in rows]
+        return [file_row(r) for r in rows]
 
     def undated_count(self, body_key: str | None = None) -> int:
         """How many ingested photos (of one body, or all) keep no capture date."""
@@ -686,8 +405,7 @@ class Catalogue:
             )
             if cur.rowcount == 0:
                 return False
-            payload = {"make": body.make, "model": body.model, "serial": body.serial}
-            self.add_event(NEW_BODY, body.key, {**payload, "body": body.label})
+            self.add_event(NewBody(body.key, body.make, body.model, body.serial, body.label))
             return True
 
     def _ensure_accumulator(self, key: AccumulatorKey) -> None:
@@ -730,11 +448,11 @@ class Catalogue:
 
     def bodies(self) -> list[BodyRow]:
         rows = self._q("SELECT * FROM bodies ORDER BY make, model, serial").fetchall()
-        return [_body_row(r) for r in rows]
+        return [body_row(r) for r in rows]
 
     def body(self, key: str) -> BodyRow | None:
         row = self._q("SELECT * FROM bodies WHERE key = ?", (key,)).fetchone()
-        return None if row is None else _body_row(row)
+        return None if row is None else body_row(row)
 
     def accumulators(self, body_key: str | None = None) -> list[AccumulatorRow]:
         rows = self._q(
@@ -744,7 +462,7 @@ class Catalogue:
                ORDER BY b.make, b.model, b.serial, a.kind, a.width, a.height""",
             (body_key, body_key),
         ).fetchall()
-        return [_accumulator_row(r) for r in rows]
+        return [accumulator_row(r) for r in rows]
 
     def files_of(self, acc_slug: str) -> list[FileRow]:
         """The ingested files of one accumulator, in capture order (unknown times last)."""
@@ -753,7 +471,7 @@ class Catalogue:
                ORDER BY taken_at IS NULL, taken_at, path""",
             (acc_slug, FileStatus.INGESTED.value),
         ).fetchall()
-        return [_file_row(r) for r in rows]
+        return [file_row(r) for r in rows]
 
     def clear_digests(self, acc_slug: str) -> None:
         """Forget the content digests of one accumulator's files: it is being rebuilt, and
@@ -834,8 +552,8 @@ class Catalogue:
                            frames_raw = frames_raw + ?, frames_jpeg = frames_jpeg + ?
                        WHERE key = ?""",
                     (
-                        _earliest(target["first_seen"], _dt(old["first_seen"])),
-                        _latest(target["last_photo"], _dt(old["last_photo"])),
+                        _earliest(target["first_seen"], from_iso(old["first_seen"])),
+                        _latest(target["last_photo"], from_iso(old["last_photo"])),
                         old["frames_raw"],
                         old["frames_jpeg"],
                         new.key,
@@ -874,8 +592,8 @@ class Catalogue:
                    WHERE slug = ?""",
                 (
                     acc["frames"],
-                    _earliest(target["first_taken"], _dt(acc["first_taken"])),
-                    _latest(target["last_taken"], _dt(acc["last_taken"])),
+                    _earliest(target["first_taken"], from_iso(acc["first_taken"])),
+                    _latest(target["last_taken"], from_iso(acc["last_taken"])),
                     new_slug,
                 ),
             )
@@ -901,10 +619,10 @@ class Catalogue:
                     live["kind"],
                     live["score"],
                     live["status"],
-                    _earliest(kept["onset"], _dt(d["onset"])),
-                    _earliest(kept["confirmed"], _dt(d["confirmed"])),
+                    _earliest(kept["onset"], from_iso(d["onset"])),
+                    _earliest(kept["confirmed"], from_iso(d["confirmed"])),
                     int(bool(kept["seen"]) and bool(d["seen"])),
-                    _latest(kept["updated"], _dt(d["updated"])),
+                    _latest(kept["updated"], from_iso(d["updated"])),
                     kept["id"],
                 ),
             )
@@ -950,7 +668,7 @@ class Catalogue:
 
     def sync_defects(
         self, key: AccumulatorKey, found: Sequence[Defect], at: datetime
-    ) -> list[Defect]:
+    ) -> list[NewDefect]:
         """Merge a detection result into the stored defects of one accumulator.
 
         A new position is inserted (with its own ``confirmed``: the capture time of
@@ -960,12 +678,13 @@ class Catalogue:
         kind and onset updated, with a history row when kind or onset changes (a
         detection without an onset keeps the stored one). Defects not found this
         time stay active: a defect does not heal itself, and detection near the
-        threshold fluctuates. Returns the newly inserted defects.
+        threshold fluctuates. Returns the ``new_defect`` events written, in the order of
+        ``found``.
         """
         positions = [(d.x, d.y) for d in found]
         if len(set(positions)) != len(positions):
             raise ValueError("found: a position is reported twice")
-        new: list[Defect] = []
+        new: list[NewDefect] = []
         with self.atomic():
             self._ensure_accumulator(key)
             stored = {(r.x, r.y): r for r in self.defects(acc_slug=key.slug, status=None)}
@@ -979,14 +698,13 @@ class Catalogue:
 
     def _insert_defect(
         self, key: AccumulatorKey, defect: Defect, at: datetime, gone: DefectRow | None
-    ) -> Defect:
+    ) -> NewDefect:
         """A defect at a new position, or again at the position of a gone one."""
-        confirmed = defect.confirmed
         values = (
             DefectKind(defect.kind).value,
             _score(defect.score),
             _iso(defect.onset),
-            _iso(confirmed),
+            _iso(defect.confirmed),
             _iso(at),
         )
         if gone is None:
@@ -1006,26 +724,23 @@ class Catalogue:
             note = "found again"
         assert defect_id is not None
         self._history(defect_id, at, defect.kind, defect.score, defect.onset, note)
-        inserted = replace(defect, confirmed=confirmed)
-        self.add_event(
-            NEW_DEFECT,
-            key.body.key,
-            {
-                "defect_id": defect_id,
-                "acc_slug": key.slug,
-                "x": int(defect.x),
-                "y": int(defect.y),
-                "kind": DefectKind(defect.kind).value,
-                "onset": _iso(defect.onset),
-                "confirmed": _iso(confirmed),
-                "score": float(defect.score),
-                "frame_kind": FrameKind(key.kind).value,
-                "width": int(key.width),
-                "height": int(key.height),
-                "body": key.body.label,
-            },
+        event = NewDefect(
+            body_key=key.body.key,
+            body=key.body.label,
+            defect_id=defect_id,
+            acc_slug=key.slug,
+            x=int(defect.x),
+            y=int(defect.y),
+            kind=DefectKind(defect.kind),
+            onset=defect.onset,
+            confirmed=defect.confirmed,
+            score=float(defect.score),
+            frame_kind=FrameKind(key.kind),
+            width=int(key.width),
+            height=int(key.height),
         )
-        return inserted
+        self.add_event(event)
+        return event
 
     def _update_defect(self, row: DefectRow, defect: Defect, at: datetime) -> None:
         kind = DefectKind(defect.kind)
@@ -1061,11 +776,7 @@ class Catalogue:
                     ("gone", _iso(at), row.id),
                 )
                 self._history(row.id, at, row.kind, row.score, row.onset, note)
-                self.add_event(
-                    DEFECT_GONE,
-                    key.body.key,
-                    {"x": row.x, "y": row.y, "kind": row.kind.value, "note": note},
-                )
+                self.add_event(DefectGone(key.body.key, row.x, row.y, row.kind, note))
                 count += 1
         return count
 
@@ -1099,7 +810,7 @@ class Catalogue:
                ORDER BY d.body_key, d.acc_slug, d.y, d.x""",
             (acc_slug, acc_slug, body_key, body_key, status, status),
         ).fetchall()
-        return [_defect_row(r) for r in rows]
+        return [defect_row(r) for r in rows]
 
     def defect_history(self, defect_id: int) -> list[HistoryRow]:
         rows = self._q(
@@ -1108,10 +819,10 @@ class Catalogue:
         return [
             HistoryRow(
                 defect_id=r["defect_id"],
-                at=_required_dt(r["at"]),
+                at=required_datetime(r["at"]),
                 kind=DefectKind(r["kind"]),
                 score=float(r["score"]),
-                onset=_dt(r["onset"]),
+                onset=from_iso(r["onset"]),
                 note=r["note"],
             )
             for r in rows
@@ -1137,44 +848,39 @@ class Catalogue:
 
     # ------------------------------------------------------------------ events
 
-    def add_event(self, type: str, body_key: str | None, payload: dict) -> int:
-        """Append an event; ``payload`` becomes JSON (datetimes as ISO text)."""
-        text = json.dumps(payload, default=_json_default, sort_keys=True)
+    def add_event(self, event: Event) -> int:
+        """Append an event (its payload as JSON; datetimes as ISO text); returns its id."""
+        text = json.dumps(event.payload(), default=_json_default, sort_keys=True)
         with self.atomic():
             cur = self._q(
                 "INSERT INTO events (created, type, body_key, payload) VALUES (?, ?, ?, ?)",
-                (_iso(_now()), type, body_key, text),
+                (_iso(_now()), event.type, event.body_key or None, text),
             )
-            log.debug("event %s %s %s", cur.lastrowid, type, body_key)
+            log.debug("event %s %s %s", cur.lastrowid, event.type, event.body_key)
             return int(cur.lastrowid or 0)
 
     def events_since(
-        self, last_id: int, types: Sequence[str] | None = None, limit: int | None = None
-    ) -> list[Event]:
-        """Events with ``id > last_id``, oldest first (``limit`` pages through them).
+        self,
+        last_id: int,
+        types: Sequence[str | type[Event]] | None = None,
+        limit: int | None = None,
+    ) -> list[EventRow]:
+        """Events with ``id > last_id``, oldest first (``limit`` pages through them);
+        ``types`` keeps only those types (event classes, or type names).
 
-        ``Event.body_key`` is "" for events not tied to a body.
+        The ``body_key`` of an event not tied to a body is "".
         """
         sql = "SELECT * FROM events WHERE id > ?"
         params: list[Any] = [int(last_id)]
         if types is not None:
-            types = list(types)
-            if not types:
+            names = [t if isinstance(t, str) else t.type for t in types]
+            if not names:
                 return []
-            sql += " AND type IN (" + ", ".join("?" * len(types)) + ")"
-            params.extend(types)
+            sql += " AND type IN (" + ", ".join("?" * len(names)) + ")"
+            params.extend(names)
         sql += " ORDER BY id LIMIT ?"
         params.append(-1 if limit is None else int(limit))
-        return [
-            Event(
-                id=r["id"],
-                created=_required_dt(r["created"]),
-                type=r["type"],
-                body_key=r["body_key"] or "",
-                payload=json.loads(r["payload"]),
-            )
-            for r in self._q(sql, params).fetchall()
-        ]
+        return [event_row(r) for r in self._q(sql, params).fetchall()]
 
     def last_event_id(self) -> int:
         """The newest event id (0 if none): where a new reader starts polling."""
@@ -1226,78 +932,8 @@ def _score(score: float) -> float:
     return value
 
 
-def _required_dt(text: str) -> datetime:
-    value = _dt(text)
-    assert value is not None
-    return value
-
-
 def _names(body: BodyRow) -> set[str]:
     return {
         _norm(f"{body.make} {body.model} {body.serial or ''}"),
         _norm(f"{body.model} {body.serial or ''}"),
     }
-
-
-def _file_row(r: sqlite3.Row) -> FileRow:
-    return FileRow(
-        path=r["path"],
-        size=int(r["size"]),
-        mtime_ns=int(r["mtime_ns"]),
-        digest=r["digest"],
-        status=FileStatus(r["status"]),
-        reason=r["reason"],
-        body_key=r["body_key"],
-        acc_slug=r["acc_slug"],
-        kind=None if r["kind"] is None else FrameKind(r["kind"]),
-        taken_at=_dt(r["taken_at"]),
-        first_seen=_required_dt(r["first_seen"]),
-        last_seen=_required_dt(r["last_seen"]),
-        undated=bool(r["undated"]),
-    )
-
-
-def _body_row(r: sqlite3.Row) -> BodyRow:
-    return BodyRow(
-        key=r["key"],
-        make=r["make"],
-        model=r["model"],
-        serial=r["serial"],
-        first_seen=_required_dt(r["first_seen"]),
-        last_photo=_dt(r["last_photo"]),
-        frames_raw=int(r["frames_raw"]),
-        frames_jpeg=int(r["frames_jpeg"]),
-    )
-
-
-def _accumulator_row(r: sqlite3.Row) -> AccumulatorRow:
-    return AccumulatorRow(
-        slug=r["slug"],
-        body=BodyId(r["make"], r["model"], r["serial"]),
-        kind=FrameKind(r["kind"]),
-        width=int(r["width"]),
-        height=int(r["height"]),
-        frames=int(r["frames"]),
-        first_taken=_dt(r["first_taken"]),
-        last_taken=_dt(r["last_taken"]),
-    )
-
-
-def _defect_row(r: sqlite3.Row) -> DefectRow:
-    return DefectRow(
-        id=int(r["id"]),
-        acc_slug=r["acc_slug"],
-        body_key=r["body_key"],
-        x=int(r["x"]),
-        y=int(r["y"]),
-        kind=DefectKind(r["kind"]),
-        score=float(r["score"]),
-        onset=_dt(r["onset"]),
-        confirmed=_dt(r["confirmed"]),
-        status=r["status"],
-        seen=bool(r["seen"]),
-        updated=_required_dt(r["updated"]),
-        frame_kind=FrameKind(r["frame_kind"]),
-        width=int(r["width"]),
-        height=int(r["height"]),
-    )
