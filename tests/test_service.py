@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hotwatch.commands.watch import systemd_quote, unit_text
+from hotwatch.desktop.service import systemd_quote, unit_text
 
 REPO = Path(__file__).resolve().parents[1]
 UNIT = REPO / "systemd" / "hotwatch.service"
@@ -95,23 +95,3 @@ def test_systemd_quoting():
     assert systemd_quote("/home/a b/bin/hotwatch") == '"/home/a b/bin/hotwatch"'
     assert systemd_quote("/x/100%/$HOME") == "/x/100%%/$$HOME"
     assert systemd_quote("A=1%", dollar=False) == "A=1%%"
-
-
-def test_daemon_and_tray_meet_through_the_same_files(tmp_path):
-    """The tray's view of the daemon comes from the files the daemon itself writes."""
-    from hotwatch.daemon import daemon as watch
-    from hotwatch.desktop import tray
-    from hotwatch.state.config import resolve_paths
-
-    paths = resolve_paths(tmp_path).ensure()
-    lock = watch.InstanceLock(paths.daemon_lock)
-    lock.acquire()
-    try:
-        assert tray.daemon_running(paths)
-    finally:
-        lock.release()
-    assert not tray.daemon_running(paths)
-    tray.set_paused(paths, True)
-    assert watch.read_status(paths)["paused"]
-    tray.set_paused(paths, False)
-    assert not watch.read_status(paths)["paused"]

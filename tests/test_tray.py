@@ -32,7 +32,6 @@ from hotwatch.desktop.tray import (
     Item,
     TrayState,
     build_menu,
-    daemon_running,
     draw_icon,
     menu_texts,
     read_snapshot,
@@ -45,6 +44,7 @@ from hotwatch.outputs.notify import (
     dbus_notify,
     notify_send,
 )
+from hotwatch.state import runfiles
 from hotwatch.state.catalogue import Catalogue
 from hotwatch.state.config import Paths
 
@@ -186,7 +186,7 @@ def test_menu_model_reflects_the_catalogue(tmp_path):
 
     # After "mark seen", with the daemon paused: no new defect, "Resume" instead of "Pause".
     cat.mark_seen()
-    tray.set_paused(paths, True)
+    runfiles.set_paused(paths, True)
     snap = read_snapshot(paths, cat)
     texts = menu_texts(build_menu(snap))
     assert "NIKON D80 #3012345: 3 defects" in texts
@@ -275,18 +275,18 @@ def hold_daemon_lock(paths: Paths, how: str = "flock") -> subprocess.Popen:
 
 
 @pytest.mark.parametrize("how", ["flock", "lockf"])
-def test_daemon_running_follows_the_daemon_lock(tmp_path, how):
+def test_the_tray_sees_the_daemon_by_its_lock(tmp_path, how):
     paths = paths_at(tmp_path)
-    assert not daemon_running(paths)
+    assert not read_snapshot(paths, None).daemon
     paths.daemon_lock.touch()
-    assert not daemon_running(paths)  # a stale lock file is not a running daemon
+    assert not read_snapshot(paths, None).daemon  # a stale lock file is no running daemon
     holder = hold_daemon_lock(paths, how)
     try:
-        assert daemon_running(paths)
+        assert read_snapshot(paths, None).daemon
     finally:
         holder.kill()
         holder.wait()
-    assert not daemon_running(paths)
+    assert not read_snapshot(paths, None).daemon
 
 
 # --------------------------------------------------------------------------- report action

@@ -15,6 +15,7 @@ from hotwatch.io.exif import written_make
 from hotwatch.outputs import export
 from hotwatch.pipeline.reidentify import reidentify, stored_mixed
 from hotwatch.state.catalogue import Catalogue
+from hotwatch.state.runfiles import daemon_pid
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -129,7 +130,6 @@ def run_cameras(args: argparse.Namespace) -> int:
 
 def _reidentify(args: argparse.Namespace) -> None:
     """``cameras --reidentify``: read every body again now, print what moved."""
-    from hotwatch.daemon.daemon import daemon_pid
     from hotwatch.io.exiftool import optional_exiftool
 
     if daemon_pid(args.paths) is not None:

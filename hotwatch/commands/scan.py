@@ -10,12 +10,12 @@ from pathlib import Path
 
 from hotwatch.commands.common import open_catalogue
 from hotwatch.core.model import FileStatus
-from hotwatch.daemon.daemon import daemon_pid
 from hotwatch.io.exiftool import optional_exiftool
 from hotwatch.pipeline.ingest import Ingestor
 from hotwatch.pipeline.rebuild import rebuild_outdated
 from hotwatch.pipeline.reidentify import reidentify
 from hotwatch.pipeline.scan import ProgressBar, scan
+from hotwatch.state.runfiles import daemon_pid
 
 log = logging.getLogger(__name__)
 

@@ -63,7 +63,7 @@ def run_popup(args: argparse.Namespace) -> int:
 def run_install(args: argparse.Namespace) -> int:
     from hotwatch.desktop.autostart import install
 
-    path = install(args.paths, home=args.home)
+    path = install(args.paths)
     print(f"hotwatch tray will start on login: {path}")
     return 0
 

@@ -5,19 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 from hotwatch.commands.common import add_json
 from hotwatch.core.errors import UserError
-from hotwatch.io.fileio import write_atomically
+from hotwatch.desktop import service
 from hotwatch.state import folders as folders_mod
 from hotwatch.state.config import Paths
-
-UNIT_NAME = "hotwatch.service"
+from hotwatch.state.runfiles import read_status
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -150,8 +146,6 @@ def run_folders(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    from hotwatch.daemon.daemon import read_status
-
     data = read_status(args.paths)
     if not data.get("folders"):
         data["folders"] = folders_mod.list_folders(args.paths)
@@ -178,86 +172,11 @@ def run_status(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- service
 
 
-def unit_text(exec_start: str, environment: dict[str, str] | None = None) -> str:
-    """The user unit; ``systemd/hotwatch.service`` is this with ``%h/.local/bin/hotwatch``.
-
-    Hardening is limited to what works in a user manager without user
-    namespaces (which some distributions restrict): ProtectSystem=, PrivateTmp=
-    and friends need a mount namespace there, and would make the unit fail to
-    start on such systems. The daemon must read any photo folder and write its
-    state under the home directory anyway.
-    """
-    env = "".join(
-        f"Environment={systemd_quote(f'{k}={v}', dollar=False)}\n"
-        for k, v in (environment or {}).items()
-    )
-    return f"""\
-[Unit]
-Description=hotwatch: watch photo import folders for hot, stuck and dead pixels
-After=graphical-session.target
-
-[Service]
-Type=notify
-NotifyAccess=main
-ExecStart={exec_start} watch
-{env}Restart=on-failure
-RestartSec=5
-WatchdogSec=60
-TimeoutStopSec=20
-Nice=10
-IOSchedulingClass=best-effort
-IOSchedulingPriority=7
-NoNewPrivileges=yes
-LockPersonality=yes
-RestrictRealtime=yes
-RestrictSUIDSGID=yes
-RestrictNamespaces=yes
-SystemCallArchitectures=native
-
-[Install]
-WantedBy=default.target
-"""
-
-
-def systemd_quote(word: str, *, dollar: bool = True) -> str:
-    """One word for a unit file: quoted if needed, ``%`` (and in commands ``$``) doubled."""
-    word = word.replace("%", "%%")
-    if dollar:
-        word = word.replace("$", "$$")
-    if re.fullmatch(r"[A-Za-z0-9/._+:@=,%$-]+", word):
-        return word
-    return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def unit_path(environ: dict[str, str] | os._Environ | None = None) -> Path:
-    env = os.environ if environ is None else environ
-    base = env.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "systemd" / "user" / UNIT_NAME
-
-
-def exec_start() -> tuple[str, dict[str, str]]:
-    """How systemd should start this hotwatch: its executable, else ``python -m hotwatch``."""
-    env: dict[str, str] = {}
-    argv0 = Path(sys.argv[0])
-    if argv0.name == "hotwatch" and os.access(argv0, os.X_OK):
-        return systemd_quote(str(argv0.absolute())), env
-    found = shutil.which("hotwatch")
-    if found:
-        return systemd_quote(str(Path(found).absolute())), env
-    package_parent = Path(__file__).resolve().parents[2]
-    env["PYTHONPATH"] = str(package_parent)  # not installed: run it from where it is
-    return f"{systemd_quote(sys.executable)} -m hotwatch", env
-
-
 def run_service(args: argparse.Namespace) -> int:
-    target = unit_path()
+    target = service.unit_path()
     if args.action == "uninstall":
         return _uninstall(target)
-    command, env = exec_start()
-    home = args.home or os.environ.get("HOTWATCH_HOME")
-    if home:
-        env["HOTWATCH_HOME"] = str(Path(home).expanduser().resolve())
-    write_atomically(target, unit_text(command, env))
+    target = service.write_unit(args.paths)
     print(f"wrote {target}")
     if args.no_enable:
         print(
@@ -265,7 +184,7 @@ def run_service(args: argparse.Namespace) -> int:
             "hotwatch"
         )
         return 0
-    problem = _systemctl("daemon-reload") or _systemctl("enable", "--now", UNIT_NAME)
+    problem = service.enable()
     if problem:
         print(f"could not enable it ({problem}); in your session run:", file=sys.stderr)
         print("    systemctl --user daemon-reload", file=sys.stderr)
@@ -278,27 +197,8 @@ def run_service(args: argparse.Namespace) -> int:
 def _uninstall(target: Path) -> int:
     if not target.exists():
         raise UserError(f"no unit installed at {target}")
-    problem = _systemctl("disable", "--now", UNIT_NAME)
+    problem = service.remove_unit(target)
     if problem:
         print(f"note: could not stop or disable it ({problem})", file=sys.stderr)
-    target.unlink()
-    _systemctl("daemon-reload")
     print(f"removed {target}")
     return 0
-
-
-def _systemctl(*args: str) -> str | None:
-    """Run ``systemctl --user ARGS``; None on success, else why not (no systemctl, no bus)."""
-    exe = shutil.which("systemctl")
-    if exe is None:
-        return "systemctl not found"
-    try:
-        res = subprocess.run(
-            [exe, "--user", *args], capture_output=True, text=True, timeout=30, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return str(exc)
-    if res.returncode != 0:
-        lines = (res.stderr or res.stdout).strip().splitlines()
-        return lines[-1] if lines else f"systemctl exited with {res.returncode}"
-    return None

@@ -2,25 +2,28 @@
 
 Three roles, kept apart (watchdog's producer/queue/consumer shape):
 
-* Observer threads (watchdog) call :class:`_Handler`, which only puts a path in
-  the :class:`Inbox` (a set: a card import of 1,000 files costs 1,000 entries,
-  however many events each file produces) and never raises.
+* Observer threads (watchdog) call :class:`~hotwatch.daemon.inbox.Handler`, which
+  only puts a path in the :class:`~hotwatch.daemon.inbox.Inbox` (a set: a card import
+  of 1,000 files costs 1,000 entries, however many events each file produces) and
+  never raises.
 * One worker thread owns the catalogue connection, the exiftool process and the
   :class:`~hotwatch.pipeline.ingest.Ingestor`. It moves paths from the inbox to the
-  :class:`Settler`, which says when a file is complete (size and mtime unchanged
-  for ``settle_seconds``, it can be opened, a JPEG ends with its end marker), and
-  ingests the complete ones, in capture order like ``hotwatch scan`` so that
-  both give the same results. It checkpoints when the queue drains and at least
+  :class:`~hotwatch.daemon.settler.Settler`, which says when a file is complete (size
+  and mtime unchanged for ``settle_seconds``, it can be opened, a JPEG ends with its end
+  marker), and ingests the complete ones, in capture order like ``hotwatch scan`` so
+  that both give the same results. It checkpoints when the queue drains and at least
   every ~20 s while busy.
-* The main thread handles signals, systemd notifications (READY, WATCHDOG only
-  while the worker shows signs of life, STATUS, STOPPING) and the observers'
-  health.
+* The main thread handles signals, systemd notifications
+  (:mod:`hotwatch.daemon.systemd`: READY, WATCHDOG only while the worker shows signs
+  of life, STATUS, STOPPING) and the observers' health.
 
 Events alone are not trusted: the worker rescans every folder at start (the
 catch-up: unchanged files are not read), every ``rescan_minutes``, when
 watchdog reports an inotify queue overflow, when a folder could not be watched
 (inotify watch limit: that folder is then polled), and when the tray touches
-``run/rescan``. ``run/paused`` makes the worker keep queueing without ingesting.
+``run/rescan``. ``run/paused`` makes the worker keep queueing without ingesting. The
+lock that keeps one daemon per state folder, its published status and those flags are
+:mod:`hotwatch.state.runfiles`, which the tray and ``hotwatch status`` read too.
 
 Crash safety comes from the ingest layer (accumulators list the content digests
 they absorbed and are saved before catalogue rows are committed), so a SIGKILL
@@ -32,21 +35,17 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
-import json
 import logging
 import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingObserver
@@ -54,20 +53,21 @@ from watchdog.observers.polling import PollingObserver
 from hotwatch.core.errors import HotwatchError, UserError
 from hotwatch.core.events import NewDefect
 from hotwatch.core.model import FileStatus
-from hotwatch.io import frames, guarded, memory
+from hotwatch.io import memory
 from hotwatch.io.exif import capture_order
-from hotwatch.io.fileio import write_atomically
-from hotwatch.pipeline.ingest import CHECKPOINT_SECONDS, Ingestor, is_quiet, walk
+from hotwatch.pipeline.ingest import CHECKPOINT_SECONDS, Ingestor, walk
 from hotwatch.pipeline.rebuild import rebuild_outdated
 from hotwatch.pipeline.reidentify import reidentify
+from hotwatch.state import runfiles
 from hotwatch.state.catalogue import Catalogue
 from hotwatch.state.config import Paths
 
+from .inbox import Handler, Inbox, OverflowListener, wanted
+from .settler import Settler
+from .systemd import SystemdNotifier
+
 log = logging.getLogger(__name__)
 
-#: How long a file that looks incomplete (empty, JPEG without its end marker) may stay
-#: unchanged before it is ingested anyway (and then recorded as skipped or failed).
-INCOMPLETE_GRACE_SECONDS = 60.0
 #: How often the worker re-stats the files it waits for, at most.
 SETTLE_TICK = 0.25
 #: SIGTERM: how long the worker may take to finish its frame before it is abandoned.
@@ -85,343 +85,6 @@ class WatchOptions:
     settle_seconds: float = 2.0
     rescan_minutes: float = 30.0
     poll_interval: float = 1.0  #: seconds between two polls of a folder (``--poll``)
-
-
-def wanted(path: Path) -> bool:
-    """A photo file the daemon should read (sidecars and other files are ignored quietly)."""
-    return not is_quiet(path) and frames.frame_kind_for(path) is not None
-
-
-def _hidden_below(path: str, root: str) -> bool:
-    """True if a folder or file under ``root`` on the way to ``path`` is hidden (as walk skips)."""
-    rel = os.path.relpath(path, root)
-    return any(part.startswith(".") and part not in (".", "..") for part in Path(rel).parts)
-
-
-# --------------------------------------------------------------------------- inbox
-
-
-class Inbox:
-    """Paths reported by the observers, waiting for the worker; thread-safe, deduplicated.
-
-    Dicts keep the order of first arrival. Rescan requests carry a reason (for
-    the log) and optionally the folder to rescan (None: all).
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._files: dict[str, None] = {}
-        self._dirs: dict[str, None] = {}
-        self._rescans: dict[str | None, str] = {}
-
-    def put_file(self, path: str) -> None:
-        with self._cond:
-            self._files[path] = None
-            self._cond.notify()
-
-    def put_dir(self, path: str) -> None:
-        with self._cond:
-            self._dirs[path] = None
-            self._cond.notify()
-
-    def request_rescan(self, reason: str, folder: str | None = None) -> None:
-        with self._cond:
-            self._rescans.setdefault(folder, reason)
-            self._cond.notify()
-
-    def take(self) -> tuple[list[str], list[str], dict[str | None, str]]:
-        """Everything queued so far (files, folders, rescans), emptying the inbox."""
-        with self._cond:
-            out = list(self._files), list(self._dirs), dict(self._rescans)
-            self._files.clear()
-            self._dirs.clear()
-            self._rescans.clear()
-            return out
-
-    def wait(self, timeout: float) -> None:
-        """Block until something is queued or ``wake`` is called, at most ``timeout`` s."""
-        with self._cond:
-            if not (self._files or self._dirs or self._rescans):
-                self._cond.wait(timeout)
-
-    def wake(self) -> None:
-        with self._cond:
-            self._cond.notify_all()
-
-    def __len__(self) -> int:
-        with self._cond:
-            return len(self._files) + len(self._dirs)
-
-
-class _Handler(FileSystemEventHandler):
-    """Runs on an observer thread: puts paths in the inbox, nothing else, never raises."""
-
-    def __init__(self, inbox: Inbox, root: str) -> None:
-        self.inbox = inbox
-        self.root = root
-
-    def dispatch(self, event: FileSystemEvent) -> None:
-        try:
-            self._route(event)
-        except Exception:  # a bug here must not stop event delivery
-            log.exception("cannot queue file event %r", event)
-
-    def _route(self, event: FileSystemEvent) -> None:
-        kind = event.event_type
-        if kind == "moved":
-            path = os.fsdecode(event.dest_path)
-        elif kind in ("created", "modified", "closed"):
-            path = os.fsdecode(event.src_path)
-        else:  # deleted, opened, closed_no_write, attrib (a touch changes mtime: modified)
-            return
-        if not path or _hidden_below(path, self.root):
-            return
-        if event.is_directory:
-            if kind in ("created", "moved"):
-                log.debug("folder %s: %s", kind, path)
-                self.inbox.put_dir(path)
-            return
-        if wanted(Path(path)):
-            log.debug("%s: %s", kind, path)
-            self.inbox.put_file(path)
-
-
-class _OverflowListener(logging.Handler):
-    """watchdog reports an inotify queue overflow only as a log line: turn it into a rescan."""
-
-    def __init__(self, inbox: Inbox) -> None:
-        super().__init__(logging.WARNING)
-        self.inbox = inbox
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            if "overflow" in record.getMessage().lower():
-                self.inbox.request_rescan("inotify queue overflowed: events were lost")
-        except Exception:  # logging handlers must not raise
-            pass
-
-
-# --------------------------------------------------------------------------- settling
-
-
-@dataclass
-class _Seen:
-    size: int
-    mtime_ns: int
-    since: float  #: monotonic time the file was last seen to change (or first seen)
-
-
-class Settler:
-    """Decides when a queued file is complete; owned by the worker thread.
-
-    A file is ready once its size and mtime have not changed for
-    ``settle_seconds`` and it can be opened; an empty file or a JPEG that does
-    not end with its end-of-image marker waits longer (``grace``), since a slow
-    copy may stall for a while. Anything but a regular file (a named pipe, a
-    device) is ready at once and never opened: the ingest skips it with one line.
-    Paths are kept in order of arrival.
-    """
-
-    def __init__(self, settle_seconds: float, grace: float = INCOMPLETE_GRACE_SECONDS) -> None:
-        self.settle = max(0.0, settle_seconds)
-        self.grace = max(grace, self.settle)
-        self._seen: dict[Path, _Seen | None] = {}
-
-    def add(self, path: Path) -> None:
-        self._seen.setdefault(_key(path), None)
-
-    def forget(self, path: Path) -> None:
-        self._seen.pop(_key(path), None)
-
-    def __len__(self) -> int:
-        return len(self._seen)
-
-    def __contains__(self, path: object) -> bool:
-        return isinstance(path, (str, Path)) and _key(path) in self._seen
-
-    def ready(self, now: float) -> tuple[list[Path], float | None]:
-        """Files complete now, and in how many seconds the next one may be (None: nothing left)."""
-        done: list[Path] = []
-        wait: float | None = None
-        for path in list(self._seen):
-            try:
-                st = path.stat()
-            except OSError:  # gone (renamed, deleted): its new name comes as its own event
-                del self._seen[path]
-                continue
-            if guarded.not_regular(st.st_mode):
-                done.append(path)
-                continue
-            seen = self._seen[path]
-            if seen is None or (seen.size, seen.mtime_ns) != (st.st_size, st.st_mtime_ns):
-                self._seen[path] = _Seen(st.st_size, st.st_mtime_ns, now)
-                left = self.settle
-            else:
-                quiet = now - seen.since
-                needed = self.settle
-                if quiet >= self.settle and not _looks_complete(path, st.st_size):
-                    needed = self.grace
-                left = needed - quiet
-            if left <= 0:
-                done.append(path)
-            else:
-                wait = left if wait is None else min(wait, left)
-        return done, wait
-
-
-def _key(path: str | Path) -> Path:
-    """One spelling per file (``DCIM/sub/../a.jpg`` is ``DCIM/a.jpg``), as the ingest
-    reports it: a file is forgotten under the name it was queued by."""
-    return Path(os.path.abspath(path))
-
-
-def _looks_complete(path: Path, size: int) -> bool:
-    """Cheap signs that a copy has finished: not empty, openable, a JPEG ends with FFD9.
-
-    Opened under guard (:mod:`hotwatch.io.guarded`): a file whose read stalls counts as
-    complete, so that the ingest tries it and says why it cannot be read.
-    """
-    if size == 0:
-        return False
-    try:
-        return guarded.with_file(path, lambda fh: _ends_whole(path, fh, size))
-    except guarded.ReadStalled:
-        return True
-    except (OSError, HotwatchError):
-        return False
-
-
-def _ends_whole(path: Path, fh: BinaryIO, size: int) -> bool:
-    if path.suffix.lower() not in (".jpg", ".jpeg"):
-        return True
-    fh.seek(max(0, size - 4096))
-    return b"\xff\xd9" in fh.read()  # cameras may pad after the marker
-
-
-# --------------------------------------------------------------------------- systemd
-
-
-class SystemdNotifier:
-    """sd_notify(3) without libsystemd: datagrams to ``$NOTIFY_SOCKET``; silent without it."""
-
-    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
-        env = os.environ if environ is None else environ
-        addr = env.get("NOTIFY_SOCKET", "")
-        self.address = "\0" + addr[1:] if addr.startswith("@") else addr
-        self._sock: socket.socket | None = None
-        if self.address:
-            try:
-                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-            except OSError as exc:
-                log.warning("cannot talk to systemd (%s): %s", addr, exc)
-        self.watchdog_interval: float | None = None
-        usec, pid = env.get("WATCHDOG_USEC"), env.get("WATCHDOG_PID")
-        if usec and (not pid or pid == str(os.getpid())):
-            try:
-                self.watchdog_interval = int(usec) / 2e6  # ping at half the timeout
-            except ValueError:
-                log.warning("ignoring WATCHDOG_USEC=%r", usec)
-
-    def notify(self, *fields: str) -> None:
-        if self._sock is None:
-            return
-        try:
-            # Never block: a reader that is not reading must not stall the worker.
-            self._sock.sendto("\n".join(fields).encode(), socket.MSG_DONTWAIT, self.address)
-        except OSError as exc:
-            log.debug("sd_notify %s: %s", fields, exc)
-
-    def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
-
-
-# --------------------------------------------------------------------------- lock and status
-
-
-class InstanceLock:
-    """One daemon per state directory: ``flock`` on ``run/daemon.lock``, which holds the pid."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        """Take the lock or raise UserError naming the running daemon's pid."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        for attempt in range(6):  # `hotwatch status` holds a shared lock for an instant
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if attempt == 5:
-                    pid = _read_pid(self.path)
-                    os.close(fd)
-                    raise UserError(
-                        f"hotwatch watch is already running (pid {pid or 'unknown'})"
-                    ) from None
-                time.sleep(0.05)
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.ftruncate(self._fd, 0)
-            os.close(self._fd)  # closing drops the flock
-            self._fd = None
-
-
-def _read_pid(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip() or 0) or None
-    except (OSError, ValueError):
-        return None
-
-
-def daemon_pid(paths: Paths) -> int | None:
-    """The running daemon's pid for this state directory, None if none runs.
-
-    The flock is the truth (a stale pid file after a SIGKILL is not a daemon).
-    """
-    lock = paths.daemon_lock
-    try:
-        fd = os.open(lock, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return _read_pid(lock) or -1
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
-
-
-def read_status(paths: Paths) -> dict[str, Any]:
-    """What the daemon last published (``run/status.json``), plus whether it runs now."""
-    try:
-        data = json.loads(paths.daemon_status.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        data = {}
-    pid = daemon_pid(paths)
-    data["running"] = pid is not None
-    if pid is None:
-        data["pid"] = None
-        data["queue"] = 0
-        data["state"] = "stopped"
-    elif pid > 0:
-        data["pid"] = pid
-    data["paused"] = paths.pause_flag.exists()
-    return data
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    """Replace ``path`` atomically (readers never see half a file); no fsync: runtime data."""
-    write_atomically(path, json.dumps(data, indent=2) + "\n", sync=False)
 
 
 def _now_iso() -> str:
@@ -454,7 +117,7 @@ class Daemon:
         self.inbox = Inbox()
         self.settler = Settler(options.settle_seconds)
         self.notifier = SystemdNotifier(environ)
-        self.lock = InstanceLock(paths.daemon_lock)
+        self.lock = runfiles.InstanceLock(paths.daemon_lock)
         self._stop = threading.Event()
         self._failed = False
         self._beat = time.monotonic()
@@ -462,7 +125,7 @@ class Daemon:
         self._poller: PollingObserver | None = None
         self._watched: dict[str, tuple[BaseObserver, ObservedWatch]] = {}
         self._worker: threading.Thread | None = None
-        self._overflow = _OverflowListener(self.inbox)
+        self._overflow = OverflowListener(self.inbox)
         # Published state (written by the worker, read by `hotwatch status`).
         self._state = "starting"
         self._last_photo: str | None = None
@@ -570,7 +233,7 @@ class Daemon:
             log.warning("%s: no such folder (yet); it will be watched once it exists", folder)
             return
         try:
-            watch = observer.schedule(_Handler(self.inbox, folder), folder, recursive=True)
+            watch = observer.schedule(Handler(self.inbox, folder), folder, recursive=True)
         except OSError as exc:
             if exc.errno not in (errno.ENOSPC, errno.EMFILE) or isinstance(
                 observer, PollingObserver
@@ -685,12 +348,12 @@ class Daemon:
         while not self._stop.is_set():
             self._beat = time.monotonic()
             self._drain(ingestor)
-            if self._control_file(self.paths.rescan_flag, remove=True):
+            if runfiles.take_rescan_request(self.paths):
                 self._rescan(ingestor, None, "requested")
             if next_rescan is not None and time.monotonic() >= next_rescan:
                 self._rescan(ingestor, None, "periodic")
                 next_rescan = time.monotonic() + interval
-            if self._control_file(self.paths.pause_flag):
+            if runfiles.is_paused(self.paths):
                 if dirty:
                     self._checkpoint(ingestor)
                     dirty = False
@@ -763,7 +426,7 @@ class Daemon:
         started = time.monotonic()
         counts: dict[str, int] = {}
         recorded = False
-        if self._stop.is_set() or self._control_file(self.paths.pause_flag):
+        if self._stop.is_set() or runfiles.is_paused(self.paths):
             return False
         # the next photos are decoded meanwhile; the photos not yet absorbed when the
         # loop ends (stop, pause, an error) stay queued
@@ -783,7 +446,7 @@ class Daemon:
                 self._publish("ingesting")
                 if time.monotonic() - self._checkpointed > CHECKPOINT_SECONDS:
                     self._checkpoint(ingestor)  # the Ingestor also does, as its saves allow
-                if self._stop.is_set() or self._control_file(self.paths.pause_flag):
+                if self._stop.is_set() or runfiles.is_paused(self.paths):
                     break
         if counts:
             text = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
@@ -799,16 +462,6 @@ class Daemon:
     def _checkpoint(self, ingestor: Ingestor) -> None:
         ingestor.checkpoint()
         self._checkpointed = time.monotonic()
-
-    def _control_file(self, path: Path, *, remove: bool = False) -> bool:
-        if not path.exists():
-            return False
-        if remove:
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                return False
-        return True
 
     def _on_new_defect(self, event: NewDefect) -> None:
         self._new_defects += 1
@@ -836,7 +489,7 @@ class Daemon:
             "last_photo_at": self._last_photo_at,
         }
         try:
-            _write_json(self.paths.daemon_status, data)
+            runfiles.publish_status(self.paths, data)
         except OSError as exc:
             log.debug("cannot write status: %s", exc)
         self.notifier.notify(f"STATUS={self._status_line()}")

@@ -44,11 +44,11 @@ def exec_quote(arg: str) -> str:
     return quoted.replace("\\", "\\\\")
 
 
-def tray_command(paths: Paths, home: str | None) -> list[str]:
+def tray_command(paths: Paths) -> list[str]:
     """The command the entry runs: ``python -m hotwatch [--home DIR] tray``."""
     cmd = [sys.executable, "-m", "hotwatch"]
-    if home or os.environ.get("HOTWATCH_HOME"):
-        cmd += ["--home", str(paths.data)]
+    if paths.home is not None:
+        cmd += ["--home", str(paths.home)]
     return [*cmd, "tray"]
 
 
@@ -70,9 +70,7 @@ def desktop_entry(command: Sequence[str], icon: Path | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def install(
-    paths: Paths, home: str | None = None, environ: Mapping[str, str] | None = None
-) -> Path:
+def install(paths: Paths, environ: Mapping[str, str] | None = None) -> Path:
     """Write the autostart entry (replacing an older one) and its icon; return its path."""
     from hotwatch.desktop.tray import TrayState, draw_icon  # Pillow only; no pystray
 
@@ -82,7 +80,7 @@ def install(
     target = autostart_dir(environ) / FILE_NAME
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".tmp")
-    tmp.write_text(desktop_entry(tray_command(paths, home), icon), encoding="utf-8")
+    tmp.write_text(desktop_entry(tray_command(paths), icon), encoding="utf-8")
     tmp.replace(target)
     return target
 

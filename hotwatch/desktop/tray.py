@@ -3,9 +3,9 @@
 The tray is a separate process from the daemon: it only reads the catalogue
 (and writes "seen" marks and its own announcement cursor), so the daemon can run
 headless on a NAS while the tray runs on the desktop. It talks to the daemon
-through files in ``paths.runtime``: the daemon's lock (``daemon.lock``, held
-while it runs) and ``status.json``; ``paused`` (exists = paused) and ``rescan``
-(touched = rescan now), which the daemon honours.
+through the run files of :mod:`hotwatch.state.runfiles`: the daemon's lock (held while it
+runs) and ``status.json``; ``paused`` (exists = paused) and ``rescan`` (touched = rescan
+now), which the daemon honours.
 
 This is the only module that imports pystray, and it does so only inside
 :func:`run_tray`, after :func:`display_problem` said there is a display:
@@ -50,6 +50,7 @@ from hotwatch.core.errors import UserError
 from hotwatch.core.events import NewDefect
 from hotwatch.core.model import DefectKind
 from hotwatch.outputs.notify import CRITICAL, NORMAL, Notification, NotificationError, Notifier
+from hotwatch.state import runfiles
 from hotwatch.state.catalogue import Catalogue
 from hotwatch.state.config import Paths
 from hotwatch.state.rows import EventRow
@@ -140,71 +141,6 @@ def draw_icon(state: TrayState, size: int = 64) -> Image.Image:
     return img.resize((size, size), Image.Resampling.LANCZOS)
 
 
-# --------------------------------------------------------------------------- daemon files
-
-
-def daemon_running(paths: Paths) -> bool:
-    """Whether some process holds the daemon's lock file (``flock`` or POSIX lock).
-
-    Read from ``/proc/locks`` where there is one, which observes without
-    touching the lock (a probe lock could make a starting daemon think another
-    one runs); elsewhere, a non-blocking shared-lock probe released at once.
-    """
-    path = paths.daemon_lock
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return False
-    try:
-        table = Path("/proc/locks").read_text()
-    except OSError:
-        return _probe_lock(path)
-    ident = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
-    return any(ident in line.split() for line in table.splitlines())
-
-
-def _probe_lock(path: Path) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(fh, fcntl.LOCK_UN)
-    except OSError:
-        return False
-    return False
-
-
-def daemon_status(paths: Paths) -> dict[str, Any]:
-    """The daemon's ``status.json`` ({} if absent or half-written)."""
-    try:
-        data = json.loads(paths.daemon_status.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def is_paused(paths: Paths) -> bool:
-    return paths.pause_flag.exists()
-
-
-def set_paused(paths: Paths, paused: bool) -> None:
-    """Create or remove the pause flag file that the daemon honours."""
-    flag = paths.pause_flag
-    if paused:
-        paths.runtime.mkdir(parents=True, exist_ok=True)
-        flag.touch()
-    else:
-        flag.unlink(missing_ok=True)
-
-
-def request_rescan(paths: Paths) -> None:
-    """Touch the rescan request file; the daemon rescans its folders and removes it."""
-    paths.runtime.mkdir(parents=True, exist_ok=True)
-    paths.rescan_flag.touch()
-
-
 # --------------------------------------------------------------------------- snapshot
 
 
@@ -277,10 +213,10 @@ def read_snapshot(paths: Paths, cat: Catalogue | None) -> Snapshot:
                 )
     return Snapshot(
         bodies=tuple(bodies),
-        daemon=daemon_running(paths),
-        paused=is_paused(paths),
+        daemon=runfiles.daemon_running(paths),
+        paused=runfiles.is_paused(paths),
         catalogue=cat is not None,
-        status=daemon_status(paths),
+        status=runfiles.published_status(paths),
     )
 
 
@@ -725,9 +661,9 @@ class TrayApp:
         if action == "popup":
             self._popup()
         elif action in ("pause", "resume"):
-            set_paused(self.paths, action == "pause")
+            runfiles.set_paused(self.paths, action == "pause")
         elif action == "rescan":
-            request_rescan(self.paths)
+            runfiles.request_rescan(self.paths)
         elif action.startswith("seen:") and self.cat is not None:
             n = self.cat.mark_seen(action[5:] or None)
             log.debug("tray: %d defects marked seen", n)

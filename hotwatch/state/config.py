@@ -1,7 +1,7 @@
 """Where hotwatch keeps its state, and the user's settings (TOML).
 
 One ``Paths`` value is built once by the CLI (from ``--home``, ``HOTWATCH_HOME``
-or platformdirs) and passed down; nothing reads the environment elsewhere.
+or platformdirs) and passed down; nothing else reads ``HOTWATCH_HOME``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ class Paths:
 
     data: Path  # catalogue, accumulators, exports, daemon state
     config_dir: Path  # config.toml
+    #: the folder given with ``--home`` or ``HOTWATCH_HOME``, None for the platform's
+    #: folders: what a command started elsewhere (systemd, the login session) is told
+    home: Path | None = None
 
     @property
     def catalogue(self) -> Path:
@@ -84,7 +87,7 @@ def resolve_paths(home: str | os.PathLike[str] | None = None) -> Paths:
     chosen = home or os.environ.get("HOTWATCH_HOME")
     if chosen:
         base = Path(chosen).expanduser().resolve()
-        return Paths(data=base, config_dir=base)
+        return Paths(data=base, config_dir=base, home=base)
     return Paths(
         data=Path(platformdirs.user_data_dir(APP)),
         config_dir=Path(platformdirs.user_config_dir(APP)),
