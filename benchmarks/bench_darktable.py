@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import darktable_util as du  # noqa: E402
 
-from hotwatch.darktable import xmp as dt  # noqa: E402
+from hotwatch.darktable.xmp import patch_sidecar  # noqa: E402
 from hotwatch.sim import camsim  # noqa: E402
 
 
@@ -63,7 +63,7 @@ def run(work: Path) -> None:
         # baseline: the same pipe with an empty hotwatch instance
         base_xmp = work / f"base{suffix}.xmp"
         base_xmp.write_text(
-            dt.patch_sidecar(None, [], kind, photo.name, keep_empty=True), encoding="utf-8"
+            patch_sidecar(None, [], kind, photo.name, keep_empty=True), encoding="utf-8"
         )
         truth_xmp = work / f"truth{suffix}.xmp"
         truth_xmp.write_text(base_xmp.read_text(encoding="utf-8"), encoding="utf-8")

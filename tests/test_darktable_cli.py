@@ -9,6 +9,7 @@ circle centres decoded from the written sidecar, mapped back to photosites.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import struct
 import xml.etree.ElementTree as ET
@@ -25,9 +26,14 @@ from darktable_util import (
     train_home,
     user_edit_xmp,
 )
+from PIL import Image
 
+import hotwatch
 from hotwatch.cli import main
-from hotwatch.darktable import xmp as dt
+from hotwatch.darktable.heal import SidecarTarget, heal_shapes, patch_mismatch
+from hotwatch.darktable.install import darktable_script
+from hotwatch.darktable.params import xmp_decode
+from hotwatch.darktable.xmp import patch_sidecar, sidecar_paths, sidecar_state
 from hotwatch.sim import camsim
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,7 +77,7 @@ def run(capsys, home: Path, *args: str) -> tuple[int, dict | str]:
     return code, text
 
 
-def circles(xmp: str, target: dt.SidecarTarget) -> set[tuple[int, int]]:
+def circles(xmp: str, target: SidecarTarget) -> set[tuple[int, int]]:
     """The photosites the sidecar's hotwatch heal circles sit on (margins taken off)."""
     rdf = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
     dtns = "{http://darktable.sf.net/}"
@@ -81,7 +87,7 @@ def circles(xmp: str, target: dt.SidecarTarget) -> set[tuple[int, int]]:
             "hotwatch"
         ):
             continue
-        cx, cy, _r, _b = struct.unpack("<4f", dt.xmp_decode(li.get(f"{dtns}mask_points")))
+        cx, cy, _r, _b = struct.unpack("<4f", xmp_decode(li.get(f"{dtns}mask_points")))
         out.add(
             (
                 round(cx * target.width) - target.left_margin,
@@ -91,8 +97,8 @@ def circles(xmp: str, target: dt.SidecarTarget) -> set[tuple[int, int]]:
     return out
 
 
-RAW_TARGET = dt.SidecarTarget.raw(336, 248, 320, 240, SIM_MARGINS[0], SIM_MARGINS[1])
-JPEG_TARGET = dt.SidecarTarget.jpeg(320, 240)
+RAW_TARGET = SidecarTarget.raw(336, 248, 320, 240, SIM_MARGINS[0], SIM_MARGINS[1])
+JPEG_TARGET = SidecarTarget.jpeg(320, 240)
 
 
 def at(got: set[tuple[int, int]], want: set[tuple[int, int]], frame: str) -> bool:
@@ -113,7 +119,7 @@ def test_forms_are_named_hotwatch(trained, tmp_path, capsys):
     """``circles`` relies on hotwatch naming its forms: make sure it does."""
     p = photo(trained, tmp_path, LATE, "jpg")
     run(capsys, trained[0], "heal", str(p), "--json")
-    text = dt.sidecar_paths(p)[0].read_text()
+    text = sidecar_paths(p)[0].read_text()
     assert at(circles(text, JPEG_TARGET), ALL, "jpeg")
 
 
@@ -147,13 +153,13 @@ def test_info_then_heal_then_heal_again(trained, tmp_path, capsys, ext, frame, t
     xmp = Path(f"{p}.xmp")
     text = xmp.read_text(encoding="utf-8")
     assert at(circles(text, target), ALL, frame)  # the margins apply for RAW, not for JPEG
-    assert dt.sidecar_state(text).hotwatch_shapes == 4
+    assert sidecar_state(text).hotwatch_shapes == 4
     # exactly what the library writes for this geometry, sources chosen on this photo's pixels
     from hotwatch.io.frames import read_frame
 
-    scorer = dt.patch_mismatch(read_frame(p).data)
-    shapes = dt.heal_shapes(sorted((d["x"], d["y"]) for d in info["defects"]), target, scorer)
-    assert text == dt.patch_sidecar(None, shapes, frame, p.name)
+    scorer = patch_mismatch(read_frame(p).data)
+    shapes = heal_shapes(sorted((d["x"], d["y"]) for d in info["defects"]), target, scorer)
+    assert text == patch_sidecar(None, shapes, frame, p.name)
 
     before = (xmp.read_bytes(), xmp.stat().st_mtime_ns)
     code, ans = run(capsys, home, "heal", str(p), "--json")
@@ -174,6 +180,34 @@ def test_photo_taken_before_an_onset_gets_no_shape_for_it(trained, tmp_path, cap
     assert circles(Path(f"{p}.xmp").read_text(), RAW_TARGET) == BEFORE_ONSET
 
 
+def undated_copy(src: Path, dst: Path) -> Path:
+    """``src`` without any capture date (the EXIF ones removed; body and exposure kept),
+    its file time set long before any defect appeared."""
+    with Image.open(src) as im:
+        exif = im.getexif()
+        exif.pop(0x0132, None)  # IFD0 DateTime
+        sub = exif.get_ifd(0x8769)
+        for tag in (0x9003, 0x9004, 0x9010, 0x9011, 0x9290, 0x9291):  # dates, offsets, subsec
+            sub.pop(tag, None)
+        im.save(dst, quality=95, exif=exif)
+    os.utime(dst, (946684800, 946684800))  # 2000-01-01
+    return dst
+
+
+def test_a_photo_without_a_capture_date_gets_every_defect(trained, tmp_path, capsys):
+    """What dates a photo is its capture date, never its file's time (the rule of
+    hotwatch.core.dating): a photo that keeps none cannot be said to predate any defect,
+    so every known one applies, whatever its file time says."""
+    p = undated_copy(photo(trained, tmp_path, EARLY, "jpg", name="src.jpg"), tmp_path / "u.jpg")
+    code, info = run(capsys, trained[0], "info", str(p), "--json")
+    assert code == 0 and info["status"] == "ok"
+    assert (info["taken_at"], info["taken_at_source"]) == (None, "none")
+    assert at({(d["x"], d["y"]) for d in info["defects"]}, ALL, "jpeg")
+    assert info["later_defects"] == []
+    code, text = run(capsys, trained[0], "info", str(p))
+    assert "  taken: unknown (the photo keeps no capture date: every defect applies)" in text
+
+
 def test_duplicates_are_healed_and_user_edits_kept(trained, tmp_path, capsys):
     p = photo(trained, tmp_path, LATE, "jpg")
     main_xmp = tmp_path / "shot41.jpg.xmp"
@@ -190,7 +224,7 @@ def test_duplicates_are_healed_and_user_edits_kept(trained, tmp_path, capsys):
     assert all(s["status"] == "healed" for s in res["sidecars"])
     for x in (main_xmp, dup):
         text = x.read_text()
-        state = dt.sidecar_state(text)
+        state = sidecar_state(text)
         assert state.hotwatch_shapes == 4 and state.has_user_history
         assert str(1_714_000_001) in text  # the user's own retouch circle survives
         assert Path(f"{x}.hotwatch-bak").read_text() == user  # backup of what it replaced
@@ -246,7 +280,7 @@ def test_hostile_file_name(trained, tmp_path):
     res = json.loads(proc.stdout)["results"][0]
     assert res["file"] == str(p) and res["status"] == "healed"
     text = (tmp_path / f"{name}.xmp").read_text(encoding="utf-8")
-    assert dt.sidecar_state(text).hotwatch_shapes == 4
+    assert sidecar_state(text).hotwatch_shapes == 4
     assert ET.fromstring(text) is not None  # the name is escaped in DerivedFrom
     assert not (tmp_path / "pwned").exists() and not (ROOT / "pwned").exists()
     proc = hotwatch_cli(trained[0], "darktable", "info", str(p))  # text output too
@@ -283,3 +317,12 @@ def test_install_defaults_to_xdg_config(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr()
     assert (tmp_path / "xdg" / "darktable" / "lua" / "hotwatch" / "hotwatch.lua").is_file()
     assert "never write sidecar" in out.err
+
+
+def test_the_checkout_script_is_the_packaged_one():
+    """One script: plugins/darktable/hotwatch.lua (what luacheck and the README name) is
+    the package data a wheel carries and ``darktable install`` copies."""
+    with darktable_script() as packaged:
+        checkout = ROOT / "plugins" / "darktable" / "hotwatch.lua"
+        assert checkout.read_bytes() == packaged.read_bytes()
+        assert packaged.parent == Path(hotwatch.__file__).parent / "darktable"

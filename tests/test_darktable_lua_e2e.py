@@ -19,7 +19,7 @@ from pathlib import Path
 
 from darktable_util import SIM_SHOTS, hotwatch_cli, sim_camera, sim_shots, train_home
 
-from hotwatch.darktable import xmp as dt
+from hotwatch.darktable.xmp import sidecar_paths, sidecar_state
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,14 +70,14 @@ def test_import_tags_and_heals_a_file_with_a_hostile_name(tmp_path):
     assert "hotwatch failed" not in log and "re-import failed" not in log, log[-3000:]
     assert "healed 4 defects" in log, log[-3000:]
 
-    sidecar = dt.sidecar_paths(target_dir / name)[0]
+    sidecar = sidecar_paths(target_dir / name)[0]
     text = sidecar.read_text(encoding="utf-8")
     assert "hotwatch|healed" in text
     assert "hotwatch|body|SIMULATED HW-1 1001" in text
     for kind in set(kinds):
         assert f"hotwatch|{kind} pixels|{kinds.count(kind)}" in text
     # the library's sidecar (written by darktable after the re-import) holds the heal
-    assert dt.sidecar_state(text).hotwatch_shapes == len(kinds)
+    assert sidecar_state(text).hotwatch_shapes == len(kinds)
     # and hotwatch agrees that nothing is left to do
     again = hotwatch_cli(home, "darktable", "heal", str(target_dir / name), "--json")
     assert json.loads(again.stdout)["results"][0]["status"] == "unchanged"

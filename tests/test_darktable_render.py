@@ -26,7 +26,8 @@ from darktable_util import (
     write_jpeg,
 )
 
-from hotwatch.darktable import xmp as dt
+from hotwatch.darktable.heal import SidecarTarget, defects_applicable, heal_shapes
+from hotwatch.darktable.xmp import patch_sidecar, sidecar_paths, write_sidecar_atomically
 
 HEALED = 0.02
 BEFORE = 0.2
@@ -82,13 +83,13 @@ def test_dng_with_sensor_margins_heals_every_defect_and_nothing_else(tmp_path, c
     with rawpy.imread(str(dng)) as raw:
         s = raw.sizes
         assert (s.left_margin, s.top_margin) == (12, 6)  # the margins are real
-    target = dt.SidecarTarget.raw(
+    target = SidecarTarget.raw(
         s.raw_width, s.raw_height, s.width, s.height, s.left_margin, s.top_margin
     )
-    shapes = dt.heal_shapes(_points(DEFECTS), target)
-    xmp = _write(tmp_path / "margins.dng.xmp", dt.patch_sidecar(None, shapes, "raw", dng.name))
+    shapes = heal_shapes(_points(DEFECTS), target)
+    xmp = _write(tmp_path / "margins.dng.xmp", patch_sidecar(None, shapes, "raw", dng.name))
     base_xmp = _write(
-        tmp_path / "base.xmp", dt.patch_sidecar(None, [], "raw", dng.name, keep_empty=True)
+        tmp_path / "base.xmp", patch_sidecar(None, [], "raw", dng.name, keep_empty=True)
     )
     healed, _t1, log = render(dng, xmp, tmp_path / "healed.tif", configdir)
     base, _t2, _ = render(dng, base_xmp, tmp_path / "base.tif", configdir)
@@ -97,8 +98,8 @@ def test_dng_with_sensor_margins_heals_every_defect_and_nothing_else(tmp_path, c
     _assert_healed(healed, base, DEFECTS)
     assert changed_far(healed, base, _points(DEFECTS)) == []
     # the cropped size instead of the sensor buffer misses: proves the margins matter
-    wrong = dt.SidecarTarget.jpeg(s.width, s.height)
-    _write(xmp, dt.patch_sidecar(None, dt.heal_shapes(_points(DEFECTS), wrong), "raw", dng.name))
+    wrong = SidecarTarget.jpeg(s.width, s.height)
+    _write(xmp, patch_sidecar(None, heal_shapes(_points(DEFECTS), wrong), "raw", dng.name))
     missed, _, _ = render(dng, xmp, tmp_path / "wrong.tif", configdir)
     assert any(abs(residual(missed, x, y)) > HEALED for x, y in _points(DEFECTS))
 
@@ -107,13 +108,13 @@ def test_dng_with_sensor_margins_heals_every_defect_and_nothing_else(tmp_path, c
 def test_jpeg_heals_with_orientation(tmp_path, configdir, orientation):
     jpg = tmp_path / "photo.jpg"
     write_jpeg(jpg, DEFECTS, orientation=orientation)
-    target = dt.SidecarTarget.jpeg(256, 192, orientation=orientation)
+    target = SidecarTarget.jpeg(256, 192, orientation=orientation)
     xmp = _write(
         tmp_path / "photo.jpg.xmp",
-        dt.patch_sidecar(None, dt.heal_shapes(_points(DEFECTS), target), "jpeg", jpg.name),
+        patch_sidecar(None, heal_shapes(_points(DEFECTS), target), "jpeg", jpg.name),
     )
     base_xmp = _write(
-        tmp_path / "base.xmp", dt.patch_sidecar(None, [], "jpeg", jpg.name, keep_empty=True)
+        tmp_path / "base.xmp", patch_sidecar(None, [], "jpeg", jpg.name, keep_empty=True)
     )
     healed, _t1, _ = render(jpg, xmp, tmp_path / "healed.tif", configdir)
     base, _t2, _ = render(jpg, base_xmp, tmp_path / "base.tif", configdir)
@@ -134,10 +135,10 @@ def test_user_edit_survives_and_heal_twice_is_heal_once(tmp_path, configdir):
     assert (mine - plain).mean() > 0.05  # the user's exposure change shows
     assert abs(residual(mine, *blemish)) <= HEALED  # and their own heal works
 
-    shapes = dt.heal_shapes(_points(DEFECTS), dt.SidecarTarget.jpeg(256, 192))
-    once = dt.patch_sidecar(user, shapes, "jpeg", jpg.name)
+    shapes = heal_shapes(_points(DEFECTS), SidecarTarget.jpeg(256, 192))
+    once = patch_sidecar(user, shapes, "jpeg", jpg.name)
     assert once is not None and "iop_order_list" in once  # our instance is retouch #1
-    assert dt.patch_sidecar(once, shapes, "jpeg", jpg.name) is None  # twice = once
+    assert patch_sidecar(once, shapes, "jpeg", jpg.name) is None  # twice = once
     xmp = _write(tmp_path / "edited.jpg.xmp", once)
     healed, _t, log = render(jpg, xmp, tmp_path / "healed.tif", configdir)
     assert "cannot get iop-order" not in log
@@ -146,8 +147,8 @@ def test_user_edit_survives_and_heal_twice_is_heal_once(tmp_path, configdir):
     assert changed_far(healed, mine, _points(DEFECTS)) == []  # and so did their exposure
 
     # a changed list replaces hotwatch's shapes (the first defect is dropped), never stacks
-    fewer = dt.heal_shapes(_points(DEFECTS[1:]), dt.SidecarTarget.jpeg(256, 192))
-    again = dt.patch_sidecar(once, fewer, "jpeg", jpg.name)
+    fewer = heal_shapes(_points(DEFECTS[1:]), SidecarTarget.jpeg(256, 192))
+    again = patch_sidecar(once, fewer, "jpeg", jpg.name)
     assert again is not None
     assert (
         again.count('darktable:operation="retouch"')
@@ -170,12 +171,12 @@ def test_photo_before_onset_gets_no_shape(tmp_path, configdir):
     }
     listed = [{"x": x, "y": y, "kind": k, "onset": onset.get((x, y))} for x, y, k in DEFECTS]
     taken = datetime(2024, 5, 1, 12, tzinfo=UTC)
-    applicable = dt.defects_applicable(listed, taken)
+    applicable = defects_applicable(listed, taken)
     assert [(d["x"], d["y"]) for d in applicable] == [
         (x, y) for x, y, _ in DEFECTS if (x, y) != (121, 100)
     ]
-    shapes = dt.heal_shapes([(d["x"], d["y"]) for d in applicable], dt.SidecarTarget.jpeg(256, 192))
-    xmp = _write(tmp_path / "early.jpg.xmp", dt.patch_sidecar(None, shapes, "jpeg", jpg.name))
+    shapes = heal_shapes([(d["x"], d["y"]) for d in applicable], SidecarTarget.jpeg(256, 192))
+    xmp = _write(tmp_path / "early.jpg.xmp", patch_sidecar(None, shapes, "jpeg", jpg.name))
     healed, _, _ = render(jpg, xmp, tmp_path / "healed.tif", configdir)
     assert abs(residual(healed, 121, 100)) >= BEFORE  # left alone
     assert abs(residual(healed, 40, 51)) <= HEALED
@@ -186,12 +187,12 @@ def test_more_than_300_defects_spill_into_a_second_instance(tmp_path, configdir)
     grid = [(x, y) for y in range(10, 250, 14) for x in range(10, 310, 14)][:310]
     defects = [(x, y, "hot") for x, y in grid]
     write_jpeg(jpg, defects, size=(320, 256))
-    shapes = dt.heal_shapes(grid, dt.SidecarTarget.jpeg(320, 256))
-    text = dt.patch_sidecar(None, shapes, "jpeg", jpg.name)
+    shapes = heal_shapes(grid, SidecarTarget.jpeg(320, 256))
+    text = patch_sidecar(None, shapes, "jpeg", jpg.name)
     assert text is not None and 'darktable:multi_name="hotwatch 2"' in text
     xmp = _write(tmp_path / "crowded.jpg.xmp", text)
     base_xmp = _write(
-        tmp_path / "base.xmp", dt.patch_sidecar(None, [], "jpeg", jpg.name, keep_empty=True)
+        tmp_path / "base.xmp", patch_sidecar(None, [], "jpeg", jpg.name, keep_empty=True)
     )
     healed, _t, log = render(jpg, xmp, tmp_path / "healed.tif", configdir)
     base, _, _ = render(jpg, base_xmp, tmp_path / "base.tif", configdir)
@@ -228,17 +229,17 @@ def test_sidecar_written_by_darktable_after_import(tmp_path):
         env={**os.environ, "LANG": "C"},
     )
     assert proc.returncode == 0, proc.stderr
-    sidecar = dt.sidecar_paths(jpg)[0]
+    sidecar = sidecar_paths(jpg)[0]
     assert sidecar.exists(), "darktable wrote no sidecar"
     theirs = sidecar.read_text(encoding="utf-8")
     assert "test|imported" in theirs
-    shapes = dt.heal_shapes(_points(DEFECTS), dt.SidecarTarget.jpeg(256, 192))
-    ours = dt.patch_sidecar(theirs, shapes, "jpeg", jpg.name)
+    shapes = heal_shapes(_points(DEFECTS), SidecarTarget.jpeg(256, 192))
+    ours = patch_sidecar(theirs, shapes, "jpeg", jpg.name)
     assert ours is not None and "test|imported" in ours  # the user's tag is kept
-    backup = dt.write_sidecar_atomically(sidecar, ours)
+    backup = write_sidecar_atomically(sidecar, ours)
     assert backup is not None and backup.read_text(encoding="utf-8") == theirs
     base_xmp = _write(
-        tmp_path / "base.xmp", dt.patch_sidecar(theirs, [], "jpeg", jpg.name, keep_empty=True)
+        tmp_path / "base.xmp", patch_sidecar(theirs, [], "jpeg", jpg.name, keep_empty=True)
     )
     healed, _, _ = render(jpg, sidecar, tmp_path / "healed.tif", conf / "cli")
     base, _, _ = render(jpg, base_xmp, tmp_path / "base.tif", conf / "cli")
@@ -260,16 +261,16 @@ def test_defects_on_the_frames_edge_heal_where_they_are(tmp_path, configdir, kin
         write_dng(src, EDGE_DEFECTS)
         with rawpy.imread(str(src)) as raw:
             s = raw.sizes
-        target = dt.SidecarTarget.raw(
+        target = SidecarTarget.raw(
             s.raw_width, s.raw_height, s.width, s.height, s.left_margin, s.top_margin
         )
     else:
         write_jpeg(src, EDGE_DEFECTS)
-        target = dt.SidecarTarget.jpeg(256, 192)
-    shapes = dt.heal_shapes(_points(EDGE_DEFECTS), target)
-    xmp = _write(tmp_path / f"{src.name}.xmp", dt.patch_sidecar(None, shapes, kind, src.name))
+        target = SidecarTarget.jpeg(256, 192)
+    shapes = heal_shapes(_points(EDGE_DEFECTS), target)
+    xmp = _write(tmp_path / f"{src.name}.xmp", patch_sidecar(None, shapes, kind, src.name))
     base_xmp = _write(
-        tmp_path / "base.xmp", dt.patch_sidecar(None, [], kind, src.name, keep_empty=True)
+        tmp_path / "base.xmp", patch_sidecar(None, [], kind, src.name, keep_empty=True)
     )
     healed, _t1, _ = render(src, xmp, tmp_path / "healed.tif", configdir)
     base, _t2, _ = render(src, base_xmp, tmp_path / "base.tif", configdir)

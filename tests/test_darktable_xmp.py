@@ -10,10 +10,29 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from darktable_util import USER_CIRCLE_ID, USER_GROUP_ID, user_edit_xmp
 
-from hotwatch.darktable import xmp as dt
+from hotwatch.darktable.heal import SidecarTarget, defects_applicable, heal_shapes, patch_mismatch
+from hotwatch.darktable.install import install_lua, read_darktablerc_write_sidecar
+from hotwatch.darktable.iop_order import ORDER_LISTS
+from hotwatch.darktable.params import (
+    SidecarError,
+    blendop_mask_id,
+    blendop_params,
+    retouch_params,
+    xmp_decode,
+    xmp_encode,
+)
+from hotwatch.darktable.xmp import (
+    NS_DT,
+    NS_RDF,
+    SidecarState,
+    patch_sidecar,
+    sidecar_paths,
+    sidecar_state,
+    write_sidecar_atomically,
+)
 
-NS = {"darktable": dt.NS_DT, "rdf": dt.NS_RDF}
-JPEG = dt.SidecarTarget.jpeg(256, 192)
+NS = {"darktable": NS_DT, "rdf": NS_RDF}
+JPEG = SidecarTarget.jpeg(256, 192)
 
 
 def history(text):
@@ -38,35 +57,35 @@ def desc_attr(text, name):
 
 
 def test_params_have_darktable_42_sizes_and_layout():
-    shapes = dt.heal_shapes([(10, 20), (100, 50)], JPEG)
-    p = dt.retouch_params(shapes)
+    shapes = heal_shapes([(10, 20), (100, 50)], JPEG)
+    p = retouch_params(shapes)
     assert len(p) == 13260 == 300 * 44 + 60
     formid, scale, algorithm = struct.unpack_from("<iii", p, 0)
     assert (formid, scale, algorithm) == (shapes[0].formid, 0, 2)
     assert struct.unpack_from("<i", p, 40)[0] == 2  # distort_mode of slot 0
     assert struct.unpack_from("<i", p, 88)[0] == 0  # slot 2 empty
-    b = dt.blendop_params(12345)
-    assert len(b) == 420 and dt.blendop_mask_id(b) == 12345
-    assert dt.xmp_decode(dt.xmp_encode(p)) == p
+    b = blendop_params(12345)
+    assert len(b) == 420 and blendop_mask_id(b) == 12345
+    assert xmp_decode(xmp_encode(p)) == p
     # darktable's own compressed form decodes too
-    assert len(dt.xmp_decode("gz14eJxjYIAACQYYOOHEgAZY0QVwggZ7CB6pfNoAAE8gGQg=")) == 420
+    assert len(xmp_decode("gz14eJxjYIAACQYYOOHEgAZY0QVwggZ7CB6pfNoAAE8gGQg=")) == 420
 
 
 def test_circle_geometry_raw_margins_and_mirrored_orientations():
-    raw = dt.SidecarTarget.raw(272, 202, 256, 192, 12, 6)
-    (c,) = dt.heal_shapes([(40, 51)], raw)
+    raw = SidecarTarget.raw(272, 202, 256, 192, 12, 6)
+    (c,) = heal_shapes([(40, 51)], raw)
     assert c.center == pytest.approx(((40 + 12) / 272, (51 + 6) / 202))
     assert c.radius == pytest.approx(3 / 202) and c.border == pytest.approx(1 / 202)
     for orientation, (dx, dy) in {1: (0, 0), 3: (1, 1), 6: (0, 1), 8: (1, 0), 2: (1, 0)}.items():
-        g = dt.SidecarTarget.jpeg(256, 192, orientation)
-        (c,) = dt.heal_shapes([(40, 51)], g)
+        g = SidecarTarget.jpeg(256, 192, orientation)
+        (c,) = heal_shapes([(40, 51)], g)
         assert c.center == pytest.approx(((40 + dx) / 256, (51 + dy) / 192)), orientation
 
 
 def test_form_ids_are_deterministic_distinct_and_outside_darktables_range():
     pts = [(x, y) for x in range(8, 250, 15) for y in range(8, 186, 15)]
-    a = dt.heal_shapes(pts, JPEG)
-    b = dt.heal_shapes(list(reversed(pts)), JPEG)
+    a = heal_shapes(pts, JPEG)
+    b = heal_shapes(list(reversed(pts)), JPEG)
     assert [c.formid for c in a] == [c.formid for c in b]
     ids = [c.formid for c in a]
     assert len(set(ids)) == len(ids)
@@ -75,7 +94,7 @@ def test_form_ids_are_deterministic_distinct_and_outside_darktables_range():
 
 def test_heal_sources_avoid_defects_and_edges():
     pts = [(3, 3), (13, 3), (3, 13), (252, 188), (128, 96), (138, 96), (118, 96), (128, 106)]
-    for c in dt.heal_shapes(pts, JPEG):
+    for c in heal_shapes(pts, JPEG):
         sx, sy = c.source[0] * 256, c.source[1] * 192
         assert 5 <= sx < 251 and 5 <= sy < 187, (c.x, c.y, sx, sy)
         for px, py in pts:
@@ -85,12 +104,12 @@ def test_heal_sources_avoid_defects_and_edges():
 
 def test_defects_outside_the_frame_are_refused():
     with pytest.raises(ValueError, match="outside"):
-        dt.heal_shapes([(256, 10)], JPEG)
+        heal_shapes([(256, 10)], JPEG)
 
 
 def test_new_sidecar_is_complete_and_minimal():
-    shapes = dt.heal_shapes([(40, 51), (121, 100)], JPEG)
-    text = dt.patch_sidecar(None, shapes, "jpeg", "a & b.jpg")
+    shapes = heal_shapes([(40, 51), (121, 100)], JPEG)
+    text = patch_sidecar(None, shapes, "jpeg", "a & b.jpg")
     h = history(text)
     assert len(h) == 1 and h[0]["operation"] == "retouch" and h[0]["multi_name"] == "hotwatch"
     assert h[0]["modversion"] == "3" and h[0]["blendop_version"] == "11"
@@ -103,18 +122,18 @@ def test_new_sidecar_is_complete_and_minimal():
     assert (
         struct.unpack("<iiif", group[:16])[2] == 3 and struct.unpack("<iiif", group[16:])[2] == 11
     )
-    assert dt.blendop_mask_id(bytes.fromhex(h[0]["blendop_params"])) == int(m[2]["mask_id"])
+    assert blendop_mask_id(bytes.fromhex(h[0]["blendop_params"])) == int(m[2]["mask_id"])
     assert "iop_order_list" not in text  # one instance: the built-in order suffices
 
 
 def test_nothing_to_write_when_no_defects_and_no_instance():
-    assert dt.patch_sidecar(None, [], "jpeg", "a.jpg") is None
+    assert patch_sidecar(None, [], "jpeg", "a.jpg") is None
 
 
 def test_snapshot_keeps_the_users_shape_and_history():
     user = user_edit_xmp("a.jpg", 256, 192, (180, 140))
-    shapes = dt.heal_shapes([(40, 51), (121, 100)], JPEG)
-    text = dt.patch_sidecar(user, shapes, "jpeg", "a.jpg")
+    shapes = heal_shapes([(40, 51), (121, 100)], JPEG)
+    text = patch_sidecar(user, shapes, "jpeg", "a.jpg")
     h = history(text)
     assert [e["operation"] for e in h] == ["exposure", "retouch", "retouch"]
     assert h[:2] == history(user)  # the user's entries untouched
@@ -130,28 +149,28 @@ def test_snapshot_keeps_the_users_shape_and_history():
     assert pairs[i + 1] == ("retouch", "1")
     assert desc_attr(text, "iop_order_version") == "0"
     assert "holiday" in text  # other metadata kept
-    assert dt.sidecar_state(text) == dt.SidecarState(hotwatch_shapes=2, has_user_history=True)
+    assert sidecar_state(text) == SidecarState(hotwatch_shapes=2, has_user_history=True)
 
 
 def test_idempotent_and_a_changed_list_replaces_not_stacks():
     user = user_edit_xmp("a.jpg", 256, 192, (180, 140))
-    s1 = dt.heal_shapes([(40, 51), (121, 100)], JPEG)
-    once = dt.patch_sidecar(user, s1, "jpeg", "a.jpg")
-    assert dt.patch_sidecar(once, s1, "jpeg", "a.jpg") is None
-    assert dt.patch_sidecar(once, list(reversed(s1)), "jpeg", "a.jpg") is None
-    s2 = dt.heal_shapes([(121, 100), (60, 151), (9, 10)], JPEG)
-    twice = dt.patch_sidecar(once, s2, "jpeg", "a.jpg")
+    s1 = heal_shapes([(40, 51), (121, 100)], JPEG)
+    once = patch_sidecar(user, s1, "jpeg", "a.jpg")
+    assert patch_sidecar(once, s1, "jpeg", "a.jpg") is None
+    assert patch_sidecar(once, list(reversed(s1)), "jpeg", "a.jpg") is None
+    s2 = heal_shapes([(121, 100), (60, 151), (9, 10)], JPEG)
+    twice = patch_sidecar(once, s2, "jpeg", "a.jpg")
     h = history(twice)
     assert len(h) == 4 and h[3]["multi_priority"] == h[2]["multi_priority"] == "1"
     snap = [m for m in masks(twice) if m["mask_num"] == "3"]
     ids = {int(m["mask_id"]) for m in snap}
     assert s1[0].formid not in ids  # old shape gone
     assert {c.formid for c in s2} | {USER_CIRCLE_ID, USER_GROUP_ID} <= ids
-    assert dt.sidecar_state(twice).hotwatch_shapes == 3
-    assert dt.patch_sidecar(twice, s2, "jpeg", "a.jpg") is None
+    assert sidecar_state(twice).hotwatch_shapes == 3
+    assert patch_sidecar(twice, s2, "jpeg", "a.jpg") is None
     # no defects any more: our instance is emptied, the user's shape stays in force
-    empty = dt.patch_sidecar(twice, [], "jpeg", "a.jpg")
-    assert dt.sidecar_state(empty).hotwatch_shapes == 0
+    empty = patch_sidecar(twice, [], "jpeg", "a.jpg")
+    assert sidecar_state(empty).hotwatch_shapes == 0
     last = max(int(m["mask_num"]) for m in masks(empty))
     assert {int(m["mask_id"]) for m in masks(empty) if int(m["mask_num"]) == last} == {
         USER_CIRCLE_ID,
@@ -163,7 +182,7 @@ def test_redo_entries_above_history_end_are_kept_and_shifted():
     user = user_edit_xmp("a.jpg", 256, 192, (180, 140)).replace(
         'darktable:history_end="2"', 'darktable:history_end="1"'
     )
-    text = dt.patch_sidecar(user, dt.heal_shapes([(40, 51)], JPEG), "jpeg", "a.jpg")
+    text = patch_sidecar(user, heal_shapes([(40, 51)], JPEG), "jpeg", "a.jpg")
     h = history(text)
     assert [(e["num"], e["operation"], e["multi_name"]) for e in h] == [
         ("0", "exposure", ""),
@@ -175,9 +194,9 @@ def test_redo_entries_above_history_end_are_kept_and_shifted():
 
 
 def test_more_than_300_spill_into_a_second_instance_with_an_order_list():
-    big = dt.SidecarTarget.jpeg(320, 256)
+    big = SidecarTarget.jpeg(320, 256)
     pts = [(x, y) for y in range(10, 250, 14) for x in range(10, 310, 14)][:310]
-    text = dt.patch_sidecar(None, dt.heal_shapes(pts, big), "jpeg", "a.jpg")
+    text = patch_sidecar(None, heal_shapes(pts, big), "jpeg", "a.jpg")
     h = history(text)
     assert [(e["multi_name"], e["multi_priority"]) for e in h] == [
         ("hotwatch", "0"),
@@ -186,19 +205,17 @@ def test_more_than_300_spill_into_a_second_instance_with_an_order_list():
     order = desc_attr(text, "iop_order_list").split(",")
     pairs = list(zip(order[::2], order[1::2], strict=True))
     assert pairs.index(("retouch", "1")) == pairs.index(("retouch", "0")) + 1
-    assert [p for p, _ in pairs if p != "retouch"] == [
-        p for p in dt.ORDER_LISTS[2] if p != "retouch"
-    ]
-    assert dt.sidecar_state(text).hotwatch_shapes == 310
+    assert [p for p, _ in pairs if p != "retouch"] == [p for p in ORDER_LISTS[2] if p != "retouch"]
+    assert sidecar_state(text).hotwatch_shapes == 310
     # fewer defects later: the spill instance is switched off, not left stale
-    fewer = dt.patch_sidecar(text, dt.heal_shapes(pts[:5], big), "jpeg", "a.jpg")
+    fewer = patch_sidecar(text, heal_shapes(pts[:5], big), "jpeg", "a.jpg")
     tail = history(fewer)[2:]
     assert {(e["multi_name"], e["enabled"]) for e in tail} == {
         ("hotwatch", "1"),
         ("hotwatch 2", "0"),
     }
-    assert dt.sidecar_state(fewer).hotwatch_shapes == 5
-    assert dt.patch_sidecar(fewer, dt.heal_shapes(pts[:5], big), "jpeg", "a.jpg") is None
+    assert sidecar_state(fewer).hotwatch_shapes == 5
+    assert patch_sidecar(fewer, heal_shapes(pts[:5], big), "jpeg", "a.jpg") is None
 
 
 @pytest.mark.parametrize(
@@ -214,8 +231,8 @@ def test_more_than_300_spill_into_a_second_instance_with_an_order_list():
     ],
 )
 def test_unparseable_sidecars_are_refused(garbage):
-    with pytest.raises(dt.SidecarError):
-        dt.patch_sidecar(garbage, dt.heal_shapes([(40, 51)], JPEG), "jpeg", "a.jpg")
+    with pytest.raises(SidecarError):
+        patch_sidecar(garbage, heal_shapes([(40, 51)], JPEG), "jpeg", "a.jpg")
 
 
 def test_defects_applicable_filters_by_onset():
@@ -226,14 +243,14 @@ def test_defects_applicable_filters_by_onset():
         {"x": 3, "y": 3, "onset": None},
         {"x": 4, "y": 4, "onset": t},
     ]
-    assert [d["x"] for d in dt.defects_applicable(ds, t)] == [1, 3, 4]
-    assert [d["x"] for d in dt.defects_applicable(ds, None)] == [d["x"] for d in ds]  # all
+    assert [d["x"] for d in defects_applicable(ds, t)] == [1, 3, 4]
+    assert [d["x"] for d in defects_applicable(ds, None)] == [d["x"] for d in ds]  # all
 
 
 def test_atomic_write_keeps_a_backup(tmp_path):
     p = tmp_path / "a.jpg.xmp"
-    assert dt.write_sidecar_atomically(p, "first") is None
-    backup = dt.write_sidecar_atomically(p, "second")
+    assert write_sidecar_atomically(p, "first") is None
+    backup = write_sidecar_atomically(p, "second")
     assert p.read_text() == "second" and backup.read_text() == "first"
     assert sorted(x.name for x in tmp_path.iterdir()) == ["a.jpg.xmp", "a.jpg.xmp.hotwatch-bak"]
 
@@ -248,7 +265,7 @@ def test_sidecar_paths_include_duplicates(tmp_path):
         "DSC_0002_01.NEF.xmp",
     ]:
         (tmp_path / name).write_text("x")
-    assert [p.name for p in dt.sidecar_paths(img)] == [
+    assert [p.name for p in sidecar_paths(img)] == [
         "DSC_0001.NEF.xmp",
         "DSC_0001_01.NEF.xmp",
         "DSC_0001_02.NEF.xmp",
@@ -256,11 +273,11 @@ def test_sidecar_paths_include_duplicates(tmp_path):
 
 
 def test_darktablerc_write_sidecar(tmp_path):
-    assert dt.read_darktablerc_write_sidecar(tmp_path) == "on import"
+    assert read_darktablerc_write_sidecar(tmp_path) == "on import"
     (tmp_path / "darktablerc").write_text("a=b\nwrite_sidecar_files=never\n")
-    assert dt.read_darktablerc_write_sidecar(tmp_path) == "never"
+    assert read_darktablerc_write_sidecar(tmp_path) == "never"
     (tmp_path / "darktablerc").write_text("write_sidecar_files=after edit\n")
-    assert dt.read_darktablerc_write_sidecar(tmp_path) == "after edit"
+    assert read_darktablerc_write_sidecar(tmp_path) == "after edit"
 
 
 def test_install_lua_is_idempotent_and_uninstalls(tmp_path):
@@ -269,16 +286,16 @@ def test_install_lua_is_idempotent_and_uninstalls(tmp_path):
     conf = tmp_path / "conf"
     (conf).mkdir()
     (conf / "luarc").write_text('require "other"')  # no trailing newline
-    acts = dt.install_lua(conf, src, add_luarc=True)
+    acts = install_lua(conf, src, add_luarc=True)
     assert len(acts) == 2
     target = conf / "lua" / "hotwatch" / "hotwatch.lua"
     assert target.read_text() == "return {}\n"
     assert "plugins" not in str(target.relative_to(conf)) and "lib/" not in str(target)
     assert (conf / "luarc").read_text() == 'require "other"\nrequire "hotwatch/hotwatch"\n'
-    assert dt.install_lua(conf, src, add_luarc=True) == []
-    assert len(dt.install_lua(conf, src, uninstall=True)) == 2
+    assert install_lua(conf, src, add_luarc=True) == []
+    assert len(install_lua(conf, src, uninstall=True)) == 2
     assert not target.exists() and (conf / "luarc").read_text() == 'require "other"\n'
-    assert dt.install_lua(conf, src, uninstall=True) == []
+    assert install_lua(conf, src, uninstall=True) == []
 
 
 def test_heal_source_avoids_an_edge_when_pixels_are_known():
@@ -287,9 +304,9 @@ def test_heal_source_avoids_an_edge_when_pixels_are_known():
 
     img = np.full((120, 160), 0.2, dtype=np.float32)
     img[:, 83:] = 0.9  # an edge 3 px right of the defect at x=80
-    g = dt.SidecarTarget.jpeg(160, 120)
-    (blind,) = dt.heal_shapes([(80, 60)], g)
-    (seeing,) = dt.heal_shapes([(80, 60)], g, dt.patch_mismatch(img))
+    g = SidecarTarget.jpeg(160, 120)
+    (blind,) = heal_shapes([(80, 60)], g)
+    (seeing,) = heal_shapes([(80, 60)], g, patch_mismatch(img))
     sx = round(seeing.source[0] * 160)
     assert round(blind.source[0] * 160) > 83, "without pixels the nearest source crosses the edge"
     assert sx <= 80, "with pixels the source stays on the defect's side of the edge"

@@ -137,6 +137,18 @@ class Defect:
     onset: datetime | None  # capture time of the first frame in which it was present
     confirmed: datetime | None = None  # capture time of the frame that confirmed it
 
+    def to_dict(self) -> dict:
+        """The JSON spelling of a defect, wherever hotwatch prints one (``defects --json``,
+        ``export --format json``, ``darktable info``)."""
+        return {
+            "x": self.x,
+            "y": self.y,
+            "kind": self.kind.value,
+            "score": self.score,
+            "onset": self.onset.isoformat() if self.onset else None,
+            "confirmed": self.confirmed.isoformat() if self.confirmed else None,
+        }
+
 
 @dataclass(frozen=True)
 class AccumulatorKey:

@@ -3,34 +3,45 @@
 darktable 4.2 can only heal an exact list of pixels through *retouch* heal
 circles stored in the image's XMP sidecar (styles carry no masks, the hot
 pixels module is threshold-driven). This module builds and patches those
-sidecars as pure text; it never touches the catalogue or runs darktable.
+sidecars as pure text; it never touches the catalogue or runs darktable. The circles come
+from :mod:`hotwatch.darktable.heal`, their binary parameters from
+:mod:`hotwatch.darktable.params`, the pipe orders from :mod:`hotwatch.darktable.iop_order`.
 
 Layout facts (darktable 4.2, ``src/iop/retouch.c``, ``src/develop/blend.h``,
 ``src/develop/masks/*.c``, ``src/common/exif.cc``, ``src/common/iop_order.c``)
-are in ``../shared/notes/darktable.md``; the order lists below were read out
-of darktable 4.2.1's own ``libdarktable.so`` (``v30_order``, ``v30_jpg_order``,
-``legacy_order``).
+are in ``../shared/notes/darktable.md``.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import re
 import shutil
 import struct
 import xml.etree.ElementTree as ET
-import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
-import numpy as np
-
-from hotwatch.core.errors import HotwatchError
 from hotwatch.io.fileio import write_atomically
+
+from .iop_order import ORDER_LISTS, V30, V30_JPG
+from .params import (
+    BLENDOP_VERSION,
+    CIRCLE_CLONE,
+    GROUP_CLONE,
+    MASK_VERSION,
+    MAX_FORMS,
+    RETOUCH_MODVERSION,
+    HealCircle,
+    SidecarError,
+    blendop_mask_id,
+    blendop_params,
+    group_id,
+    retouch_params,
+    xmp_decode,
+    xmp_encode,
+)
 
 # ----------------------------------------------------------------- constants
 
@@ -51,638 +62,12 @@ _BASE_NAMESPACES = {
 }
 
 MULTI_NAME = "hotwatch"
-MAX_FORMS = 300  # RETOUCH_NO_FORMS
-RETOUCH_MODVERSION = 3
-RETOUCH_PARAMS_SIZE = 13260
-BLENDOP_VERSION = 11
-BLENDOP_SIZE = 420
-MASK_VERSION = 6
-CIRCLE_CLONE = 1 | 8  # DT_MASKS_CIRCLE | DT_MASKS_CLONE
-GROUP_CLONE = 4 | 8  # DT_MASKS_GROUP | DT_MASKS_CLONE
-HEAL = 2  # DT_IOP_RETOUCH_HEAL
-RADIUS_PX = 3.0  # retouch skips masks <= 2 px wide
-BORDER_PX = 1.0
-SOURCE_DISTANCE_PX = 10
-# Our form ids live in [1e8, 9e8): darktable numbers the user's forms from
-# time(NULL) (about 1.7e9), so the ranges never meet.
-_FORMID_BASE = 100_000_000
-_FORMID_SPAN = 800_000_000
-
-# darktable 4.2's default blend parameters (v11), as darktable itself writes
-# them for every module: mask_id (int at byte 24) is the only field we set.
-_DEFAULT_BLENDOP = zlib.decompress(base64.b64decode("eJxjYIAACQYYOOHEgAZY0QVwggZ7CB6pfNoAAE8gGQg="))
-assert len(_DEFAULT_BLENDOP) == BLENDOP_SIZE
-
-_V30 = [
-    "rawprepare",
-    "invert",
-    "temperature",
-    "highlights",
-    "cacorrect",
-    "hotpixels",
-    "rawdenoise",
-    "demosaic",
-    "denoiseprofile",
-    "bilateral",
-    "rotatepixels",
-    "scalepixels",
-    "lens",
-    "cacorrectrgb",
-    "hazeremoval",
-    "ashift",
-    "flip",
-    "clipping",
-    "liquify",
-    "spots",
-    "retouch",
-    "exposure",
-    "mask_manager",
-    "tonemap",
-    "toneequal",
-    "crop",
-    "graduatednd",
-    "profile_gamma",
-    "equalizer",
-    "colorin",
-    "channelmixerrgb",
-    "diffuse",
-    "censorize",
-    "negadoctor",
-    "blurs",
-    "nlmeans",
-    "colorchecker",
-    "defringe",
-    "atrous",
-    "lowpass",
-    "highpass",
-    "sharpen",
-    "colortransfer",
-    "colormapping",
-    "channelmixer",
-    "basicadj",
-    "colorbalance",
-    "colorbalancergb",
-    "rgbcurve",
-    "rgblevels",
-    "basecurve",
-    "filmic",
-    "sigmoid",
-    "filmicrgb",
-    "lut3d",
-    "colisa",
-    "tonecurve",
-    "levels",
-    "shadhi",
-    "zonesystem",
-    "globaltonemap",
-    "relight",
-    "bilat",
-    "colorcorrection",
-    "colorcontrast",
-    "velvia",
-    "vibrance",
-    "colorzones",
-    "bloom",
-    "colorize",
-    "lowlight",
-    "monochrome",
-    "grain",
-    "soften",
-    "splittoning",
-    "vignette",
-    "colorreconstruct",
-    "colorout",
-    "clahe",
-    "finalscale",
-    "overexposed",
-    "rawoverexposed",
-    "dither",
-    "borders",
-    "watermark",
-    "gamma",
-]
-_V30_JPG = [
-    "rawprepare",
-    "invert",
-    "temperature",
-    "highlights",
-    "cacorrect",
-    "hotpixels",
-    "rawdenoise",
-    "demosaic",
-    "colorin",
-    "denoiseprofile",
-    "bilateral",
-    "rotatepixels",
-    "scalepixels",
-    "lens",
-    "cacorrectrgb",
-    "hazeremoval",
-    "ashift",
-    "flip",
-    "clipping",
-    "liquify",
-    "spots",
-    "retouch",
-    "exposure",
-    "mask_manager",
-    "tonemap",
-    "toneequal",
-    "crop",
-    "graduatednd",
-    "profile_gamma",
-    "equalizer",
-    "channelmixerrgb",
-    "diffuse",
-    "censorize",
-    "negadoctor",
-    "blurs",
-    "nlmeans",
-    "colorchecker",
-    "defringe",
-    "atrous",
-    "lowpass",
-    "highpass",
-    "sharpen",
-    "colortransfer",
-    "colormapping",
-    "channelmixer",
-    "basicadj",
-    "colorbalance",
-    "colorbalancergb",
-    "rgbcurve",
-    "rgblevels",
-    "basecurve",
-    "filmic",
-    "sigmoid",
-    "filmicrgb",
-    "lut3d",
-    "colisa",
-    "tonecurve",
-    "levels",
-    "shadhi",
-    "zonesystem",
-    "globaltonemap",
-    "relight",
-    "bilat",
-    "colorcorrection",
-    "colorcontrast",
-    "velvia",
-    "vibrance",
-    "colorzones",
-    "bloom",
-    "colorize",
-    "lowlight",
-    "monochrome",
-    "grain",
-    "soften",
-    "splittoning",
-    "vignette",
-    "colorreconstruct",
-    "colorout",
-    "clahe",
-    "finalscale",
-    "overexposed",
-    "rawoverexposed",
-    "dither",
-    "borders",
-    "watermark",
-    "gamma",
-]
-_LEGACY = [
-    "rawprepare",
-    "invert",
-    "temperature",
-    "highlights",
-    "cacorrect",
-    "hotpixels",
-    "rawdenoise",
-    "demosaic",
-    "mask_manager",
-    "denoiseprofile",
-    "tonemap",
-    "exposure",
-    "spots",
-    "retouch",
-    "lens",
-    "cacorrectrgb",
-    "ashift",
-    "liquify",
-    "rotatepixels",
-    "scalepixels",
-    "flip",
-    "clipping",
-    "toneequal",
-    "crop",
-    "graduatednd",
-    "basecurve",
-    "bilateral",
-    "profile_gamma",
-    "hazeremoval",
-    "colorin",
-    "channelmixerrgb",
-    "diffuse",
-    "censorize",
-    "negadoctor",
-    "blurs",
-    "basicadj",
-    "colorreconstruct",
-    "colorchecker",
-    "defringe",
-    "equalizer",
-    "vibrance",
-    "colorbalance",
-    "colorbalancergb",
-    "colorize",
-    "colortransfer",
-    "colormapping",
-    "bloom",
-    "nlmeans",
-    "globaltonemap",
-    "shadhi",
-    "atrous",
-    "bilat",
-    "colorzones",
-    "lowlight",
-    "monochrome",
-    "sigmoid",
-    "filmic",
-    "filmicrgb",
-    "colisa",
-    "zonesystem",
-    "tonecurve",
-    "levels",
-    "rgblevels",
-    "rgbcurve",
-    "relight",
-    "colorcorrection",
-    "sharpen",
-    "lowpass",
-    "highpass",
-    "grain",
-    "lut3d",
-    "colorcontrast",
-    "colorout",
-    "channelmixer",
-    "soften",
-    "vignette",
-    "splittoning",
-    "velvia",
-    "clahe",
-    "finalscale",
-    "overexposed",
-    "rawoverexposed",
-    "dither",
-    "borders",
-    "watermark",
-    "gamma",
-]
-# iop_order_version: 0 custom (iop_order_list given), 1 legacy, 2 v3.0 RAW, 3 v3.0 JPEG
-ORDER_LISTS: dict[int, list[str]] = {1: _LEGACY, 2: _V30, 3: _V30_JPG}
-
-# EXIF orientation -> (sensor x mirrored, sensor y mirrored) on display
-_MIRRORS = {
-    1: (False, False),
-    2: (True, False),
-    3: (True, True),
-    4: (False, True),
-    5: (False, False),
-    6: (False, True),
-    7: (True, True),
-    8: (True, False),
-}
-
-
-class SidecarError(HotwatchError):
-    """A sidecar cannot be patched safely (unparseable, foreign layout): nothing is written."""
 
 
 # ------------------------------------------------------------------- geometry
 
 
-@dataclass(frozen=True)
-class SidecarTarget:
-    """Where a photo's defects land in darktable's pipe input.
-
-    ``width``/``height`` are the pipe input size darktable normalises masks by:
-    for RAW the uncropped sensor buffer (rawpy ``raw_width``/``raw_height``),
-    for JPEG the pixel grid. Defect coordinates are in the stored visible frame
-    (``raw_image_visible`` for RAW) and are shifted by the margins.
-    """
-
-    kind: str  # "raw" | "jpeg"
-    width: int
-    height: int
-    visible_width: int
-    visible_height: int
-    left_margin: int = 0
-    top_margin: int = 0
-    orientation: int = 1
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("raw", "jpeg"):
-            raise ValueError(f"kind must be 'raw' or 'jpeg', not {self.kind!r}")
-        if min(self.width, self.height, self.visible_width, self.visible_height) <= 0:
-            raise ValueError("sizes must be positive")
-        if (
-            self.left_margin < 0
-            or self.top_margin < 0
-            or self.left_margin + self.visible_width > self.width
-            or self.top_margin + self.visible_height > self.height
-        ):
-            raise ValueError("the visible area must lie inside the pipe input")
-        if self.orientation not in _MIRRORS:
-            raise ValueError(
-                f"orientation must be an EXIF orientation 1..8, not {self.orientation}"
-            )
-
-    @classmethod
-    def jpeg(cls, width: int, height: int, orientation: int = 1) -> SidecarTarget:
-        return cls("jpeg", width, height, width, height, 0, 0, orientation)
-
-    @classmethod
-    def raw(
-        cls,
-        raw_width: int,
-        raw_height: int,
-        visible_width: int,
-        visible_height: int,
-        left_margin: int,
-        top_margin: int,
-        orientation: int = 1,
-    ) -> SidecarTarget:
-        return cls(
-            "raw",
-            raw_width,
-            raw_height,
-            visible_width,
-            visible_height,
-            left_margin,
-            top_margin,
-            orientation,
-        )
-
-
-@dataclass(frozen=True)
-class HealCircle:
-    """One retouch heal circle, in darktable's normalised pipe-input coordinates."""
-
-    x: int  # the defect, in stored/visible coordinates
-    y: int
-    formid: int
-    center: tuple[float, float]
-    radius: float
-    border: float
-    source: tuple[float, float]  # absolute normalised centre of the heal source
-
-
-def defects_applicable(defects: Iterable, taken_at: datetime | None) -> list:
-    """The defects already present when the photo was taken (onset <= capture time).
-
-    A defect without an onset always applies, and so does every defect to a photo
-    without a capture time: we cannot tell what was defective then, and healing a
-    pixel that was still sound costs nothing a print shows, where leaving a hot one
-    does.
-    """
-    out = []
-    for d in defects:
-        onset = d.get("onset") if isinstance(d, dict) else getattr(d, "onset", None)
-        if isinstance(onset, str):
-            onset = datetime.fromisoformat(onset)
-        if onset is None or taken_at is None or _comparable(onset, taken_at):
-            out.append(d)
-    return out
-
-
-def _comparable(onset: datetime, taken_at: datetime) -> bool:
-    """onset <= taken_at, comparing naive and aware datetimes by wall clock."""
-    if (onset.tzinfo is None) != (taken_at.tzinfo is None):
-        onset, taken_at = onset.replace(tzinfo=None), taken_at.replace(tzinfo=None)
-    return onset <= taken_at
-
-
-def heal_shapes(
-    defects: Sequence[tuple[int, int]],
-    geometry: SidecarTarget,
-    scorer: Callable[[int, int, int, int], float] | None = None,
-) -> list[HealCircle]:
-    """One heal circle per defect, with a heal source that avoids defects and edges.
-
-    Positions are sorted and deduplicated so the same list always gives the
-    same circles (and form ids) whatever order the caller used. ``scorer(x, y,
-    sx, sy)``, when given, rates a candidate source by how unlike the defect's
-    surroundings it looks (lower is better; see :func:`patch_mismatch`): a
-    source across an edge would paint the edge into the heal.
-    """
-    g = geometry
-    points = sorted({(int(x), int(y)) for x, y in defects})
-    for x, y in points:
-        if not (0 <= x < g.visible_width and 0 <= y < g.visible_height):
-            raise ValueError(
-                f"defect ({x}, {y}) lies outside the {g.visible_width}x{g.visible_height} frame"
-            )
-    mirror_x, mirror_y = _MIRRORS[g.orientation]
-    dx, dy = (1 if mirror_x else 0), (1 if mirror_y else 0)
-    scale = float(min(g.width, g.height))
-    ids = _form_ids(points, g)
-    taken = set(points)
-    out = []
-    for (x, y), formid in zip(points, ids, strict=True):
-        sx, sy = _heal_source(x, y, taken, g, scorer)
-        bx, by = x + g.left_margin + dx, y + g.top_margin + dy
-        out.append(
-            HealCircle(
-                x=x,
-                y=y,
-                formid=formid,
-                center=(bx / g.width, by / g.height),
-                radius=RADIUS_PX / scale,
-                border=BORDER_PX / scale,
-                source=(
-                    (sx + g.left_margin + dx) / g.width,
-                    (sy + g.top_margin + dy) / g.height,
-                ),
-            )
-        )
-    return out
-
-
-def _form_ids(points: list[tuple[int, int]], g: SidecarTarget) -> list[int]:
-    """Deterministic, distinct form ids derived from the positions."""
-    used: set[int] = set()
-    ids = []
-    for x, y in points:
-        h = hashlib.sha1(f"hotwatch:{g.kind}:{x},{y}".encode()).digest()
-        fid = _FORMID_BASE + int.from_bytes(h[:8], "little") % _FORMID_SPAN
-        while fid in used:
-            fid = _FORMID_BASE + (fid - _FORMID_BASE + 1) % _FORMID_SPAN
-        used.add(fid)
-        ids.append(fid)
-    return ids
-
-
-def _group_id(index: int) -> int:
-    h = hashlib.sha1(f"hotwatch:group:{index}".encode()).digest()
-    return _FORMID_BASE + int.from_bytes(h[:8], "little") % _FORMID_SPAN
-
-
-def _heal_source(
-    x: int,
-    y: int,
-    defects: set[tuple[int, int]],
-    g: SidecarTarget,
-    scorer: Callable[[int, int, int, int], float] | None = None,
-) -> tuple[int, int]:
-    """A source whose whole disc is inside the frame and free of defects."""
-    reach = int(RADIUS_PX + BORDER_PX) + 1  # pixels the source disc can touch
-
-    def usable(sx: int, sy: int) -> bool:
-        inside = reach <= sx < g.visible_width - reach and reach <= sy < g.visible_height - reach
-        return inside and not any(
-            abs(px - sx) <= reach + 1 and abs(py - sy) <= reach + 1 for px, py in defects
-        )
-
-    found = pick_heal_source(x, y, usable, scorer)
-    if found is None:
-        raise ValueError(f"no clean heal source near ({x}, {y}): frame too small or too crowded")
-    return found
-
-
-def pick_heal_source(
-    x: int,
-    y: int,
-    usable: Callable[[int, int], bool],
-    scorer: Callable[[int, int, int, int], float] | None = None,
-    period: int = 1,
-) -> tuple[int, int] | None:
-    """The plugin's choice of heal source for a defect at (x, y), or None.
-
-    Candidates lie 10, 12, ... px away in the four axis and four diagonal
-    directions (offsets rounded to multiples of ``period``, for a CFA mosaic);
-    ``usable`` says which may be used. Without a scorer the nearest usable one
-    wins; with one, the best-matching usable one within 10-24 px. The report's
-    healed crops use this too, so they show what darktable will do.
-    """
-    if period < 1:
-        raise ValueError(f"period must be >= 1, got {period}")
-    best: tuple[float, tuple[int, int]] | None = None
-    for dist in range(SOURCE_DISTANCE_PX, SOURCE_DISTANCE_PX + 40, 2):
-        if best is not None and (scorer is None or dist > SOURCE_DISTANCE_PX + 14):
-            return best[1]
-        for ox, oy in _source_offsets(dist, period):
-            sx, sy = x + ox, y + oy
-            if not usable(sx, sy):
-                continue
-            if scorer is None:
-                return sx, sy
-            cost = scorer(x, y, sx, sy)
-            if best is None or cost < best[0]:
-                best = (cost, (sx, sy))
-    return best[1] if best is not None else None
-
-
-def _source_offsets(dist: int, period: int) -> list[tuple[int, int]]:
-    """The eight offsets at ``dist``: axes first, then diagonals (snapped, never to zero)."""
-
-    def snap(v: int) -> int:
-        if period == 1 or v == 0:
-            return v
-        s = round(abs(v) / period) * period or period
-        return s if v > 0 else -s
-
-    d, diag = snap(dist), snap(round(dist / 1.4142))
-    return [
-        (d, 0),
-        (-d, 0),
-        (0, d),
-        (0, -d),
-        (diag, diag),
-        (-diag, diag),
-        (diag, -diag),
-        (-diag, -diag),
-    ]
-
-
-def patch_mismatch(image: np.ndarray, half: int = 5) -> Callable[[int, int, int, int], float]:
-    """A heal-source scorer: mean absolute difference of the two neighbourhoods.
-
-    ``image`` is the stored frame (RAW mosaic or RGB). The 2x2-averaged image
-    is compared over a (2*half+1)^2 window around the defect and around the
-    candidate, leaving out the defect's own 5x5 core, so colour filter phase
-    and the defect itself do not count.
-    """
-    img = np.asarray(image, dtype=np.float32)
-    if img.ndim == 3:
-        img = img.mean(axis=2)
-    smooth = img.copy()
-    smooth[:-1, :-1] = (img[:-1, :-1] + img[1:, :-1] + img[:-1, 1:] + img[1:, 1:]) / 4
-    h, w = smooth.shape
-    core = np.ones((2 * half + 1, 2 * half + 1), dtype=bool)
-    core[half - 2 : half + 3, half - 2 : half + 3] = False
-
-    def window(cx: int, cy: int) -> np.ndarray | None:
-        if cx - half < 0 or cy - half < 0 or cx + half >= w or cy + half >= h:
-            return None
-        return smooth[cy - half : cy + half + 1, cx - half : cx + half + 1]
-
-    def score(x: int, y: int, sx: int, sy: int) -> float:
-        a, b = window(x, y), window(sx, sy)
-        if a is None or b is None:
-            return float("inf")
-        cost = float(np.abs(a - b)[core].mean())
-        return cost if np.isfinite(cost) else float("inf")
-
-    return score
-
-
 # ------------------------------------------------------------- binary params
-
-
-def retouch_params(shapes: Sequence[HealCircle]) -> bytes:
-    """dt_iop_retouch_params_t v3: 300 form slots, then the module's globals."""
-    if len(shapes) > MAX_FORMS:
-        raise ValueError(f"at most {MAX_FORMS} shapes per retouch instance")
-    out = bytearray()
-    for i in range(MAX_FORMS):
-        formid = shapes[i].formid if i < len(shapes) else 0
-        algorithm = HEAL if i < len(shapes) else 0
-        # formid, scale, algorithm, blur_type, blur_radius, fill_mode,
-        # fill_color[3], fill_brightness, distort_mode
-        out += struct.pack("<iiiifi3ffi", formid, 0, algorithm, 0, 10.0, 0, 0, 0, 0, 0.0, 2)
-    # algorithm, num_scales, curr_scale, merge_from_scale, preview_levels[3],
-    # blur_type, blur_radius, fill_mode, fill_color[3], fill_brightness, max_heal_iter
-    out += struct.pack(
-        "<iiii3fifi3ffi", HEAL, 0, 0, 0, -3.0, 0.0, 3.0, 0, 10.0, 0, 0, 0, 0, 0.0, 1000
-    )
-    assert len(out) == RETOUCH_PARAMS_SIZE
-    return bytes(out)
-
-
-def blendop_params(mask_id: int) -> bytes:
-    """Default blend params v11 with ``mask_id`` = the group of our circles."""
-    b = bytearray(_DEFAULT_BLENDOP)
-    struct.pack_into("<i", b, 24, mask_id)
-    return bytes(b)
-
-
-def blendop_mask_id(blob: bytes) -> int:
-    return struct.unpack_from("<i", blob, 24)[0] if len(blob) >= 28 else 0
-
-
-def xmp_decode(text: str) -> bytes:
-    """darktable's encoding: hex, or ``gz`` + 2 digits + base64(zlib) (exif.cc)."""
-    text = text.strip()
-    try:
-        if text.startswith("gz"):
-            return zlib.decompress(base64.b64decode(text[4:]))
-        return bytes.fromhex(text)
-    except (ValueError, zlib.error) as e:
-        raise SidecarError(f"cannot decode darktable blob {text[:24]!r}: {e}") from e
-
-
-def xmp_encode(blob: bytes) -> str:
-    """Plain lowercase hex: always decodable by darktable, whatever the compression ratio."""
-    return blob.hex()
 
 
 # ----------------------------------------------------------------- XML model
@@ -990,7 +375,7 @@ def patch_sidecar(
         if members is None:  # a spill instance no longer needed: disable it
             wanted.append((k, prio, retouch_params([]), blendop_params(0), False, []))
             continue
-        gid = _group_id(k)
+        gid = group_id(k)
         forms = [_circle_form(c, n + i + 1) for i, c in enumerate(members)]
         n += len(members)
         if members:
@@ -1141,7 +526,7 @@ def _ensure_order_list(doc: _Doc, kind: str) -> None:
             version = int(doc.desc.get(_q(NS_DT, "iop_order_version")) or "0")
         except ValueError as e:
             raise SidecarError("iop_order_version is not a number") from e
-        base = ORDER_LISTS.get(version) or (_V30 if kind == "raw" else _V30_JPG)
+        base = ORDER_LISTS.get(version) or (V30 if kind == "raw" else V30_JPG)
         order = [(op, 0) for op in base]
     present = set(order)
     for op, prio in entries:
@@ -1225,69 +610,3 @@ def write_sidecar_atomically(path: str | os.PathLike[str], text: str) -> Path | 
         shutil.copy2(path, backup)
     write_atomically(path, text)
     return backup
-
-
-def read_darktablerc_write_sidecar(configdir: str | os.PathLike[str]) -> str:
-    """darktable's ``write_sidecar_files`` preference: "on import", "after edit" or "never".
-
-    A missing file or key means darktable's default, "on import".
-    """
-    rc = Path(configdir) / "darktablerc"
-    value = "on import"
-    try:
-        text = rc.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return value
-    for line in text.splitlines():
-        key, sep, v = line.partition("=")
-        if sep and key.strip() == "write_sidecar_files":
-            value = v.strip()
-    # darktable < 4.0 stored a boolean
-    return {"TRUE": "on import", "FALSE": "never"}.get(value, value)
-
-
-LUARC_LINE = 'require "hotwatch/hotwatch"'
-
-
-def install_lua(
-    config_dir: str | os.PathLike[str],
-    script_src: str | os.PathLike[str],
-    add_luarc: bool = False,
-    uninstall: bool = False,
-) -> list[str]:
-    """Install (or remove) the Lua script where darktable's script manager finds it.
-
-    The script goes to ``<config_dir>/lua/hotwatch/hotwatch.lua``: the script
-    manager skips paths containing ``plugins`` or ``lib/``. Returns the actions
-    taken; running it twice takes none the second time.
-    """
-    config_dir = Path(config_dir)
-    target = config_dir / "lua" / "hotwatch" / "hotwatch.lua"
-    luarc = config_dir / "luarc"
-    actions: list[str] = []
-    lines = luarc.read_text(encoding="utf-8").splitlines() if luarc.exists() else []
-    has_line = any(line.strip() == LUARC_LINE for line in lines)
-    if uninstall:
-        if target.exists():
-            target.unlink()
-            actions.append(f"removed {target}")
-            if target.parent.is_dir() and not any(target.parent.iterdir()):
-                target.parent.rmdir()
-        if has_line:
-            kept = [line for line in lines if line.strip() != LUARC_LINE]
-            luarc.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
-            actions.append(f"removed the require line from {luarc}")
-        return actions
-    src = Path(script_src).read_bytes()
-    if not target.exists() or target.read_bytes() != src:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(target, src)
-        actions.append(f"installed {target}")
-    if add_luarc and not has_line:
-        luarc.parent.mkdir(parents=True, exist_ok=True)
-        with luarc.open("a", encoding="utf-8") as fh:
-            if lines and luarc.read_bytes()[-1:] != b"\n":
-                fh.write("\n")
-            fh.write(LUARC_LINE + "\n")
-        actions.append(f"added the require line to {luarc}")
-    return actions

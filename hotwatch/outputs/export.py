@@ -87,17 +87,6 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def defect_dict(d: Defect) -> dict:
-    return {
-        "x": d.x,
-        "y": d.y,
-        "kind": d.kind.value,
-        "score": d.score,
-        "onset": iso(d.onset),
-        "confirmed": iso(d.confirmed),
-    }
-
-
 def camera_dict(
     body: BodyId, frame: str, width: int, height: int, frames: int, defects: Sequence[Defect]
 ) -> dict:
@@ -109,7 +98,7 @@ def camera_dict(
         "width": width,
         "height": height,
         "frames": frames,
-        "defects": [defect_dict(d) for d in defects],
+        "defects": [d.to_dict() for d in defects],
     }
 
 

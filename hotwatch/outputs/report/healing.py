@@ -3,7 +3,7 @@
 Why it exists: the report shows each defect beside the same crop *as it will look after the
 plugin's fix*, without running darktable. The plugin puts one retouch *heal* circle of radius
 3 px and border 1 px on each defect, with a source patch about 10 px away that stays inside
-the frame and away from other defects (``hotwatch.darktable.heal_shapes``). darktable's heal
+the frame and away from other defects (``hotwatch.darktable.heal.heal_shapes``). darktable's heal
 is a Poisson-style blend of that source into the target; here the source patch is copied with
 a per-channel offset that matches the median of a ring around the target to the median of the
 same ring around the source, and feathered over the border. For the crop beside the original
@@ -23,8 +23,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from hotwatch.darktable import xmp as darktable
-from hotwatch.darktable.xmp import BORDER_PX, RADIUS_PX, SOURCE_DISTANCE_PX
+from hotwatch.darktable import heal as darktable
+from hotwatch.darktable.heal import BORDER_PX, RADIUS_PX, SOURCE_DISTANCE_PX
 
 _RING_PX = 2.0  # width of the ring whose median matches source to target
 
@@ -56,7 +56,7 @@ def heal_source(
 ) -> tuple[int, int] | None:
     """The source centre the plugin would pick for a defect at (x, y), or None if none fits.
 
-    The plugin's own rule (:func:`hotwatch.darktable.pick_heal_source`, scored on
+    The plugin's own rule (:func:`hotwatch.darktable.heal.pick_heal_source`, scored on
     ``image`` when given, as the plugin scores on the photo); here a source also
     needs its whole disc plus a ring for the colour match where ``valid`` ((H, W)
     bool: inside the frame) is true. With ``period`` > 1 (a CFA mosaic) offsets
