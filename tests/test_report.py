@@ -26,7 +26,8 @@ from PIL import Image
 from hotwatch.cli import main
 from hotwatch.core.model import BodyId, DefectKind, Frame, FrameKind
 from hotwatch.outputs.report import healing as heal
-from hotwatch.outputs.report import html as report
+from hotwatch.outputs.report.collect import growth
+from hotwatch.outputs.report.crops import normalised_window
 from hotwatch.sim import camsim
 from hotwatch.state.catalogue import AccumulatorRow, Catalogue, DefectRow
 
@@ -338,7 +339,7 @@ def test_window_pads_at_the_frame_edge() -> None:
     data = np.full((20, 30), 1000, dtype=np.uint16)
     data[0, 0] = 4000
     frame = Frame(FrameKind.RAW, data, black=500.0, white=4500.0, cfa=np.array([[0, 1], [1, 2]]))
-    win = report.normalised_window(frame, 0, 0, 3)
+    win = normalised_window(frame, 0, 0, 3)
     assert win.shape == (7, 7) and win[3, 3] == pytest.approx(0.875)
     assert np.isnan(win[:3]).all() and np.isnan(win[:, :3]).all()
     assert np.isfinite(win[3:, 3:]).all()
@@ -375,7 +376,7 @@ def test_growth_rate_counts_defects_that_appeared_over_long_enough_history() -> 
     defects = [_defect(t0 + timedelta(hours=3), 1)] + [
         _defect(t0 + timedelta(days=100 * i), i + 1) for i in (1, 2, 3)
     ]
-    g = report.growth(acc, defects)
+    g = growth(acc, defects)
     assert g.new == 3 and g.per_year == pytest.approx(3 / (730 / 365.25))
-    short = report.growth(replace(acc, last_taken=t0 + timedelta(days=30)), defects)
+    short = growth(replace(acc, last_taken=t0 + timedelta(days=30)), defects)
     assert short.per_year is None and "not computed" in short.note

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from hotwatch.commands.common import open_catalogue, pick_body
 from hotwatch.core.errors import UserError
-from hotwatch.outputs.report import html as report
+from hotwatch.outputs import report
 from hotwatch.sim import demo
 from hotwatch.state.config import Paths, resolve_paths
 
