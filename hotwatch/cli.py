@@ -2,8 +2,11 @@
 
 Each group of subcommands lives in its own module under ``hotwatch.commands``
 and registers itself with ``register(subparsers)``; this module owns the
-global options, logging, and the mapping of errors to exit codes (it is the
-only place that calls ``sys.exit``).
+global options, logging, and the mapping of errors to exit codes: every error a
+user can meet is a :class:`~hotwatch.core.errors.HotwatchError` (one line, its
+``exit_status``), a full disk one line, ^C and a closed pipe end quietly, and
+anything else is a bug that shows its traceback. It is the only place that calls
+``sys.exit``.
 """
 
 from __future__ import annotations
@@ -16,15 +19,11 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 
-from hotwatch.core.errors import DamagedState, DiskFull, HotwatchError, UserError
+from hotwatch.core.errors import DiskFull, HotwatchError
 from hotwatch.state.config import resolve_paths
 
 #: Modules under hotwatch.commands, in the order their commands appear in --help.
 COMMAND_MODULES = ("scan", "listing", "watch", "tray", "report", "darktable")
-
-
-class Usage(Exception):
-    """A usage error: exit status 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,15 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.paths = resolve_paths(args.home)
     try:
         return int(args.func(args) or 0)
-    except Usage as exc:
-        print(f"hotwatch {args.command}: {exc}", file=sys.stderr)
-        return 2
-    except (UserError, DamagedState) as exc:
-        print(f"hotwatch: {exc}", file=sys.stderr)
-        return 1
     except HotwatchError as exc:
-        print(f"hotwatch: {exc}", file=sys.stderr)
-        return 1
+        where = f"hotwatch {args.command}" if exc.names_command else "hotwatch"
+        print(f"{where}: {exc}", file=sys.stderr)
+        return exc.exit_status
     except sqlite3.OperationalError as exc:
         if "full" not in str(exc):
             raise

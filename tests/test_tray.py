@@ -25,17 +25,9 @@ from tray_env import REPO, Desktop, TrayProcess, start_desktop, start_tray, wait
 
 from hotwatch.core.model import AccumulatorKey, BodyId, Defect, DefectKind, FrameKind
 from hotwatch.desktop import tray
-from hotwatch.desktop.tray import (
-    NO_DISPLAY,
-    STATE_KEY,
-    Announcer,
-    Item,
-    TrayState,
-    build_menu,
-    draw_icon,
-    menu_texts,
-    read_snapshot,
-)
+from hotwatch.desktop.announce import STATE_KEY, Announcer
+from hotwatch.desktop.menu import Item, TrayState, build_menu, menu_texts, read_snapshot
+from hotwatch.desktop.tray import NO_DISPLAY, draw_icon
 from hotwatch.outputs.notify import (
     CRITICAL,
     NORMAL,
@@ -91,7 +83,7 @@ def test_no_display_says_so_in_one_line_and_never_imports_pystray(tmp_path):
     )
     assert done.returncode != 0
     assert done.stdout == ""
-    assert done.stderr.splitlines() == [NO_DISPLAY]
+    assert done.stderr.splitlines() == [f"hotwatch tray: {NO_DISPLAY}"]
     # The CLI and the tray module load without pystray: only run_tray imports it.
     probe = (
         "import sys, hotwatch.cli, hotwatch.desktop.tray, hotwatch.commands.tray;"
@@ -337,7 +329,7 @@ def test_tray_install_writes_an_autostart_entry_that_runs(tmp_path):
     assert Path(fields["Icon"]).exists()
     # The entry's command really starts the tray (here: without a display, one line).
     ran = subprocess.run(command, env=env, capture_output=True, text=True, timeout=30)
-    assert ran.returncode == 1 and ran.stderr.strip() == NO_DISPLAY
+    assert ran.returncode == 1 and ran.stderr.strip() == f"hotwatch tray: {NO_DISPLAY}"
     done = subprocess.run([*base, "uninstall"], env=env, capture_output=True, text=True)
     assert done.returncode == 0 and not entry.exists()
     done = subprocess.run([*base, "uninstall"], env=env, capture_output=True, text=True)

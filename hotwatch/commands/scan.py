@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 from pathlib import Path
 
 from hotwatch.commands.common import open_catalogue
+from hotwatch.core.errors import CommandFailed
 from hotwatch.core.model import FileStatus
 from hotwatch.io.exiftool import optional_exiftool
 from hotwatch.pipeline.ingest import Ingestor
@@ -54,8 +54,7 @@ def run(args: argparse.Namespace) -> int:
     s = summary.statuses
     tried = s[FileStatus.INGESTED] + s[FileStatus.SKIPPED] + s[FileStatus.FAILED]
     if summary.readable == 0 and (tried > 0 or summary.errors):
-        print("hotwatch scan: no photo could be read", file=sys.stderr)
-        return 1
+        raise CommandFailed("no photo could be read")
     return 0
 
 

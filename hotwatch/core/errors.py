@@ -1,8 +1,18 @@
-"""The few exceptions hotwatch raises; the CLI turns them into one line each."""
+"""The exceptions hotwatch raises; ``hotwatch.cli.main`` turns each into one line and an
+exit status, and is the only place that does.
+
+Every error a user can meet derives from :class:`HotwatchError`. Anything else that reaches
+the CLI is a bug, and shows its traceback.
+"""
 
 
 class HotwatchError(Exception):
-    """Base class of hotwatch's own errors."""
+    """Base class of hotwatch's own errors: one line for the user, exit status 1."""
+
+    #: the exit status of a command that ends with this error
+    exit_status = 1
+    #: the line names the command ("hotwatch tray: ...") rather than hotwatch ("hotwatch: ...")
+    names_command = False
 
 
 class UnsupportedFile(HotwatchError):
@@ -19,6 +29,13 @@ class DamagedState(HotwatchError):
 
 class UserError(HotwatchError):
     """Something the user asked for cannot be done: print the message, exit 1."""
+
+
+class CommandFailed(UserError):
+    """A command could not do its job here (no display for the tray, no readable photo for a
+    scan); the line names the command."""
+
+    names_command = True
 
 
 class DiskFull(HotwatchError):

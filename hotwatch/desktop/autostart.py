@@ -72,7 +72,8 @@ def desktop_entry(command: Sequence[str], icon: Path | None = None) -> str:
 
 def install(paths: Paths, environ: Mapping[str, str] | None = None) -> Path:
     """Write the autostart entry (replacing an older one) and its icon; return its path."""
-    from hotwatch.desktop.tray import TrayState, draw_icon  # Pillow only; no pystray
+    from .menu import TrayState
+    from .tray import draw_icon  # Pillow only; no pystray
 
     paths.data.mkdir(parents=True, exist_ok=True)
     icon = paths.data / "hotwatch-tray.png"

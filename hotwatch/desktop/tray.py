@@ -1,28 +1,17 @@
-"""``hotwatch tray``: a status icon that shows each body's sensor health and announces defects.
+"""``hotwatch tray``: the face of the tray: its pystray icon, menu and popup.
 
-The tray is a separate process from the daemon: it only reads the catalogue
-(and writes "seen" marks and its own announcement cursor), so the daemon can run
-headless on a NAS while the tray runs on the desktop. It talks to the daemon
-through the run files of :mod:`hotwatch.state.runfiles`: the daemon's lock (held while it
-runs) and ``status.json``; ``paused`` (exists = paused) and ``rescan`` (touched = rescan
-now), which the daemon honours.
+The tray is a separate process from the daemon: it only reads the catalogue (and writes
+"seen" marks and its own announcement cursor), so the daemon can run headless on a NAS while
+the tray runs on the desktop. It talks to the daemon through the run files of
+:mod:`hotwatch.state.runfiles`: the daemon's lock (held while it runs) and ``status.json``;
+``paused`` (exists = paused) and ``rescan`` (touched = rescan now), which the daemon honours.
+What it shows is :mod:`hotwatch.desktop.menu`'s model; what it announces,
+:mod:`hotwatch.desktop.announce`'s policy.
 
-This is the only module that imports pystray, and it does so only inside
-:func:`run_tray`, after :func:`display_problem` said there is a display:
-pystray picks its backend at import time and its X11 backend connects to the
-display right then, failing with a traceback without one.
-
-Announcements are *at most once*: the id of the last event announced is stored
-in the catalogue (``meta`` key ``tray.last_event``) *before* the notification is
-sent, so neither a restart nor a SIGKILL of the tray or the daemon can repeat
-one (a notification server that is down at that moment loses it; the defect
-stays "new" in the icon and the menu until marked seen). On the very first
-start (no cursor yet) the tray starts at the newest event and announces nothing
-from the past; events written while the tray was not running are announced when
-it starts again (as one summary if there are many).
-
-Icon state, most important first: a new defect the user has not seen; the
-daemon is not running; watching is paused; all well.
+This is the only module that imports pystray, and it does so only inside :func:`run_tray`,
+after :func:`display_problem` said there is a display: pystray picks its backend at import
+time and its X11 backend connects to the display right then, failing with a traceback
+without one.
 """
 
 from __future__ import annotations
@@ -36,32 +25,36 @@ import re
 import subprocess
 import sys
 import threading
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
-from enum import StrEnum
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw
 
-from hotwatch.core.errors import UserError
-from hotwatch.core.events import NewDefect
-from hotwatch.core.model import DefectKind
-from hotwatch.outputs.notify import CRITICAL, NORMAL, Notification, NotificationError, Notifier
+from hotwatch.core.errors import CommandFailed, UserError
+from hotwatch.outputs.notify import Notifier
 from hotwatch.state import runfiles
 from hotwatch.state.catalogue import Catalogue
 from hotwatch.state.config import Paths
-from hotwatch.state.rows import EventRow
+
+from .announce import Announcer
+from .menu import (
+    SEPARATOR,
+    BodySummary,
+    Item,
+    Snapshot,
+    TrayState,
+    build_menu,
+    menu_texts,
+    read_snapshot,
+    tooltip,
+)
 
 log = logging.getLogger(__name__)
 
-STATE_KEY = "tray.last_event"  # catalogue meta key: id of the last event announced
-BURST = 3  # more new defects than this in one poll -> one summary notification
 POLL_SECONDS = 3.0
 UI_TIMEOUT = 8.0  # seconds a change to the icon may take before the tray restarts itself
-NO_DISPLAY = "hotwatch tray: no graphical display (DISPLAY is not set)"
+NO_DISPLAY = "no graphical display (DISPLAY is not set)"
 
 TRAY_LOCK = "tray.lock"
 
@@ -78,15 +71,6 @@ def display_problem(environ: Mapping[str, str] | None = None) -> str | None:
 
 
 # --------------------------------------------------------------------------- icons
-
-
-class TrayState(StrEnum):
-    """What the icon shows, most important first."""
-
-    NEW_DEFECT = "new_defect"
-    STOPPED = "stopped"  # the daemon is not running
-    PAUSED = "paused"
-    OK = "ok"
 
 
 # Fill colours: saturated mid-tones, so each stands out on a dark panel; the dark
@@ -144,189 +128,7 @@ def draw_icon(state: TrayState, size: int = 64) -> Image.Image:
 # --------------------------------------------------------------------------- snapshot
 
 
-@dataclass(frozen=True)
-class BodySummary:
-    """What the menu shows about one body."""
-
-    key: str
-    label: str
-    make: str
-    model: str
-    serial: str | None
-    frames_raw: int
-    frames_jpeg: int
-    defects: int  # active defects
-    unseen: int
-    last_photo: datetime | None
-
-    @property
-    def query(self) -> str:
-        """How to name this body on the command line (``make model serial``)."""
-        return " ".join(p for p in (self.make, self.model, self.serial) if p)
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """Everything the icon and the menu show, read at one moment."""
-
-    bodies: tuple[BodySummary, ...] = ()
-    daemon: bool = False
-    paused: bool = False
-    catalogue: bool = False  # a catalogue exists
-    status: dict = field(default_factory=dict)
-
-    @property
-    def unseen(self) -> int:
-        return sum(b.unseen for b in self.bodies)
-
-    @property
-    def state(self) -> TrayState:
-        if self.unseen:
-            return TrayState.NEW_DEFECT
-        if not self.daemon:
-            return TrayState.STOPPED
-        if self.paused:
-            return TrayState.PAUSED
-        return TrayState.OK
-
-
-def read_snapshot(paths: Paths, cat: Catalogue | None) -> Snapshot:
-    """Read the catalogue (if any) and the daemon's files."""
-    bodies: list[BodySummary] = []
-    if cat is not None:
-        with cat.snapshot():
-            for b in cat.bodies():
-                active = cat.defects(body_key=b.key, status="active")
-                bodies.append(
-                    BodySummary(
-                        key=b.key,
-                        label=b.label,
-                        make=b.make,
-                        model=b.model,
-                        serial=b.serial,
-                        frames_raw=b.frames_raw,
-                        frames_jpeg=b.frames_jpeg,
-                        defects=len(active),
-                        unseen=sum(1 for d in active if not d.seen),
-                        last_photo=b.last_photo,
-                    )
-                )
-    return Snapshot(
-        bodies=tuple(bodies),
-        daemon=runfiles.daemon_running(paths),
-        paused=runfiles.is_paused(paths),
-        catalogue=cat is not None,
-        status=runfiles.published_status(paths),
-    )
-
-
 # --------------------------------------------------------------------------- menu model
-
-
-@dataclass(frozen=True)
-class Item:
-    """One menu entry, independent of pystray (so it can be tested and shown by Tk).
-
-    ``action`` is a string the tray dispatches: ``pause``, ``resume``,
-    ``rescan``, ``quit``, ``seen:`` (all bodies), ``seen:KEY``, ``report:KEY``.
-    An item with neither action nor children is information; ``text == "-"``
-    is a separator.
-    """
-
-    text: str
-    action: str | None = None
-    children: tuple[Item, ...] = ()
-    enabled: bool = True
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @staticmethod
-    def from_json(data: Mapping[str, Any]) -> Item:
-        return Item(
-            text=str(data["text"]),
-            action=data.get("action"),
-            children=tuple(Item.from_json(c) for c in data.get("children", ())),
-            enabled=bool(data.get("enabled", True)),
-        )
-
-
-SEPARATOR = Item("-")
-
-
-def _date(value: datetime | None) -> str:
-    return value.date().isoformat() if value else "never"
-
-
-def headline(snap: Snapshot) -> str:
-    """One line that says the state, also used as the icon's tooltip's first line."""
-    n = snap.unseen
-    if n:
-        return f"hotwatch: {n} new defect{'s' if n != 1 else ''}"
-    if not snap.daemon:
-        return "hotwatch: the watcher is not running"
-    if snap.paused:
-        return "hotwatch: watching paused"
-    return "hotwatch: all well"
-
-
-def tooltip(snap: Snapshot) -> str:
-    """The icon's title (tooltip; the X11 window name): one line, the headline and new counts.
-
-    One line because the XEmbed backend uses it as the window name.
-    """
-    news = [f"{b.label}: {b.unseen} new" for b in snap.bodies if b.unseen]
-    return headline(snap) + (f" ({'; '.join(news)})" if news else "")
-
-
-def body_item(b: BodySummary) -> Item:
-    """A body's submenu: its facts, then "open report" and "mark as seen"."""
-    new = f" ({b.unseen} new)" if b.unseen else ""
-    facts = (
-        Item(f"Make: {b.make}"),
-        Item(f"Model: {b.model}"),
-        Item(f"Serial: {b.serial or 'unknown'}"),
-        Item(f"Photos: {b.frames_raw} raw, {b.frames_jpeg} jpeg"),
-        Item(f"Defects: {b.defects}{new}"),
-        Item(f"Last photo: {_date(b.last_photo)}"),
-    )
-    actions = (
-        Item("Open report", f"report:{b.key}"),
-        Item("Mark defects as seen", f"seen:{b.key}", enabled=b.unseen > 0),
-    )
-    text = f"{b.label}: {b.defects} defect{'s' if b.defects != 1 else ''}{new}"
-    return Item(text, children=(*facts, SEPARATOR, *actions))
-
-
-def build_menu(snap: Snapshot) -> tuple[Item, ...]:
-    """The whole menu, from a snapshot."""
-    items: list[Item] = [Item(headline(snap), enabled=False)]
-    folders = snap.status.get("folders")
-    if snap.daemon and isinstance(folders, list):
-        queue_len = snap.status.get("queue", 0)
-        items.append(Item(f"Watching {len(folders)} folder(s), {queue_len} queued", enabled=False))
-    items.append(SEPARATOR)
-    if snap.bodies:
-        items.extend(body_item(b) for b in snap.bodies)
-    else:
-        items.append(Item("No camera bodies yet", enabled=False))
-    items.append(SEPARATOR)
-    items.append(Item("Mark all defects as seen", "seen:", enabled=snap.unseen > 0))
-    items.append(
-        Item("Resume watching", "resume") if snap.paused else Item("Pause watching", "pause")
-    )
-    items.append(Item("Rescan now", "rescan"))
-    items.append(Item("Quit", "quit"))
-    return tuple(items)
-
-
-def menu_texts(items: Iterable[Item], depth: int = 0) -> list[str]:
-    """The menu's entries as indented lines (for logs and tests)."""
-    out: list[str] = []
-    for item in items:
-        out.append("  " * depth + item.text)
-        out.extend(menu_texts(item.children, depth + 1))
-    return out
 
 
 def to_pystray(pystray: Any, items: Sequence[Item], act: Callable[[str], None]) -> Any:
@@ -349,76 +151,6 @@ def to_pystray(pystray: Any, items: Sequence[Item], act: Callable[[str], None]) 
 
 
 # --------------------------------------------------------------------------- announcements
-
-
-def describe_defect(event: NewDefect) -> Notification:
-    """``NIKON D80 #3012345: new hot pixel at 1203,877, first seen 2024-05-02``; a dead
-    pixel's is critical (it spoils every photo from now on), any other's normal."""
-    first = event.onset or event.confirmed
-    first_text = first.date().isoformat() if first else "an unknown date"
-    summary = (
-        f"{event.body}: new {event.kind.value} pixel at {event.x},{event.y}, "
-        f"first seen {first_text}"
-    )
-    frames = f"{event.frame_kind.value.upper()} {event.width}x{event.height} frames"
-    body = f"{frames}. Open the hotwatch tray menu for the report."
-    urgency = CRITICAL if event.kind is DefectKind.DEAD else NORMAL
-    return Notification(summary=summary, body=body, urgency=urgency)
-
-
-def compose(rows: Sequence[EventRow], burst: int = BURST) -> list[Notification]:
-    """One notification per new defect, or one summary if there are more than ``burst``."""
-    defects = [r.event for r in rows if isinstance(r.event, NewDefect)]
-    if len(defects) <= burst:
-        return [describe_defect(e) for e in defects]
-    per_body = Counter(e.body or e.body_key for e in defects)
-    lines = [f"{label}: {n} new" for label, n in sorted(per_body.items())]
-    n_bodies = len(per_body)
-    summary = (
-        f"hotwatch: {len(defects)} new defects on {n_bodies} camera bod"
-        f"{'ies' if n_bodies != 1 else 'y'}"
-    )
-    return [Notification(summary=summary, body="\n".join(lines))]
-
-
-class Announcer:
-    """Turns new events into notifications, each at most once across restarts and crashes."""
-
-    def __init__(
-        self, cat: Catalogue, send: Callable[[Notification], Any], burst: int = BURST
-    ) -> None:
-        self.cat = cat
-        self.send = send
-        self.burst = burst
-
-    def cursor(self) -> int:
-        """The last event id announced; on the first ever start, the newest event id."""
-        value = self.cat.get_state(STATE_KEY)
-        if value is None:
-            start = self.cat.last_event_id()
-            self.cat.set_state(STATE_KEY, str(start))
-            log.debug("tray: first start, announcing events after id %d", start)
-            return start
-        return int(value)
-
-    def poll(self) -> list[Notification]:
-        """Announce the events since the cursor; returns the notifications sent."""
-        sent: list[Notification] = []
-        last = self.cursor()
-        while True:
-            events = self.cat.events_since(last, limit=5000)
-            if not events:
-                return sent
-            last = events[-1].id
-            # Persist before sending: a crash between the two loses a notification
-            # instead of repeating it ("never repeated" is the promise).
-            self.cat.set_state(STATE_KEY, str(last))
-            for note in compose(events, self.burst):
-                try:
-                    self.send(note)
-                    sent.append(note)
-                except NotificationError as exc:
-                    log.warning("tray: could not show a notification (%s): %s", exc, note.summary)
 
 
 # --------------------------------------------------------------------------- reports
@@ -750,15 +482,13 @@ def run_tray(paths: Paths, interval: float = POLL_SECONDS) -> int:
     """``hotwatch tray``: check the display, then import pystray and run until Quit."""
     problem = display_problem()
     if problem:
-        print(problem, file=sys.stderr)
-        return 1
+        raise CommandFailed(problem)
     lock = _single_instance(paths)
     try:
         import pystray  # only here: its import needs the display
     except Exception as exc:  # e.g. Xlib's DisplayNameError for a DISPLAY that is not there
         lock.close()
-        print(f"hotwatch tray: cannot use the display: {exc}", file=sys.stderr)
-        return 1
+        raise CommandFailed(f"cannot use the display: {exc}") from exc
     try:
         TrayApp(paths, pystray, interval).run()
     finally:
@@ -812,8 +542,7 @@ def run_popup(stdin: Any = None) -> int:
     """``hotwatch tray popup``: menu JSON on stdin, the chosen action on stdout."""
     problem = display_problem()
     if problem:
-        print(problem, file=sys.stderr)
-        return 1
+        raise CommandFailed(problem)
     data = json.loads((stdin or sys.stdin).read())
     choice = popup([Item.from_json(d) for d in data])
     if choice:

@@ -29,6 +29,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from hotwatch.core.errors import HotwatchError
+
 # Tags asked for by default: identity (every tag a maker uses for the body
 # serial) and the shot facts. Asking for named tags keeps the answer small;
 # ``-a -D -G1:4`` keeps duplicates apart, named by group ("ExifIFD:SerialNumber",
@@ -122,7 +124,7 @@ def _reap(proc: subprocess.Popen[bytes], reader: threading.Thread) -> None:
             proc.stdout.close()  # type: ignore[union-attr]
 
 
-class ExifToolError(RuntimeError):
+class ExifToolError(HotwatchError):
     """exiftool could not answer for a file (timeout, died, unparsable output)."""
 
 

@@ -20,6 +20,8 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any
 
+from hotwatch.core.errors import HotwatchError
+
 log = logging.getLogger(__name__)
 
 APP_NAME = "hotwatch"
@@ -30,7 +32,7 @@ INTERFACE = "org.freedesktop.Notifications"
 LOW, NORMAL, CRITICAL = 0, 1, 2  # freedesktop urgency levels
 
 
-class NotificationError(Exception):
+class NotificationError(HotwatchError):
     """No way to reach a notification server (no session bus, no server, no tool)."""
 
 
