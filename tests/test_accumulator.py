@@ -184,24 +184,6 @@ def test_kill_during_saves_leaves_old_or_new_state(tmp_path):
     assert not list(tmp_path.glob("*.damaged-*"))
 
 
-def test_core_is_pure():
-    """The core imports no I/O library: it can be tested and reused without files."""
-    code = (
-        "import sys, hotwatch.core.accumulator, hotwatch.core.detect, hotwatch.core.cfa,"
-        " hotwatch.core.evidence;"
-        "bad = {'sqlite3','PIL','rawpy','watchdog','exifread'} & set(sys.modules);"
-        "print(sorted(bad))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=Path(__file__).parent.parent,
-    ).stdout
-    assert out.strip() == "[]"
-
-
 def _random_evidence(rng, h, w, scene, late=False):
     """A made-up frame's evidence: outliers of all strengths, mixed opportunities; with
     ``late``, also a few elements that have just gone bad."""

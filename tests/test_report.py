@@ -29,7 +29,8 @@ from hotwatch.outputs.report import healing as heal
 from hotwatch.outputs.report.collect import growth
 from hotwatch.outputs.report.crops import normalised_window
 from hotwatch.sim import camsim
-from hotwatch.state.catalogue import AccumulatorRow, Catalogue, DefectRow
+from hotwatch.state.catalogue import Catalogue
+from hotwatch.state.rows import AccumulatorRow, DefectRow
 
 CHROMIUM_FLAGS = [
     "--headless",

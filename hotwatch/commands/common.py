@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from hotwatch.core.errors import UserError
-from hotwatch.state.catalogue import BodyRow, Catalogue
+from hotwatch.state.catalogue import Catalogue
 from hotwatch.state.config import Paths
+from hotwatch.state.rows import BodyRow
 
 
 @contextmanager

@@ -64,8 +64,9 @@ from hotwatch.io.exif import normalise_make, normalise_model, normalise_serial, 
 from hotwatch.io.exiftool import ExifTool
 from hotwatch.io.fileio import write_atomically
 from hotwatch.state import store
-from hotwatch.state.catalogue import BodyRow, Catalogue, FileRow
+from hotwatch.state.catalogue import Catalogue
 from hotwatch.state.config import Paths
+from hotwatch.state.rows import BodyRow, FileRow
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,9 @@ from pathlib import Path
 
 from hotwatch.core.errors import UserError
 from hotwatch.core.model import FrameKind
-from hotwatch.sim import camsim
-from hotwatch.state.catalogue import Catalogue, DefectRow
+from hotwatch.sim import camsim, scoring
+from hotwatch.state.catalogue import Catalogue
+from hotwatch.state.rows import DefectRow
 
 MARKER = ".hotwatch-demo"  #: a folder holding this file was made by the demo and may be redone
 SERIAL = "DEMO0001"
@@ -135,27 +136,17 @@ def write_roll(folder: Path, n_shots: int = N_SHOTS, seed: int = SEED) -> DemoRo
 
 
 def compare(truth: Sequence[dict], found: Sequence[DefectRow], kind: FrameKind) -> Match:
-    """Planted vs reported defects of one frame kind (RAW exact, JPEG within 1 px)."""
+    """Planted vs reported defects of one frame kind (RAW exact, JPEG within 1 px), matched
+    as the benchmarks match them (:func:`hotwatch.sim.scoring.match`)."""
     tol = 0 if kind is FrameKind.RAW else 1
     rows = [d for d in found if d.frame_kind is kind and d.status == "active"]
-    used: set[int] = set()
-    hit = kind_right = 0
-    missed = []
-    for t in truth:
-        near = [
-            d
-            for d in rows
-            if abs(d.x - t["x"]) <= tol and abs(d.y - t["y"]) <= tol and d.id not in used
-        ]
-        if not near:
-            missed.append(t)
-            continue
-        best = min(near, key=lambda d: (abs(d.x - t["x"]) + abs(d.y - t["y"]), -d.score))
-        used.add(best.id)
-        hit += 1
-        kind_right += best.kind.value in t["accepted_kinds"]
-    spurious = [(d.x, d.y, d.kind.value) for d in rows if d.id not in used]
-    return Match(kind, len(truth), hit, kind_right, len(spurious), missed, spurious, tol)
+    pairs = scoring.match([{"x": d.x, "y": d.y} for d in rows], truth, tol)
+    reports = {i for i, _ in pairs}
+    planted = {j for _, j in pairs}
+    kind_right = sum(rows[i].kind.value in truth[j]["accepted_kinds"] for i, j in pairs)
+    missed = [t for j, t in enumerate(truth) if j not in planted]
+    spurious = [(d.x, d.y, d.kind.value) for i, d in enumerate(rows) if i not in reports]
+    return Match(kind, len(truth), len(pairs), kind_right, len(spurious), missed, spurious, tol)
 
 
 def comparison_lines(truth: Sequence[dict], cat: Catalogue, body_key: str) -> list[str]:
