@@ -64,13 +64,9 @@ from PIL import Image
 
 from hotwatch.core.errors import UnreadableFile, UnsupportedFile
 from hotwatch.core.model import BodyId, CameraFile
-from hotwatch.io.exif import (
-    normalise_make,
-    normalise_model,
-    normalise_serial,
-    parse_datetime,
-    read_camera_file,
-)
+from hotwatch.io.exif import read_camera_file
+from hotwatch.io.exif.names import normalise_make, normalise_model, normalise_serial
+from hotwatch.io.exif.values import parse_datetime
 from hotwatch.io.exiftool import ExifTool, ExifToolError
 
 

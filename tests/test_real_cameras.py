@@ -31,7 +31,8 @@ import pytest
 
 from hotwatch.core.errors import UnreadableFile, UnsupportedFile
 from hotwatch.core.model import FrameKind
-from hotwatch.io.exif import normalise_make, normalise_model, normalise_serial, read_camera_file
+from hotwatch.io.exif import read_camera_file
+from hotwatch.io.exif.names import normalise_make, normalise_model, normalise_serial
 from hotwatch.io.exiftool import ExifTool
 from hotwatch.io.frames import read_frame
 

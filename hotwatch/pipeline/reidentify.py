@@ -15,7 +15,8 @@ Which bodies are read again (the cheap check, no file opened):
 * a body whose stored make/model/serial differ from what today's normalisers
   give for those very values;
 * a body not yet checked by the current reader: the reader is the source of
-  ``hotwatch.io.exif`` and ``hotwatch.io.exiftool`` plus which exiftool is installed
+  ``hotwatch.io.exif`` (every module of it) and ``hotwatch.io.exiftool`` plus which
+  exiftool is installed
   (a fingerprint kept per body in the catalogue's ``meta`` table), so
   installing exiftool or upgrading hotwatch re-checks every body once, and
   nothing is read again after that.
@@ -60,7 +61,8 @@ from hotwatch.core.events import BodyMigrated
 from hotwatch.core.model import AccumulatorKey, BodyId, FileStatus, FrameKind
 from hotwatch.io import exif
 from hotwatch.io import exiftool as exiftool_module
-from hotwatch.io.exif import normalise_make, normalise_model, normalise_serial, read_camera_file
+from hotwatch.io.exif import read_camera_file
+from hotwatch.io.exif.names import normalise_make, normalise_model, normalise_serial
 from hotwatch.io.exiftool import ExifTool
 from hotwatch.io.fileio import write_atomically
 from hotwatch.state import store
@@ -120,8 +122,10 @@ def reader_fingerprint(exiftool: ExifTool | None) -> str:
     A body checked by this very reader gives the same key again, so it is not re-read.
     """
     h = hashlib.sha1()
-    for module in (exif, exiftool_module):  # what is read, and how it is ranked and spelled
-        h.update(Path(module.__file__ or "").read_bytes())
+    # what is read, and how it is ranked and spelled: every module of the EXIF reader
+    sources = sorted(Path(exif.__file__ or "").parent.glob("*.py"))
+    for source in [*sources, Path(exiftool_module.__file__ or "")]:
+        h.update(source.read_bytes())
     if exiftool is None:
         h.update(b"|no exiftool")
     else:

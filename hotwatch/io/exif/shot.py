@@ -1,0 +1,202 @@
+"""The shot facts (capture time, exposure, ISO, orientation, size), wherever a file keeps
+them: the EXIF IFD or IFD0 (as exifread names them), exiftool's groups, XMP; and how the
+readers' facts are merged, the file's own tags first."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from hotwatch.core.model import ShotInfo
+
+from .values import (
+    exifread_value,
+    parse_datetime,
+    parse_exposure,
+    parse_iso,
+    parse_orientation,
+    positive_int,
+)
+
+# Where a capture time sits, as exifread names it, best first: the EXIF IFD, or IFD0, as
+# pidng (Raspberry Pi cameras) and other DNG writers put it. Each: date, subseconds, offset.
+_EXIFREAD_WHEN = (
+    (
+        ("EXIF DateTimeOriginal", "Image DateTimeOriginal"),
+        ("EXIF SubSecTimeOriginal", "Image SubSecTimeOriginal"),
+        ("EXIF OffsetTimeOriginal", "Image OffsetTimeOriginal"),
+    ),
+    (
+        ("EXIF DateTimeDigitized", "Image DateTimeDigitized"),
+        ("EXIF SubSecTimeDigitized", "Image SubSecTimeDigitized"),
+        ("EXIF OffsetTimeDigitized", "Image OffsetTimeDigitized"),
+    ),
+)
+
+
+# IFD0 DateTime says when the file was last written: a camera's capture time, but a
+# converter's or an editor's own time, so any capture date (XMP's, exiftool's) comes first.
+_EXIFREAD_MODIFIED = (
+    ("Image DateTime",),
+    ("EXIF SubSecTime", "Image SubSecTime"),
+    ("EXIF OffsetTime", "Image OffsetTime"),
+)
+
+
+_EXIFREAD_EXPOSURE = ("EXIF ExposureTime", "Image ExposureTime")
+
+
+# 0x8827 (ISOSpeedRatings, renamed PhotographicSensitivity in EXIF 2.3), then Nikon's
+# maker-note ISOSetting (when the maker-note pass ran)
+_EXIFREAD_ISO = ("EXIF ISOSpeedRatings", "Image ISOSpeedRatings", "MakerNote ISOSetting")
+
+
+_EXIFREAD_ISO_WIDE = (  # where the real value sits when 0x8827 overflowed (>= 65535)
+    "EXIF ISOSpeed",
+    "Image ISOSpeed",
+    "EXIF RecommendedExposureIndex",
+    "Image RecommendedExposureIndex",
+)
+
+
+#: exiftool tags that date a shot, for a reading of the date alone
+EXIFTOOL_DATE_TAGS = (
+    "DateTimeOriginal",
+    "CreateDate",
+    "ModifyDate",
+    "SubSecTimeOriginal",
+    "SubSecTimeDigitized",
+    "SubSecTime",
+    "OffsetTimeOriginal",
+    "OffsetTimeDigitized",
+    "OffsetTime",
+)
+
+
+def _first(source: Mapping[str, Any], keys: Iterable[str]) -> object:
+    for key in keys:
+        if key in source:
+            return exifread_value(source[key])
+    return None
+
+
+def _exifread_time(tags: Mapping[str, Any], where: Iterable[tuple[str, ...]]) -> datetime | None:
+    for dates, subsecs, offsets in where:  # type: ignore[misc]
+        taken = parse_datetime(_first(tags, dates), _first(tags, subsecs), _first(tags, offsets))
+        if taken is not None:
+            return taken
+    return None
+
+
+def shot_from_exifread(tags: Mapping[str, Any]) -> dict[str, Any]:
+    """Shot facts from exifread tags, in the EXIF IFD or IFD0; missing or bad values are None.
+
+    ``taken_at`` is a capture date; ``modified`` IFD0's DateTime, the last resort.
+    """
+    facts: dict[str, Any] = {
+        "taken_at": _exifread_time(tags, _EXIFREAD_WHEN),
+        "modified": _exifread_time(tags, [_EXIFREAD_MODIFIED]),
+    }
+    facts["exposure"] = parse_exposure(_first(tags, _EXIFREAD_EXPOSURE))
+    iso = parse_iso(_first(tags, _EXIFREAD_ISO))
+    if iso is None or iso >= 65535:  # 16-bit overflow: the real value is elsewhere
+        iso = parse_iso(_first(tags, _EXIFREAD_ISO_WIDE)) or iso
+    facts["iso"] = iso
+    if "Image Orientation" in tags:
+        facts["orientation"] = parse_orientation(_first(tags, ["Image Orientation"]))
+    width = positive_int(_first(tags, ["EXIF ExifImageWidth"]))
+    height = positive_int(_first(tags, ["EXIF ExifImageLength"]))
+    if width is None or height is None:
+        reduced = positive_int(_first(tags, ["Image NewSubfileType"])) or 0
+        if not reduced & 1:  # IFD0 of a DNG is often a preview: only trust a full image
+            width = positive_int(_first(tags, ["Image ImageWidth"]))
+            height = positive_int(_first(tags, ["Image ImageLength"]))
+    facts["width"], facts["height"] = (width, height) if width and height else (None, None)
+    return facts
+
+
+def fill(facts: dict[str, Any], more: Mapping[str, Any]) -> dict[str, Any]:
+    """``facts`` with its gaps (None) filled from ``more``."""
+    for name, value in more.items():
+        if facts.get(name) is None and value is not None:
+            facts[name] = value
+    return facts
+
+
+def lacks(facts: Mapping[str, Any]) -> list[str]:
+    """The shot facts worth asking another reader for: capture date, exposure, ISO."""
+    return [name for name in ("taken_at", "exposure", "iso") if facts.get(name) is None]
+
+
+def pick(meta: Mapping[str, Any], name: str) -> object:
+    """exiftool value of a tag by name, preferring the EXIF groups over maker notes."""
+    found = [
+        (k.rpartition(":")[0], v)
+        for k, v in meta.items()
+        if k.rpartition(":")[2].partition("#")[0] == name
+    ]
+    for group in ("ExifIFD", "IFD0"):
+        for g, v in found:
+            if g == group:
+                return v
+    return found[0][1] if found else None
+
+
+def shot_from_exiftool(meta: Mapping[str, Any]) -> dict[str, Any]:
+    facts: dict[str, Any] = {"taken_at": None}
+    for date, sub, off in (
+        ("DateTimeOriginal", "SubSecTimeOriginal", "OffsetTimeOriginal"),
+        ("CreateDate", "SubSecTimeDigitized", "OffsetTimeDigitized"),
+    ):
+        taken = parse_datetime(pick(meta, date), pick(meta, sub), pick(meta, off))
+        if taken is not None:
+            facts["taken_at"] = taken
+            break
+    facts["modified"] = parse_datetime(
+        pick(meta, "ModifyDate"), pick(meta, "SubSecTime"), pick(meta, "OffsetTime")
+    )
+    facts["exposure"] = parse_exposure(pick(meta, "ExposureTime"))
+    facts["iso"] = parse_iso(pick(meta, "ISO")) or parse_iso(pick(meta, "PhotographicSensitivity"))
+    if pick(meta, "Orientation") is not None:
+        facts["orientation"] = parse_orientation(pick(meta, "Orientation"))
+    width = positive_int(pick(meta, "ExifImageWidth"))
+    height = positive_int(pick(meta, "ExifImageHeight"))
+    if width and height:
+        facts["width"], facts["height"] = width, height
+    return facts
+
+
+def when(primary: Mapping[str, Any], fallback: Mapping[str, Any]) -> datetime | None:
+    """The capture time: a capture date from the file's own tags (EXIF IFD, IFD0, XMP),
+    else exiftool's (maker notes, formats exifread cannot read), else when the file was
+    last written (IFD0 DateTime), else None: the file keeps no date."""
+    for facts, name in (
+        (primary, "taken_at"),
+        (fallback, "taken_at"),
+        (primary, "modified"),
+        (fallback, "modified"),
+    ):
+        if facts.get(name) is not None:
+            return facts[name]
+    return None
+
+
+def merge(primary: Mapping[str, Any], fallback: Mapping[str, Any]) -> ShotInfo:
+    """ShotInfo from exifread's (and XMP's) facts, gaps filled from exiftool's."""
+
+    def get(name: str) -> Any:
+        value = primary.get(name)
+        return fallback.get(name) if value is None else value
+
+    width, height = get("width"), get("height")
+    if primary.get("width") is None and fallback.get("width") is not None:
+        width, height = fallback["width"], fallback["height"]
+    return ShotInfo(
+        taken_at=when(primary, fallback),
+        exposure=get("exposure"),
+        iso=get("iso"),
+        orientation=int(get("orientation") or 1),
+        width=width,
+        height=height,
+    )
