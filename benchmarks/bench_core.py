@@ -18,7 +18,8 @@ Truth counted for recall: the planted defects that stand >= 3x above local
 noise (camsim's ``visibility``) in at least 5% of the scenes (a burst or a
 tripod run is one scene).
 
-Usage: python benchmarks/bench_core.py [--width 3872 --height 2592 --frames 300] [--keep DIR]
+Usage, from the repository root:
+``python -m benchmarks.bench_core [--width 3872 --height 2592 --frames 300] [--keep DIR]``
 """
 
 from __future__ import annotations
@@ -35,12 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from hotwatch.io import frames
+from hotwatch.sim import camsim
+from hotwatch.sim.scoring import score
 
-from hotwatch.io import frames  # noqa: E402
-from hotwatch.sim import camsim  # noqa: E402
-from hotwatch.sim.scoring import score  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def build_camera(width: int, height: int, n: int, seed: int, dng_compression: str = "none"):
@@ -130,7 +130,7 @@ def ingest_in_child(home: Path, files: list[Path], chunk: int = 25) -> dict:
     code = f"""
 import json, sys, time
 from pathlib import Path
-from hotwatch.io import frames  # noqa: E402
+from hotwatch.io import frames
 from hotwatch.state.catalogue import Catalogue
 from hotwatch.state.config import resolve_paths
 from hotwatch.pipeline.ingest import Ingestor, prepare

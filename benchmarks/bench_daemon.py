@@ -10,7 +10,7 @@ Writes a simulated roll (camera JPEGs, one body, planted defects), then:
 The daemon's time includes one settle delay (a photo is read only after it has stayed
 unchanged that long) and the copy itself; scan's includes interpreter start-up.
 
-    PYTHONPATH=. python benchmarks/bench_daemon.py --frames 500 --size 320x240
+    python -m benchmarks.bench_daemon --frames 500 --size 320x240   # from the repository root
 """
 
 from __future__ import annotations
@@ -28,10 +28,9 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from hotwatch.sim import camsim
 
-from hotwatch.sim import camsim  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def make_roll(folder: Path, n: int, width: int, height: int) -> list[Path]:

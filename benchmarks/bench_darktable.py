@@ -10,28 +10,23 @@ late stuck photosite), then for a later shot (DNG and JPEG) renders with darktab
 Prints, per defect, the residual against the truth before and after healing (0-1 scale), the
 pixels that changed farther than 6 px from any defect, and each render's time.
 
-Usage: python benchmarks/bench_darktable.py
+Usage: ``python -m benchmarks.bench_darktable`` from the repository root.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-import darktable_util as du  # noqa: E402
-
-from hotwatch.darktable.xmp import patch_sidecar  # noqa: E402
-from hotwatch.sim import camsim  # noqa: E402
+from hotwatch.darktable.xmp import patch_sidecar
+from hotwatch.sim import camsim
+from tests.support import darktable as du
+from tests.support.cli import hotwatch
 
 
 def main() -> None:
@@ -57,7 +52,7 @@ def run(work: Path) -> None:
         write = "write_dng" if kind == "raw" else "write_jpeg"
         getattr(cam, write)(shot, photo)
         getattr(clean, write)(shot, truth)
-        proc = du.hotwatch_cli(home, "darktable", "heal", str(photo), "--json")
+        proc = hotwatch("darktable", "heal", str(photo), "--json", home=home, check=False)
         result = json.loads(proc.stdout)["results"][0]
         healed_xmp = Path(f"{photo}.xmp")
         # baseline: the same pipe with an empty hotwatch instance

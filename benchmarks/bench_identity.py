@@ -9,7 +9,7 @@ and small DNGs, from tests/exif_layouts.py), then prints seconds per file for
 - the combination hotwatch uses (``read_camera_file(path, exiftool)``: exifread
   first, exiftool only where exifread lacks make, model or serial).
 
-Run: ``python benchmarks/bench_identity.py [N]`` from the repository root.
+Run: ``python -m benchmarks.bench_identity [N]`` from the repository root.
 """
 
 from __future__ import annotations
@@ -21,10 +21,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from exif_layouts import (  # noqa: E402
+from hotwatch.io.exif import read_camera_file
+from hotwatch.io.exiftool import ExifTool
+from tests.support.exif_layouts import (
     ascii_,
     camera_jpeg,
     canon,
@@ -40,9 +39,6 @@ from exif_layouts import (  # noqa: E402
     undefined,
     write_dng,
 )
-
-from hotwatch.io.exif import read_camera_file  # noqa: E402
-from hotwatch.io.exiftool import ExifTool  # noqa: E402
 
 SHOT = [
     ascii_(0x9003, "2024:05:06 07:08:09"),

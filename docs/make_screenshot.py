@@ -2,22 +2,21 @@
 
 Runs ``hotwatch demo`` into a temporary folder, hides the defect tables (the map, the timeline
 and the close-ups say the same, and fit one picture), and has headless Chromium take the
-screenshot. Usage: ``python docs/make_screenshot.py`` from the repository root.
+screenshot. Usage: ``python docs/make_screenshot.py`` from the repository root, with hotwatch
+installed (``pip install -e .``).
 """
 
 from __future__ import annotations
 
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from hotwatch.cli import main
 
-from hotwatch.cli import main  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 HIDE = "<style>.defects-title, .defect-list { display: none; }</style>"
 SIZE = (1150, 2100)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import with_format_version
 
 from hotwatch.core.accumulator import (
     CEILING,
@@ -27,6 +26,7 @@ from hotwatch.core.detect import DetectParams, candidates, describe, detect, lea
 from hotwatch.core.errors import DamagedState
 from hotwatch.core.evidence import extract
 from hotwatch.state import store
+from tests.support.state import with_format_version
 
 H, W = 96, 128
 PATTERN = np.array([[0, 1], [1, 2]], dtype=np.uint8)

@@ -16,25 +16,25 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from darktable_util import (
-    SIM_DEFECTS,
-    SIM_MARGINS,
-    SIM_SHOTS,
-    hotwatch_cli,
-    sim_camera,
-    sim_shots,
-    train_home,
-    user_edit_xmp,
-)
 from PIL import Image
 
-import hotwatch
+import hotwatch.darktable as darktable_package
 from hotwatch.cli import main
 from hotwatch.darktable.heal import SidecarTarget, heal_shapes, patch_mismatch
 from hotwatch.darktable.install import darktable_script
 from hotwatch.darktable.params import xmp_decode
 from hotwatch.darktable.xmp import patch_sidecar, sidecar_paths, sidecar_state
 from hotwatch.sim import camsim
+from tests.support.cli import hotwatch
+from tests.support.darktable import (
+    SIM_DEFECTS,
+    SIM_MARGINS,
+    SIM_SHOTS,
+    sim_camera,
+    sim_shots,
+    train_home,
+    user_edit_xmp,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 EARLY, LATE = 5, SIM_SHOTS + 1  # shot indices: before / after the late defect's onset
@@ -275,7 +275,7 @@ def test_nothing_scanned_yet_is_an_answer(trained, tmp_path, capsys):
 def test_hostile_file_name(trained, tmp_path):
     name = 'it\'s "$(touch pwned)"; `id` über 東京.jpg'
     p = photo(trained, tmp_path, LATE, "jpg", name=name)
-    proc = hotwatch_cli(trained[0], "darktable", "heal", str(p), "--json")
+    proc = hotwatch("darktable", "heal", str(p), "--json", home=trained[0], check=False)
     assert proc.returncode == 0 and proc.stderr == ""
     res = json.loads(proc.stdout)["results"][0]
     assert res["file"] == str(p) and res["status"] == "healed"
@@ -283,7 +283,7 @@ def test_hostile_file_name(trained, tmp_path):
     assert sidecar_state(text).hotwatch_shapes == 4
     assert ET.fromstring(text) is not None  # the name is escaped in DerivedFrom
     assert not (tmp_path / "pwned").exists() and not (ROOT / "pwned").exists()
-    proc = hotwatch_cli(trained[0], "darktable", "info", str(p))  # text output too
+    proc = hotwatch("darktable", "info", str(p), home=trained[0], check=False)  # text output too
     assert proc.returncode == 0 and name in proc.stdout
 
 
@@ -325,4 +325,4 @@ def test_the_checkout_script_is_the_packaged_one():
     with darktable_script() as packaged:
         checkout = ROOT / "plugins" / "darktable" / "hotwatch.lua"
         assert checkout.read_bytes() == packaged.read_bytes()
-        assert packaged.parent == Path(hotwatch.__file__).parent / "darktable"
+        assert packaged.parent == Path(darktable_package.__file__).parent

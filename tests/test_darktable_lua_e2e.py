@@ -17,9 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-from darktable_util import SIM_SHOTS, hotwatch_cli, sim_camera, sim_shots, train_home
-
 from hotwatch.darktable.xmp import sidecar_paths, sidecar_state
+from tests.support.cli import hotwatch
+from tests.support.darktable import SIM_SHOTS, sim_camera, sim_shots, train_home
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,7 +34,9 @@ def test_import_tags_and_heals_a_file_with_a_hostile_name(tmp_path):
     name = "it's $(touch pwned); über.jpg"
     sim_camera().write_jpeg(sim_shots()[SIM_SHOTS + 1], target_dir / name)  # a later photo
 
-    proc = hotwatch_cli(home, "darktable", "install", "--luarc", "--darktable-config", str(conf))
+    proc = hotwatch(
+        "darktable", "install", "--luarc", "--darktable-config", str(conf), home=home, check=False
+    )
     assert proc.returncode == 0, proc.stderr
     assert (conf / "lua" / "hotwatch" / "hotwatch.lua").exists()
     assert 'require "hotwatch/hotwatch"' in (conf / "luarc").read_text()
@@ -79,5 +81,5 @@ def test_import_tags_and_heals_a_file_with_a_hostile_name(tmp_path):
     # the library's sidecar (written by darktable after the re-import) holds the heal
     assert sidecar_state(text).hotwatch_shapes == len(kinds)
     # and hotwatch agrees that nothing is left to do
-    again = hotwatch_cli(home, "darktable", "heal", str(target_dir / name), "--json")
+    again = hotwatch("darktable", "heal", str(target_dir / name), "--json", home=home, check=False)
     assert json.loads(again.stdout)["results"][0]["status"] == "unchanged"

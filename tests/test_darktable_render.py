@@ -16,7 +16,10 @@ from pathlib import Path
 
 import pytest
 import rawpy
-from darktable_util import (
+
+from hotwatch.darktable.heal import SidecarTarget, defects_applicable, heal_shapes
+from hotwatch.darktable.xmp import patch_sidecar, sidecar_paths, write_sidecar_atomically
+from tests.support.darktable import (
     changed_far,
     oriented,
     render,
@@ -25,9 +28,6 @@ from darktable_util import (
     write_dng,
     write_jpeg,
 )
-
-from hotwatch.darktable.heal import SidecarTarget, defects_applicable, heal_shapes
-from hotwatch.darktable.xmp import patch_sidecar, sidecar_paths, write_sidecar_atomically
 
 HEALED = 0.02
 BEFORE = 0.2

@@ -8,7 +8,6 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from darktable_util import USER_CIRCLE_ID, USER_GROUP_ID, user_edit_xmp
 
 from hotwatch.darktable.heal import SidecarTarget, defects_applicable, heal_shapes, patch_mismatch
 from hotwatch.darktable.install import install_lua, read_darktablerc_write_sidecar
@@ -30,6 +29,7 @@ from hotwatch.darktable.xmp import (
     sidecar_state,
     write_sidecar_atomically,
 )
+from tests.support.darktable import USER_CIRCLE_ID, USER_GROUP_ID, user_edit_xmp
 
 NS = {"darktable": NS_DT, "rdf": NS_RDF}
 JPEG = SidecarTarget.jpeg(256, 192)

@@ -15,8 +15,14 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from conftest import defects_json, hotwatch
-from exif_layouts import (
+
+from hotwatch.cli import main
+from hotwatch.core.dating import UNDATED, frame_time, known_time
+from hotwatch.io.exif import capture_order, capture_time, read_camera_file
+from hotwatch.io.exiftool import ExifTool
+from hotwatch.state.catalogue import Catalogue
+from tests.support.cli import defects_json, hotwatch
+from tests.support.exif_layouts import (
     DATE_TAGS,
     ascii_,
     camera_jpeg,
@@ -28,12 +34,6 @@ from exif_layouts import (
     write_dng,
     xmp_packet,
 )
-
-from hotwatch.cli import main
-from hotwatch.core.dating import UNDATED, frame_time, known_time
-from hotwatch.io.exif import capture_order, capture_time, read_camera_file
-from hotwatch.io.exiftool import ExifTool
-from hotwatch.state.catalogue import Catalogue
 
 TAKEN = datetime(2024, 5, 6, 7, 8, 9, 420000, tzinfo=timezone(timedelta(hours=2)))
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import defects_json, hotwatch, make_roll, visible_truth
-
 from hotwatch.sim.scoring import score
+from tests.support.cli import defects_json, hotwatch
+from tests.support.rolls import make_roll, visible_truth
 
 
 def _cams(home):

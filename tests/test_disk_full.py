@@ -10,9 +10,10 @@ import os
 import subprocess
 
 import pytest
-from conftest import defects_json, hotwatch, make_roll
 
 from hotwatch.state.catalogue import Catalogue
+from tests.support.cli import defects_json, hotwatch
+from tests.support.rolls import make_roll
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import defects_json, hotwatch
 
 from hotwatch.core import cfa as cfa_mod
 from hotwatch.sim import camsim
 from hotwatch.sim.scoring import score
+from tests.support.cli import defects_json, hotwatch
 
 SIZES = ((24, 30), (31, 37))
 

@@ -41,7 +41,15 @@ from pathlib import Path
 
 import exifread
 import pytest
-from exif_layouts import (
+from PIL import Image
+
+from hotwatch.core.errors import UnreadableFile, UnsupportedFile
+from hotwatch.core.model import BodyId, CameraFile
+from hotwatch.io.exif import read_camera_file
+from hotwatch.io.exif.names import normalise_make, normalise_model, normalise_serial
+from hotwatch.io.exif.values import parse_datetime
+from hotwatch.io.exiftool import ExifTool, ExifToolError
+from tests.support.exif_layouts import (
     Entry,
     ascii_,
     camera_jpeg,
@@ -60,14 +68,6 @@ from exif_layouts import (
     write_dng,
     xmp_packet,
 )
-from PIL import Image
-
-from hotwatch.core.errors import UnreadableFile, UnsupportedFile
-from hotwatch.core.model import BodyId, CameraFile
-from hotwatch.io.exif import read_camera_file
-from hotwatch.io.exif.names import normalise_make, normalise_model, normalise_serial
-from hotwatch.io.exif.values import parse_datetime
-from hotwatch.io.exiftool import ExifTool, ExifToolError
 
 
 @pytest.fixture(scope="module")

@@ -19,17 +19,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-from darktable_util import (
+
+from tests.support.cli import hotwatch
+from tests.support.darktable import (
     SIM_DEFECTS,
     SIM_SHOTS,
     changed_far,
-    hotwatch_cli,
     residual,
     sim_camera,
     sim_shots,
     train_home,
 )
-from exif_layouts import DATE_TAGS, rewrite_dng_tags
+from tests.support.exif_layouts import DATE_TAGS, rewrite_dng_tags
 
 EARLY, LATE = 5, SIM_SHOTS + 1
 ALL = {(x, y) for x, y, *_ in SIM_DEFECTS}
@@ -78,7 +79,7 @@ def mosaic_residual(raw: np.ndarray, x: int, y: int) -> float:
 
 
 def dcraw_map(home: Path, out: Path) -> list[tuple[int, int, int]]:
-    proc = hotwatch_cli(home, "export", "1001", "--format", "dcraw", "-o", str(out))
+    proc = hotwatch("export", "1001", "--format", "dcraw", "-o", str(out), home=home, check=False)
     assert proc.returncode == 0, proc.stderr
     return [tuple(int(v) for v in line.split()) for line in out.read_text().splitlines()]
 
@@ -123,7 +124,7 @@ def scan_rewritten(base: Path, rewrite) -> Path:
     for path in camsim.write_roll(sim_camera(), sim_shots()[:SIM_SHOTS], roll, ("dng",)):
         rewrite(path)
         os.utime(path)
-    proc = hotwatch_cli(base / "home", "scan", str(roll))
+    proc = hotwatch("scan", str(roll), home=base / "home", check=False)
     assert proc.returncode == 0, proc.stderr
     return base / "home"
 
@@ -185,7 +186,9 @@ def test_rawtherapee_loads_the_exported_badpixels(body, tmp_path):
     maps, empty = tmp_path / "darkframes", tmp_path / "none"
     maps.mkdir()
     empty.mkdir()
-    proc = hotwatch_cli(home, "export", "1001", "--format", "rawtherapee", "-o", str(maps))
+    proc = hotwatch(
+        "export", "1001", "--format", "rawtherapee", "-o", str(maps), home=home, check=False
+    )
     assert proc.returncode == 0, proc.stderr
     (written,) = maps.glob("*.badpixels")
     pairs = {tuple(int(v) for v in line.split()) for line in written.read_text().splitlines()}

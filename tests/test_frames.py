@@ -12,8 +12,7 @@ from PIL import Image
 
 from hotwatch.core.errors import UnreadableFile, UnsupportedFile
 from hotwatch.io import frames
-
-REAL = Path(__file__).parent / "data" / "real"
+from tests.support.shared_data import CAMERA_SAMPLES, CAMERA_SAMPLES_ORIGIN, shared_data
 
 
 def _pillow_rgb(path: Path) -> np.ndarray:
@@ -56,7 +55,9 @@ def test_other_jpeg_flavours_decode_like_pillow(tmp_path, mode, options):
 
 
 def test_real_camera_jpegs_decode_like_pillow():
-    paths = sorted(REAL.glob("**/*.jpg"))
+    """The JPEGs of real cameras (``../shared/data/camera-samples``), however each encodes."""
+    real = shared_data(CAMERA_SAMPLES, CAMERA_SAMPLES_ORIGIN)
+    paths = sorted(real.glob("**/*.jpg"))
     assert len(paths) >= 10
     for path in paths:
         got = frames.read_frame(path, min_pixels=1).data

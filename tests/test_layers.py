@@ -33,7 +33,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "darktable": {"core", "io", "state", "darktable"},
     "outputs": {"core", "io", "state", "outputs", "darktable.heal"},
     "desktop": {"core", "io", "state", "outputs", "desktop"},
-    "sim": {"core", "io", "state", "sim"},
+    "sim": {"core", "state", "sim"},
 }
 #: the modules outside ``sim`` that may import it: the demo command (tests and benchmarks
 #: may too; they are not part of the package)

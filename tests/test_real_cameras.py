@@ -1,4 +1,5 @@
-"""Real camera files (tests/data/real, sources and licences in tests/data/SOURCES.md).
+"""Real camera files, kept beside the repository (``../shared/data/camera-samples``, with
+their sources and licences in its SOURCES.md; see ``tests/support/shared_data.py``).
 
 Identity: for every file the body hotwatch reads (make, model, serial) is the one exiftool
 reads, normalised the same way; the table names the exiftool tag that holds the serial, so
@@ -10,18 +11,16 @@ Frames: each real file opens through ``read_frame`` with a plausible CFA and siz
 refused with the reason that fits it (most samples are metadata-only: the collections strip
 the pixels to keep the files small).
 
-``python tests/test_real_cameras.py`` prints the per-maker table of serials found by
-hotwatch with and without exiftool against exiftool itself.
+``python -m tests.test_real_cameras`` (from the repository root) prints the per-maker table
+of serials found by hotwatch with and without exiftool against exiftool itself.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import subprocess
-import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +34,25 @@ from hotwatch.io.exif import read_camera_file
 from hotwatch.io.exif.names import normalise_make, normalise_model, normalise_serial
 from hotwatch.io.exiftool import ExifTool
 from hotwatch.io.frames import read_frame
+from tests.support.cli import hotwatch, without_exiftool
+from tests.support.shared_data import (
+    CAMERA_SAMPLES,
+    CAMERA_SAMPLES_ORIGIN,
+    SHARED_DATA,
+    shared_data,
+    skip_module_without,
+)
 
-DATA = Path(__file__).with_name("data") / "real"
+DATA = SHARED_DATA / CAMERA_SAMPLES
+
+skip_module_without(CAMERA_SAMPLES, CAMERA_SAMPLES_ORIGIN)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _samples_are_there() -> None:
+    """Under CI a missing folder fails each test with one line (see shared_data)."""
+    shared_data(CAMERA_SAMPLES, CAMERA_SAMPLES_ORIGIN)
+
 
 SAME = "same"  # exifread alone reads the same body, serial included
 NO_SERIAL = "no serial"  # exifread alone reads make and model but not the serial
@@ -188,18 +204,6 @@ def test_without_exiftool_the_documented_fallback_holds(sample: Sample) -> None:
     assert (body.make, body.model, body.serial) == (sample.make, sample.model, serial)
 
 
-def _env_without_exiftool() -> dict[str, str]:
-    env = dict(os.environ)
-    dirs = env.get("PATH", "").split(os.pathsep)
-    env["PATH"] = os.pathsep.join(d for d in dirs if d and not (Path(d) / "exiftool").exists())
-    return env
-
-
-def _cli(home: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "hotwatch", "--home", str(home), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
-
-
 @pytest.fixture(scope="module")
 def frames_folder(tmp_path_factory) -> Path:
     """The real files with pixels (a Canon HIF, an iPhone HEIC, a Kodak raw) and a thumbnail."""
@@ -212,25 +216,24 @@ def frames_folder(tmp_path_factory) -> Path:
 
 def test_cli_with_and_without_exiftool(frames_folder: Path, tmp_path: Path) -> None:
     with_home, without_home = tmp_path / "with", tmp_path / "without"
-    assert _cli(with_home, "scan", str(frames_folder)).returncode == 0
-    cams = json.loads(_cli(with_home, "cameras", "--json").stdout)["cameras"]
+    hotwatch("scan", str(frames_folder), home=with_home)
+    cams = json.loads(hotwatch("cameras", "--json", home=with_home).stdout)["cameras"]
     assert {c["label"] for c in cams} == {
         "CANON EOS R5 #23021000484",
         "APPLE iPhone XR (no serial)",
         "KODAK Digital Science DC50 Zoom Camera (no serial)",
     }
 
-    env = _env_without_exiftool()
+    env = without_exiftool()
     assert shutil.which("exiftool", path=env["PATH"]) is None
-    scan = _cli(without_home, "scan", str(frames_folder), env=env)
-    assert scan.returncode == 0, scan.stderr
+    scan = hotwatch("scan", str(frames_folder), home=without_home, env=env)
     assert "needs exiftool" in scan.stdout + scan.stderr  # the Canon HIF's reason
-    cams = json.loads(_cli(without_home, "cameras", "--json", env=env).stdout)["cameras"]
+    cams = json.loads(hotwatch("cameras", "--json", home=without_home, env=env).stdout)["cameras"]
     assert {c["label"] for c in cams} == {
         "APPLE iPhone XR (no serial)",
         "KODAK Digital Science DC50 Zoom Camera (no serial)",
     }
-    text = _cli(without_home, "cameras", env=env).stdout
+    text = hotwatch("cameras", home=without_home, env=env).stdout
     assert text.count("installing exiftool") == 2
 
 
@@ -295,7 +298,7 @@ def test_truncated_real_raw_fails(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# the per-maker table (python tests/test_real_cameras.py)
+# the per-maker table (python -m tests.test_real_cameras)
 # --------------------------------------------------------------------------------------------
 
 

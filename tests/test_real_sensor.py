@@ -31,9 +31,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import defects_json, hotwatch
-from real_sensor_oracle import Oracle, raw_files
-from shared_data import shared_data, skip_module_without
+
+from tests.support.cli import defects_json, hotwatch
+from tests.support.sensor_oracle import Oracle, raw_files
+from tests.support.shared_data import shared_data, skip_module_without
 
 ORIGIN = (
     "the 8 Canon PowerShot S40 CRWs of github.com/thorsted/digicam_corpus, folder "

@@ -13,13 +13,17 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import defects_json, hotwatch, make_roll, with_format_version
 
 from hotwatch.core.accumulator import FORMAT_VERSION
 from hotwatch.pipeline.rebuild import rebuild_outdated
 from hotwatch.state import store
 from hotwatch.state.catalogue import Catalogue
 from hotwatch.state.config import Paths
+from tests.support.cli import defects_json, hotwatch
+from tests.support.daemon import Daemon
+from tests.support.rolls import make_roll
+from tests.support.state import with_format_version
+from tests.support.waiting import wait_until
 
 OLD = 1  #: the format (of SHA-256 digests) that is rebuilt, not converted
 
@@ -108,15 +112,13 @@ def test_nothing_to_rebuild_is_a_no_op(tmp_path):
 
 def test_the_daemon_rebuilds_at_start_and_stays_alive_meanwhile(aged):
     """The daemon rebuilds before it watches, telling systemd it is alive meanwhile."""
-    from test_watch import Daemon, wait_for
-
     roll, home, ref = aged
     status = Paths(home, home).daemon_status
     # a ping every 30 ms: the rebuild of 80 small photos takes several such periods
     daemon = Daemon(home, roll.folder, watchdog_usec=60_000)
     try:
-        wait_for("the rebuild", lambda: "rebuilt accumulator" in daemon.text, timeout=120)
-        wait_for("idle", lambda: '"state": "idle"' in status.read_text())
+        wait_until("the rebuild", lambda: "rebuilt accumulator" in daemon.text, timeout=120)
+        wait_until("idle", lambda: '"state": "idle"' in status.read_text())
     finally:
         daemon.terminate(timeout=20)
     said = daemon.messages

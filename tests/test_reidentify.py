@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
-from exif_layouts import ascii_, pentax, rational, short, tiff, undefined
 from PIL import Image
 
 from hotwatch.core.accumulator import Accumulator, content_digest
@@ -39,6 +36,8 @@ from hotwatch.sim import camsim
 from hotwatch.state import store
 from hotwatch.state.catalogue import Catalogue
 from hotwatch.state.config import Paths
+from tests.support.cli import hotwatch, without_exiftool
+from tests.support.exif_layouts import ascii_, pentax, rational, short, tiff, undefined
 
 MAKE, MODEL = "RICOH IMAGING COMPANY, LTD.", "PENTAX K-3 Mark III"
 SERIAL = "1234567"
@@ -110,21 +109,8 @@ def ingest(paths: Paths, cat: Catalogue, folders: list[Path], exiftool: ExifTool
 
 
 def cli(home: Path, *args: str, exiftool: bool = True) -> str:
-    """The real command line; without ``exiftool`` it is hidden from PATH."""
-    env = dict(os.environ)
-    if not exiftool:
-        empty = home.parent / "no-exiftool-bin"
-        empty.mkdir(exist_ok=True)
-        env["PATH"] = str(empty)
-    proc = subprocess.run(
-        [sys.executable, "-m", "hotwatch", "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc.stdout
+    """The real command line's output; without ``exiftool`` it is hidden from PATH."""
+    return hotwatch(*args, home=home, env=None if exiftool else without_exiftool()).stdout
 
 
 def dump(db: Path) -> dict[str, list[tuple]]:

@@ -8,10 +8,11 @@ import shutil
 import stat
 
 import pytest
-from conftest import defects_json, hotwatch, make_roll
 from PIL import Image
 
 from hotwatch.state.catalogue import Catalogue
+from tests.support.cli import defects_json, hotwatch
+from tests.support.rolls import make_roll
 
 
 @pytest.fixture(scope="module")
@@ -131,15 +132,7 @@ def test_home_env_and_usage_errors(tmp_path, small_roll):
     env_home = tmp_path / "envhome"
     proc = hotwatch("cameras", check=False, home=None)
     assert proc.returncode in (0, 1)
-    import subprocess
-    import sys
-
-    subprocess.run(
-        [sys.executable, "-m", "hotwatch", "scan", str(small_roll.folder)],
-        env={**os.environ, "HOTWATCH_HOME": str(env_home)},
-        check=True,
-        capture_output=True,
-    )
+    hotwatch("scan", str(small_roll.folder), env={"HOTWATCH_HOME": str(env_home)})
     assert (env_home / "catalogue.sqlite").exists()
     assert hotwatch("scan", home=env_home, check=False).returncode == 2
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from hotwatch.desktop.service import systemd_quote, unit_text
+from tests.support.cli import hotwatch
 
 REPO = Path(__file__).resolve().parents[1]
 UNIT = REPO / "systemd" / "hotwatch.service"
@@ -32,14 +33,11 @@ def run_hotwatch(tmp: Path, *args: str) -> subprocess.CompletedProcess:
     runtime = tmp / "no-bus"
     runtime.mkdir(mode=0o700, exist_ok=True)
     env = {
-        **os.environ,
         "XDG_CONFIG_HOME": str(tmp / "config"),
         "XDG_RUNTIME_DIR": str(runtime),
         "DBUS_SESSION_BUS_ADDRESS": f"unix:path={runtime}/bus",
-        "PYTHONPATH": str(REPO),
     }
-    cmd = [sys.executable, "-m", "hotwatch", "--home", str(tmp / "state"), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60, cwd=tmp)
+    return hotwatch(*args, home=tmp / "state", check=False, env=env, cwd=tmp, timeout=60)
 
 
 def test_repo_unit_is_the_template_and_verifies(tmp_path):

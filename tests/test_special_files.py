@@ -19,11 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import hotwatch
 
 from hotwatch.core.errors import UnreadableFile
 from hotwatch.core.model import FileStatus
-from hotwatch.daemon.daemon import Settler
+from hotwatch.daemon.settler import Settler
 from hotwatch.io import guarded
 from hotwatch.io.exif import capture_order, capture_time, read_camera_file
 from hotwatch.io.frames import read_frame
@@ -31,6 +30,7 @@ from hotwatch.pipeline import ingest
 from hotwatch.pipeline.ingest import Ingestor, identify
 from hotwatch.state.catalogue import Catalogue
 from hotwatch.state.config import resolve_paths
+from tests.support.cli import hotwatch
 
 QUICK = 10.0  #: seconds within which a refusal must come (the hang it replaces is forever)
 

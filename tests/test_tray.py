@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from tray_env import REPO, Desktop, TrayProcess, start_desktop, start_tray, wait_for
 
 from hotwatch.core.model import AccumulatorKey, BodyId, Defect, DefectKind, FrameKind
 from hotwatch.desktop import tray
@@ -39,6 +38,8 @@ from hotwatch.outputs.notify import (
 from hotwatch.state import runfiles
 from hotwatch.state.catalogue import Catalogue
 from hotwatch.state.config import Paths
+from tests.support.desktop import REPO, Desktop, TrayProcess, start_desktop, start_tray
+from tests.support.waiting import wait_for
 
 D80 = BodyId("NIKON", "D80", "3012345")
 NOSERIAL = BodyId("Canon", "Canon EOS 5D", None)

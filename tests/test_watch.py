@@ -11,43 +11,27 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import defects_json, hotwatch, make_roll
 
 from hotwatch.cli import main
 from hotwatch.core.errors import UserError
-from hotwatch.daemon.daemon import Settler
+from hotwatch.daemon.settler import Settler
 from hotwatch.state import folders as folders_mod
 from hotwatch.state import store
 from hotwatch.state.catalogue import Catalogue
 from hotwatch.state.config import Config, resolve_paths
+from tests.support.cli import defects_json, hotwatch
+from tests.support.daemon import Daemon
+from tests.support.rolls import make_roll
+from tests.support.waiting import wait_until
 
-SETTLE = "0.3"
 BURST = 500
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def wait_for(what: str, cond: Callable[[], object], timeout: float = 60.0) -> object:
-    """Poll ``cond`` until it is truthy; fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def ingested(home: Path) -> list:
@@ -104,93 +88,6 @@ def assert_same_as_scan(home: Path, reference: Path) -> None:
         a = (home / "accumulators" / name).read_bytes()
         assert a == (reference / "accumulators" / name).read_bytes(), name
     assert defects_json(home) == defects_json(reference)
-
-
-class Daemon:
-    """``python -m hotwatch --home H watch FOLDER...`` with a systemd notify socket."""
-
-    def __init__(
-        self,
-        home: Path,
-        *folders: Path,
-        args: tuple[str, ...] = (),
-        watchdog_usec: int = 400_000,
-    ) -> None:
-        self.home = home
-        self.log = home.parent / f"daemon-{time.monotonic_ns()}.log"
-        sock_path = home.parent / f"notify-{time.monotonic_ns()}.sock"
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(sock_path))
-        self.messages: list[str] = []
-        self._got = threading.Condition()
-        self._closing = threading.Event()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        env = {**os.environ, "NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": str(watchdog_usec)}
-        cmd = [sys.executable, "-m", "hotwatch", "--home", str(home), "watch"]
-        cmd += [*map(str, folders), "--settle", SETTLE, *args]
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(cmd, stderr=log, stdout=log, env=env)
-        self.wait_message("READY=1", timeout=30)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def _read(self) -> None:
-        """Like systemd, read every notification as it comes (until closed and drained)."""
-        self.sock.settimeout(0.1)
-        while True:
-            try:
-                data = self.sock.recv(4096)
-            except TimeoutError:
-                if self._closing.is_set():
-                    return
-                continue
-            with self._got:
-                self.messages += data.decode().split("\n")
-                self._got.notify_all()
-
-    def wait_message(self, line: str, timeout: float = 10) -> None:
-        deadline = time.monotonic() + timeout
-        with self._got:
-            while line not in self.messages:
-                if self.proc.poll() is not None:
-                    raise AssertionError(f"daemon exited with {self.proc.returncode}:\n{self.text}")
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"no {line} from the daemon:\n{self.text}")
-                self._got.wait(0.1)
-
-    @property
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def terminate(self, timeout: float = 5.0) -> float:
-        """SIGTERM; returns how long it took to exit (must be 0 and within ``timeout``)."""
-        t0 = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(timeout=timeout)
-        took = time.monotonic() - t0
-        self.close()
-        assert rc == 0, self.text
-        return took
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait(timeout=10)
-        self.close()
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self._closing.set()
-        self._reader.join(timeout=5)
-        self.sock.close()
-
-    def assert_clean_log(self) -> None:
-        for bad in ("Traceback", "failed:", "skipped:", "ERROR"):
-            assert bad not in self.text, self.text
 
 
 @pytest.fixture
@@ -253,8 +150,8 @@ def test_burst_of_500_is_absorbed_once_and_matches_scan(daemons, burst, burst_re
     inbox.mkdir()
     d = daemons(home, inbox)
     copy_all(burst, inbox)  # a card import: everything at once
-    wait_for("500 photos", lambda: len(ingested(home)) == BURST, timeout=90)
-    wait_for("an idle daemon", lambda: hotwatch_status(home)["queue"] == 0)
+    wait_until("500 photos", lambda: len(ingested(home)) == BURST, timeout=90)
+    wait_until("an idle daemon", lambda: hotwatch_status(home)["queue"] == 0)
 
     second = hotwatch("watch", str(inbox), home=home, check=False)
     assert second.returncode == 1
@@ -281,24 +178,24 @@ def test_sigkill_mid_burst_then_restart_counts_every_photo_once(
     inbox.mkdir()
     d = daemons(home, inbox)
     copy_all(burst[:300], inbox)
-    wait_for("some photos committed", lambda: len(ingested(home)) >= 25)
+    wait_until("some photos committed", lambda: len(ingested(home)) >= 25)
     d.kill()  # at whatever instant the worker is at
     copy_all(burst[300:], inbox)  # arrives while the daemon is down: the catch-up finds it
 
     d = daemons(home, inbox)
-    wait_for("more photos committed", lambda: len(ingested(home)) >= 200, timeout=90)
+    wait_until("more photos committed", lambda: len(ingested(home)) >= 200, timeout=90)
     d.kill()
 
     d = daemons(home, inbox)
-    wait_for("350 photos", lambda: len(ingested(home)) >= 350, timeout=90)
+    wait_until("350 photos", lambda: len(ingested(home)) >= 350, timeout=90)
     assert d.terminate() < 5.0  # SIGTERM while busy: finish the frame, persist, exit 0
     with Catalogue(home / "catalogue.sqlite", readonly=True) as cat:
         committed = len(cat.files(status="ingested"))
         assert sum(a.frames for a in cat.accumulators()) == committed
 
     d = daemons(home, inbox)
-    wait_for("500 photos", lambda: len(ingested(home)) == BURST, timeout=90)
-    wait_for("an idle daemon", lambda: hotwatch_status(home)["queue"] == 0)
+    wait_until("500 photos", lambda: len(ingested(home)) == BURST, timeout=90)
+    wait_until("an idle daemon", lambda: hotwatch_status(home)["queue"] == 0)
     d.terminate()
     d.assert_clean_log()
     check_counted_once(home, BURST)
@@ -324,8 +221,8 @@ def test_slowly_written_files_are_read_once_complete(daemons, pairs, tmp_path):
                     time.sleep(pauses[i])  # the slow copy being simulated
         os.utime(inbox / src.name, ns=(src.stat().st_atime_ns, src.stat().st_mtime_ns))
     shutil.copy2(jpegs[2], inbox / jpegs[2].name)
-    wait_for("3 photos", lambda: len(ingested(home)) == 3)
-    wait_for("an idle daemon", lambda: hotwatch_status(home)["queue"] == 0)
+    wait_until("3 photos", lambda: len(ingested(home)) == 3)
+    wait_until("an idle daemon", lambda: hotwatch_status(home)["queue"] == 0)
     d.terminate()
     d.assert_clean_log()
     assert len(all_files(home)) == 3
@@ -346,8 +243,8 @@ def test_write_then_rename_is_read_once_under_its_final_name(daemons, pairs, tmp
     for src, tmp in zip(jpegs, temps, strict=True):
         shutil.copy2(src, tmp)
         os.rename(tmp, inbox / src.name)
-    wait_for("3 photos", lambda: len(ingested(home)) == 3)
-    wait_for("an idle daemon", lambda: hotwatch_status(home)["queue"] == 0)
+    wait_until("3 photos", lambda: len(ingested(home)) == 3)
+    wait_until("an idle daemon", lambda: hotwatch_status(home)["queue"] == 0)
     d.terminate()
     d.assert_clean_log()
     assert sorted(Path(f.path).name for f in all_files(home)) == [j.name for j in jpegs]
@@ -367,8 +264,8 @@ def test_folder_moved_in_with_raw_jpeg_pairs_and_sidecars(daemons, pairs, tmp_pa
     (outside / "notes.txt").write_text("hello")
     (outside / "clip.mov").write_bytes(b"\0" * 100)
     os.rename(outside, inbox / outside.name)  # one rename: inotify sees a folder arrive
-    wait_for("all pairs", lambda: len(ingested(home)) == len(pairs))
-    wait_for("an idle daemon", lambda: hotwatch_status(home)["queue"] == 0)
+    wait_until("all pairs", lambda: len(ingested(home)) == len(pairs))
+    wait_until("an idle daemon", lambda: hotwatch_status(home)["queue"] == 0)
     d.terminate()
     d.assert_clean_log()
     assert len(all_files(home)) == len(pairs)  # sidecars and the rest not even recorded
@@ -386,7 +283,7 @@ def test_poll_catch_up_pause_rescan_and_status(daemons, pairs, tmp_path):
     (paths.runtime / "paused").touch()
     d = daemons(home, inbox, args=("--poll",))
     copy_all(jpegs[2:5], inbox)
-    wait_for("5 queued while paused", lambda: hotwatch_status(home)["queue"] == 5)
+    wait_until("5 queued while paused", lambda: hotwatch_status(home)["queue"] == 5)
     status = hotwatch_status(home)
     assert status["running"] and status["paused"] and status["state"] == "paused"
     assert ingested(home) == []
@@ -394,16 +291,16 @@ def test_poll_catch_up_pause_rescan_and_status(daemons, pairs, tmp_path):
     assert f"running (pid {d.pid}, paused)" in text and "queue: 5" in text
 
     (paths.runtime / "paused").unlink()
-    wait_for("5 photos", lambda: len(ingested(home)) == 5)
+    wait_until("5 photos", lambda: len(ingested(home)) == 5)
     (paths.runtime / "rescan").touch()
-    wait_for("the rescan flag taken", lambda: not (paths.runtime / "rescan").exists())
-    wait_for("an idle daemon", lambda: hotwatch_status(home)["queue"] == 0)
+    wait_until("the rescan flag taken", lambda: not (paths.runtime / "rescan").exists())
+    wait_until("an idle daemon", lambda: hotwatch_status(home)["queue"] == 0)
     assert "polling" in d.text and "requested scan: 0 new" in d.text
     d.terminate()
 
     copy_all(jpegs[5:], inbox)  # while stopped
     d = daemons(home, inbox, args=("--poll",))
-    wait_for("all photos", lambda: len(ingested(home)) == len(jpegs))
+    wait_until("all photos", lambda: len(ingested(home)) == len(jpegs))
     d.terminate()
     d.assert_clean_log()
     check_counted_once(home, len(jpegs))
@@ -425,13 +322,13 @@ def test_named_pipes_in_a_watched_folder_never_hang_the_daemon(daemons, pairs, t
     os.mkfifo(late)  # appears while the daemon watches
     jpegs = [p for p in pairs if p.suffix == ".JPG"][:3]
     copy_all(jpegs, inbox)
-    wait_for("3 photos", lambda: len(ingested(home)) == 3)
+    wait_until("3 photos", lambda: len(ingested(home)) == 3)
 
     def skipped() -> dict[str, str]:
         return {f.path: f.reason for f in all_files(home) if f.status.value == "skipped"}
 
-    wait_for("both pipes recorded", lambda: len(skipped()) == 2)
-    wait_for("an idle daemon", lambda: hotwatch_status(home)["queue"] == 0)
+    wait_until("both pipes recorded", lambda: len(skipped()) == 2)
+    wait_until("an idle daemon", lambda: hotwatch_status(home)["queue"] == 0)
     assert skipped() == {str(p): "a named pipe (FIFO), not a photo file" for p in (early, late)}
     assert d.terminate() < 5.0
     assert "WATCHDOG=1" in d.messages

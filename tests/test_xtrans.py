@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rawpy
-from conftest import defects_json, hotwatch
 
 from hotwatch.core.errors import UnreadableFile, UnsupportedFile
 from hotwatch.core.model import FileStatus
 from hotwatch.io.frames import read_frame
 from hotwatch.sim import camsim
 from hotwatch.state.catalogue import Catalogue
+from tests.support.cli import defects_json, hotwatch
 
 N_SHOTS = 40
 COUNTS = {"hot": 3, "stuck": 2, "dead": 2, "partial": 1}

@@ -17,6 +17,8 @@ import numpy as np
 import tifffile
 from PIL import Image
 
+from .cli import hotwatch
+
 W, H = 256, 192  # rendered size: a darktable-cli run stays well under a second
 
 
@@ -323,21 +325,6 @@ def sim_shots(n: int = SIM_SHOTS + 2):
     )
 
 
-def hotwatch_cli(home: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """``python -m hotwatch --home HOME ARGS`` from this checkout."""
-    import sys
-
-    root = Path(__file__).resolve().parents[1]
-    return subprocess.run(
-        [sys.executable, "-m", "hotwatch", "--home", str(home.absolute()), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": str(root)},
-    )
-
-
 def train_home(home: Path, roll: Path, formats: tuple[str, ...] = ("jpeg", "dng")) -> dict:
     """Write the simulated roll, scan it into HOME; returns ``defects --json`` as a dict."""
     import json
@@ -346,8 +333,8 @@ def train_home(home: Path, roll: Path, formats: tuple[str, ...] = ("jpeg", "dng"
 
     home, roll = home.absolute(), roll.absolute()
     camsim.write_roll(sim_camera(), sim_shots()[:SIM_SHOTS], roll, formats)
-    proc = hotwatch_cli(home, "scan", str(roll))
+    proc = hotwatch("scan", str(roll), home=home, check=False)
     assert proc.returncode == 0, proc.stderr
-    proc = hotwatch_cli(home, "defects", "--json")
+    proc = hotwatch("defects", "--json", home=home, check=False)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)

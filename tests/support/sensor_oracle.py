@@ -28,7 +28,8 @@ what chance alone gives on the same frames: ``shifted_null`` (each frame's map m
 own whole number of CFA periods, so nothing real lines up) for the frame counts, and the
 session evidence of all photosites for the split-half check.
 
-``python tests/real_sensor_oracle.py [FOLDER]`` prints the figures the tests rely on.
+``python -m tests.support.sensor_oracle [FOLDER]`` (from the repository root) prints the
+figures the tests rely on.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+
+from .shared_data import SHARED_DATA
 
 Z_STANDS_OUT = 4.0
 WINDOW = 16  # phase-plane pixels (32 photosites on the sensor) for the local median and MAD
@@ -326,7 +329,7 @@ def raw_files(folder: Path) -> list[Path]:
 
 def main(argv: list[str]) -> int:
     """Print the figures the tests rely on, for a folder of raws of one body."""
-    here = Path(__file__).resolve().parents[2] / "shared" / "data" / "digicam-s40"
+    here = SHARED_DATA / "digicam-s40"
     folder = Path(argv[0]) if argv else here
     oracle = Oracle.from_files(raw_files(folder))
     counts = oracle.counts()

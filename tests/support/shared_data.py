@@ -7,7 +7,9 @@ them, so there a missing folder fails instead of skipping.
 
 Use both: ``skip_module_without(name, origin)`` at module level (one skip line for the whole
 module), and ``shared_data(name, origin)`` where the files are read (the folder, or a
-failure under CI that leaves the rest of the run going).
+failure under CI that leaves the rest of the run going). The collections so kept:
+``camera-samples`` (:data:`CAMERA_SAMPLES`: real cameras' files, mostly metadata-only, from
+the ExifTool, Exiv2 and rawpy test data) and ``digicam-s40`` (a real sensor's raws).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+#: ``<repository>/../shared/data``
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def _missing(name: str, origin: str) -> str | None:
@@ -53,3 +56,11 @@ def skip_module_without(name: str, origin: str) -> None:
     message = _missing(name, origin)
     if message is not None and not in_ci():
         pytest.skip(message, allow_module_level=True)
+
+
+#: the real camera files of ``../shared/data/camera-samples`` and where they come from
+CAMERA_SAMPLES = "camera-samples"
+CAMERA_SAMPLES_ORIGIN = (
+    "real camera files from the test data of exiftool/exiftool (t/images), Exiv2/exiv2 "
+    "(test/data) and letmaik/rawpy (test), as listed with their licences in its SOURCES.md"
+)

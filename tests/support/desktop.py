@@ -13,24 +13,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
+from .waiting import wait_for
 
-
-def wait_for(predicate: Callable[[], object], timeout: float, step: float = 0.1) -> bool:
-    """Poll ``predicate`` until truthy or ``timeout`` seconds pass."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(step)
-    return bool(predicate())
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _stop(proc: subprocess.Popen) -> None:
