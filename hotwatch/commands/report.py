@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 
 from hotwatch.commands.common import open_catalogue, pick_body
 from hotwatch.core.errors import UserError
 from hotwatch.outputs import report
-
-log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
