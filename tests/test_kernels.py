@@ -125,6 +125,17 @@ def _oracle_outliers(v, grid, pattern, thr, sigma, bright2, dark2, black, span):
                         peak &= sign * own >= sign * nb
             mine = (sign * own > 0) | ((own == 0) & (sign == -1))
             hit &= (peak | ~mine).reshape(h, wc)
+        # ... and no overshoot: a same-channel element within 3 px standing out the other way
+        # at least twice as far
+        r3 = kernels.OVERSHOOT
+        pad3 = np.pad(own, ((r3, r3), (r3, r3), (0, 0)))
+        ring = np.zeros(own.shape, bool)
+        for dy in range(-r3, r3 + 1):
+            for dx in range(-r3, r3 + 1):
+                nb = pad3[r3 + dy : r3 + dy + h, r3 + dx : r3 + dx + w]
+                other = (nb != 0) & ((nb > 0) != (own > 0))
+                ring |= other & (np.abs(nb) >= kernels.OVERSHOOT_RATIO * np.abs(own))
+        hit &= ~ring.reshape(h, wc)
     # per pixel, the first of its most deviant channels, whichever its sign
     best: dict[int, tuple[float, int]] = {}
     for y, j in zip(*np.nonzero(hit), strict=True):

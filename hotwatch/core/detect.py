@@ -49,7 +49,7 @@ class DetectParams:
     dead_level: int = 24  #: a dark outlier whose values stay below this is dead
     hot_rate_ratio: float = 0.25  #: shows this much less often at short exposures: hot
     split_radius: int = 1  #: JPEG: a weaker candidate this close to a stronger one ...
-    split_ratio: float = 0.8  #: ... under this share of its score is the same defect
+    split_ratio: float = 0.9  #: ... under this share of its score is the same defect
     echo_radius: int = 15  #: JPEG: ... and weaker ones this close (one 16x8 MCU) its ringing
     echo_ratio: float = 0.5
     #: JPEG: a neighbour right beside it whose onset is this much earlier (seconds) is a

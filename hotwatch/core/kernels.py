@@ -52,6 +52,11 @@ SAMPLE = 3
 #: sampled row (5,000 sigmas out) would otherwise raise the noise of its whole block fifty
 #: times, and hide every other defect there
 TRIM = 2
+#: JPEG: a pixel within this many pixels of one standing out the other way ...
+OVERSHOOT = 3
+#: ... at least this many times as far, in the same frame and channel, is its ringing
+OVERSHOOT_RATIO = 1.5
+RING = 2 * OVERSHOOT + 1  #: rows of residuals kept around the row being read
 TOP = 16383  #: the largest element value the 16-bit arithmetic takes
 
 
@@ -229,8 +234,8 @@ def frame_pass(
     e_n = np.zeros((bx, c_n), np.int64)
     hit = np.zeros(-(-wc // 8) * 8, np.uint8)  # flags, read eight at a time
     # demosaiced frames: levels and residuals of the rows around the one being read
-    ring_lvl = np.zeros((3, wc), np.int16)
-    ring_res = np.zeros((3, wc), np.int16)
+    ring_lvl = np.zeros((RING, wc), np.int16)
+    ring_res = np.zeros((RING, wc), np.int16)
     ready = np.full(1, -1, np.int64)  # the last row in the ring
     sums = np.empty(wc, np.int32)
     peak = np.empty(wc, np.int32)  # each element's largest |resid2| over the sampled rows
@@ -377,16 +382,18 @@ def _row_outliers(
     for y in range(b * BLOCK, min((b + 1) * BLOCK, h)):
         inner_row = r <= y < h - r
         if peaks:
-            for yy in range(max(ready[0] + 1, y), min(y + 2, h)):
+            for yy in range(max(ready[0] + 1, y), min(y + OVERSHOOT + 1, h)):
                 _levels_row(
-                    v, yy, offs, p, r, c_n, e_ptr, e_col, e_off, ring_lvl[yy % 3],
-                    ring_res[yy % 3], thr, hit,
+                    v, yy, offs, p, r, c_n, e_ptr, e_col, e_off, ring_lvl[yy % RING],
+                    ring_res[yy % RING], thr, hit,
                 )  # fmt: skip
                 ready[0] = yy
-            res_row = ring_res[y % 3]
-            _flags_row(res_row, ring_lvl[y % 3], thr, thr_e, inner_row, lo, hi, bright2, dark2, hit)
-            up = ring_res[(y - 1) % 3] if y > 0 else res_row  # beyond the edge: no rival
-            down = ring_res[(y + 1) % 3] if y + 1 < h else res_row
+            res_row = ring_res[y % RING]
+            _flags_row(
+                res_row, ring_lvl[y % RING], thr, thr_e, inner_row, lo, hi, bright2, dark2, hit
+            )
+            up = ring_res[(y - 1) % RING] if y > 0 else res_row  # beyond the edge: no rival
+            down = ring_res[(y + 1) % RING] if y + 1 < h else res_row
             _keep_peaks(up, res_row, down, c_n, hit)
         else:
             if inner_row:
@@ -439,7 +446,8 @@ def _emit_row(
     ring_res, pos_idx, pos_z, pos_val, neg_idx, neg_z, neg_val, n,
 ):  # fmt: skip
     """Record the flagged elements of row ``y``; with ``peaks``, only those that are their
-    pixel's most deviant channel and the peak of that channel around them."""
+    pixel's most deviant channel, the peak of that channel around them, and no overshoot
+    of a far stronger one of the other sign (see :func:`_overshoot`)."""
     wc = v.shape[1]
     hit_words = hit.view(np.uint64)
     row = v[y]
@@ -451,7 +459,11 @@ def _emit_row(
         for j in range(word * 8, min(wc, word * 8 + 8)):
             z = _z(resid, j, inv_sigma, inv_e, inner_row, lo, hi) if hit[j] else np.float32(0)
             keep = hit[j] and (
-                not peaks or _most_deviant(resid, j, c, c_n, z, inv_sigma, inv_e, inner_row, lo, hi)
+                not peaks
+                or (
+                    _most_deviant(resid, j, c, c_n, z, inv_sigma, inv_e, inner_row, lo, hi)
+                    and not _overshoot(ring_res, y, v.shape[0], j, c_n)
+                )
             )
             if keep:
                 val = (np.float32(_ld(row[j])) - black32) * to255 + np.float32(0.5)
@@ -463,6 +475,26 @@ def _emit_row(
                 c = 0
                 x += 1
     return True
+
+
+@njit(cache=True, nogil=True)
+def _overshoot(ring_res, y, h, j, c_n):
+    """Whether element (y, j) stands within ``OVERSHOOT`` pixels of an element of its
+    channel that stands out the other way ``OVERSHOOT_RATIO`` times as far, in this frame:
+    the ring JPEG's ringing and shared chroma draw around a strong defect, not a defect of
+    its own (a defect beside a strong one still counts in the frames where that one does
+    not dwarf it, and those are most: a dead pixel shows on lit scenes, a hot one on dark)."""
+    wc = ring_res.shape[1]
+    own = np.int32(ring_res[y % RING, j])
+    far = OVERSHOOT_RATIO * abs(own)
+    for yy in range(max(y - OVERSHOOT, 0), min(y + OVERSHOOT + 1, h)):
+        nb = ring_res[yy % RING]
+        for jj in range(j - OVERSHOOT * c_n, j + OVERSHOOT * c_n + 1, c_n):
+            if 0 <= jj < wc:
+                other = np.int32(nb[jj])
+                if (own > 0) != (other > 0) and other != 0 and abs(other) >= far:
+                    return True
+    return False
 
 
 @njit(cache=True, nogil=True, inline="always")
