@@ -1,7 +1,8 @@
 """darktable bridge benchmark: how well `hotwatch darktable heal` heals, measured in darktable.
 
 Trains a home on a simulated body (320x240 RGGB with sensor margins, two stuck, one dead and one
-late stuck photosite), then for a later shot (DNG and JPEG) renders with darktable-cli 4.2:
+late stuck photosite), then for a later shot (DNG and JPEG) renders with darktable-cli (4.2 on
+the host, or 5.4.1 / 5.0.1 in the trixie chroot of ``.ci/darktable5.sh``):
 
 * the photo as it is, with an empty hotwatch retouch instance (same modules: the baseline),
 * the photo with the sidecar `hotwatch darktable heal` wrote,
@@ -10,11 +11,14 @@ late stuck photosite), then for a later shot (DNG and JPEG) renders with darktab
 Prints, per defect, the residual against the truth before and after healing (0-1 scale), the
 pixels that changed farther than 6 px from any defect, and each render's time.
 
-Usage: ``python -m benchmarks.bench_darktable`` from the repository root.
+Usage: ``python -m benchmarks.bench_darktable [--darktable host|backports|trixie]`` from the
+repository root (as root for the chroot).
 """
 
 from __future__ import annotations
 
+import argparse
+import functools
 import json
 import shutil
 import tempfile
@@ -25,19 +29,30 @@ import numpy as np
 
 from hotwatch.darktable.xmp import patch_sidecar
 from hotwatch.sim import camsim
+from tests.support import chroot
 from tests.support import darktable as du
 from tests.support.cli import hotwatch
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    names = [d.name for d in chroot.DARKTABLES]
+    parser.add_argument("--darktable", choices=["host", *names], default="host")
+    args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="hotwatch-dt-"))
+    render = du.render
+    if args.darktable != "host":  # darktable 5.x in the chroot, which sees WORK
+        dt5 = next(d for d in chroot.DARKTABLES if d.name == args.darktable)
+        render = functools.partial(
+            du.render, cli=dt5.cli, runner=lambda cmd: chroot.run_in_chroot(cmd, [work])
+        )
     try:
-        run(work)
+        run(work, render)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def run(work: Path) -> None:
+def run(work: Path, render=du.render) -> None:
     home, roll = work / "home", work / "roll"
     t0 = time.perf_counter()
     du.train_home(home, roll)
@@ -62,9 +77,9 @@ def run(work: Path) -> None:
         )
         truth_xmp = work / f"truth{suffix}.xmp"
         truth_xmp.write_text(base_xmp.read_text(encoding="utf-8"), encoding="utf-8")
-        before, t_before, _ = du.render(photo, base_xmp, work / f"before-{kind}.tif", conf)
-        after, t_after, _ = du.render(photo, healed_xmp, work / f"after-{kind}.tif", conf)
-        ref, _, _ = du.render(truth, truth_xmp, work / f"truth-{kind}.tif", conf)
+        before, t_before, _ = render(photo, base_xmp, work / f"before-{kind}.tif", conf)
+        after, t_after, _ = render(photo, healed_xmp, work / f"after-{kind}.tif", conf)
+        ref, _, _ = render(truth, truth_xmp, work / f"truth-{kind}.tif", conf)
         points = [(x, y) for x, y, *_ in du.SIM_DEFECTS]
         print(
             f"\n[{kind}] heal: {result['status']}, {result['defects']} defects; "

@@ -20,6 +20,9 @@ import rawpy
 from hotwatch.darktable.heal import SidecarTarget, defects_applicable, heal_shapes
 from hotwatch.darktable.xmp import patch_sidecar, sidecar_paths, write_sidecar_atomically
 from tests.support.darktable import (
+    BEFORE,
+    DEFECTS,
+    HEALED,
     changed_far,
     oriented,
     render,
@@ -28,47 +31,13 @@ from tests.support.darktable import (
     write_dng,
     write_jpeg,
 )
-
-HEALED = 0.02
-BEFORE = 0.2
-# green photosites (x + y odd on RGGB), so a single defect shows strongly after demosaic
-DEFECTS = [(40, 51, "hot"), (121, 100, "hot"), (200, 31, "dead"), (60, 151, "dead"), (9, 10, "hot")]
+from tests.support.darktable import assert_healed as _assert_healed
+from tests.support.darktable import points as _points
 
 
 @pytest.fixture(scope="module")
 def configdir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("dtconf")
-
-
-def _points(defects):
-    return [(x, y) for x, y, *_ in defects]
-
-
-def _assert_healed(healed, base, defects, orientation=1):
-    h, w = base.shape[:2]
-    if orientation in (5, 6, 7, 8):
-        w, h = h, w  # stored size
-    for x, y in _points(defects):
-        ox, oy = _locate(base, *oriented(x, y, w, h, orientation))
-        before, after = residual(base, ox, oy), residual(healed, ox, oy)
-        assert abs(before) >= BEFORE, f"defect {(x, y)} did not show before: {before:.3f}"
-        assert abs(after) <= HEALED, f"defect {(x, y)} not healed: {before:.3f} -> {after:.3f}"
-
-
-def _locate(img, x, y):
-    """Where the defect shows in a render: the strongest pixel within 1 px of (x, y).
-
-    darktable's flip lands a rotated frame up to 1 px off on a mirrored axis
-    (x' = W - x), so the exact output pixel is found, not assumed.
-    """
-    h, w = img.shape[:2]
-    near = [
-        (abs(residual(img, i, j)), i, j)
-        for j in range(max(0, y - 1), min(h, y + 2))
-        for i in range(max(0, x - 1), min(w, x + 2))
-    ]
-    _, i, j = max(near)
-    return i, j
 
 
 def _write(path: Path, text: str | None) -> Path:

@@ -310,3 +310,87 @@ def test_heal_source_avoids_an_edge_when_pixels_are_known():
     sx = round(seeing.source[0] * 160)
     assert round(blind.source[0] * 160) > 83, "without pixels the nearest source crosses the edge"
     assert sx <= 80, "with pixels the source stays on the defect's side of the edge"
+
+
+# ------------------------------------- sidecars darktable 5.x wrote back
+
+_DT5_BLEND_TAIL = b"\xff\xff\xff\xff"  # v14 blend params: bytes 412..415 set (5.4.1)
+
+
+def _dt5_blob(blob: bytes) -> str:
+    """darktable 5's encoding of a blob: ``gz`` + level + base64 of zlib."""
+    import base64
+    import zlib
+
+    return "gz11" + base64.b64encode(zlib.compress(blob, 9)).decode()
+
+
+def darktable5_rewrite(text: str) -> str:
+    """The sidecar as darktable 5.4.1 wrote it back after ``apply_sidecar`` (seen in the
+    trixie chroot; ``test_darktable5_lua_e2e.py`` checks the real thing): its mandatory
+    modules are inserted before our entry, which is renumbered, while the masks keep
+    ``mask_num="0"``; blend params are upgraded to version 14 (same size, bytes 412-415
+    set), blobs are gz-encoded, the pipe order is v5.0 JPEG."""
+    root = ET.fromstring(text)
+    desc = root.find(".//rdf:Description", NS)
+    seq = desc.find("darktable:history/rdf:Seq", NS)
+    ours = list(seq)
+    blend14 = _dt5_blob(blendop_params(0)[:412] + _DT5_BLEND_TAIL)
+    for i, op in enumerate(["colorin", "colorout", "gamma", "flip"]):
+        li = ET.Element(f"{{{NS_RDF}}}li")
+        fields = {
+            "num": str(i),
+            "operation": op,
+            "enabled": "1",
+            "modversion": "1",
+            "params": "00000000",
+            "multi_name": "",
+            "multi_name_hand_edited": "0",
+            "multi_priority": "0",
+            "blendop_version": "14",
+            "blendop_params": blend14,
+        }
+        for k, v in fields.items():
+            li.set(f"{{{NS_DT}}}{k}", v)
+        seq.insert(i, li)
+    for j, li in enumerate(ours):
+        li.set(f"{{{NS_DT}}}num", str(4 + j))
+        li.set(f"{{{NS_DT}}}multi_name_hand_edited", "0")
+        params = xmp_decode(li.get(f"{{{NS_DT}}}params"))
+        li.set(f"{{{NS_DT}}}params", _dt5_blob(params))
+        blend = xmp_decode(li.get(f"{{{NS_DT}}}blendop_params"))
+        li.set(f"{{{NS_DT}}}blendop_version", "14")
+        li.set(f"{{{NS_DT}}}blendop_params", _dt5_blob(blend[:412] + _DT5_BLEND_TAIL))
+    for li in desc.iterfind("darktable:masks_history/rdf:Seq/rdf:li", NS):
+        li.set(f"{{{NS_DT}}}mask_num", "0")
+    desc.set(f"{{{NS_DT}}}history_end", str(4 + len(ours)))
+    desc.set(f"{{{NS_DT}}}iop_order_version", "5")
+    desc.set(f"{{{NS_DT}}}auto_presets_applied", "1")
+    return ET.tostring(root, encoding="unicode")
+
+
+def test_darktable_5s_rewrite_of_our_heal_is_recognised_as_ours():
+    shapes = heal_shapes([(40, 51), (121, 100), (200, 31)], JPEG)
+    theirs = darktable5_rewrite(patch_sidecar(None, shapes, "jpeg", "a.jpg"))
+    assert sidecar_state(theirs).hotwatch_shapes == 3
+    assert patch_sidecar(theirs, shapes, "jpeg", "a.jpg") is None  # heal again: unchanged
+    # a changed list still replaces our shapes (one entry more for the same instance)
+    fewer = patch_sidecar(theirs, shapes[:2], "jpeg", "a.jpg")
+    assert fewer is not None and sidecar_state(fewer).hotwatch_shapes == 2
+    h = history(fewer)
+    assert [(e["operation"], e["multi_priority"]) for e in h[4:]] == [("retouch", "0")] * 2
+    assert patch_sidecar(fewer, shapes[:2], "jpeg", "a.jpg") is None
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_a_second_instance_keeps_darktable_5s_pipe_order(version):
+    """darktable 5 names the v5.0 orders (4 RAW, 5 JPEG): the explicit list that places
+    our instance after the user's retouch must be that order, not v3.0's."""
+    user = user_edit_xmp("a.jpg", 256, 192, (180, 140), order_version=version)
+    text = patch_sidecar(user, heal_shapes([(40, 51)], JPEG), "jpeg", "a.jpg")
+    order = desc_attr(text, "iop_order_list").split(",")
+    pairs = list(zip(order[::2], order[1::2], strict=True))
+    assert pairs.index(("retouch", "1")) == pairs.index(("retouch", "0")) + 1
+    base = [p for p in ORDER_LISTS[version] if p != "retouch"]
+    assert [p for p, _ in pairs if p != "retouch"] == base
+    assert ORDER_LISTS[version] != ORDER_LISTS[version - 2]  # v5.0 differs from v3.0

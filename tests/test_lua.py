@@ -7,6 +7,7 @@ its table of pure helpers, which these tests drive through small Lua programs.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -58,6 +59,24 @@ elseif mode == "rc" then
   io.write(M.write_sidecar_setting(input))
 elseif mode == "api" then
   for a, b in input:gmatch("(%S+) (%S+)\n") do io.write(tostring(M.api_at_least(a, b)), "\n") end
+elseif mode == "features" then
+  for api in input:gmatch("%S+") do
+    local f = M.features(api)
+    io.write(string.format("%s %s %s %s\n", api, tostring(f.apply_sidecar),
+      tostring(f.processed_size), tostring(f.metadata_exists)))
+  end
+elseif mode == "staged_command" then
+  io.write(M.command("hotwatch", "heal", input, { "--staged" }))
+elseif mode == "hastags" then
+  local doc = M.json_decode(input)
+  io.write(tostring(M.sidecar_has_tags(doc.text, doc.tags)))
+elseif mode == "staged" then
+  local names = {}
+  for name, file in pairs(M.staged_files(M.json_decode(input))) do
+    names[#names + 1] = name .. "=" .. file
+  end
+  table.sort(names)
+  io.write(table.concat(names, "\n"))
 end
 """
 
@@ -218,3 +237,61 @@ def test_write_sidecar_setting_and_api_check():
     assert lua("rc", "") == b"on import"
     answers = lua("api", "9.0.0 9.0.0\n8.9.9 9.0.0\n9.4.0 9.0.0\n10.0 9.0.0\n9 9.0.1\n")
     assert answers.decode().split() == ["true", "false", "true", "true", "false"]
+
+
+def test_features_follow_the_api_version():
+    """What the script uses is decided from the API version, never by probing a field:
+    apply_sidecar from 9.5.0 (darktable 5.2), p_width/final_width from 9.1.0 (4.4),
+    darktable.metadata.exists from 9.7.0 (5.6)."""
+    out = lua("features", "9.0.0 9.1.0 9.4.0 9.5.0 9.6.0 9.7.0 10.0.0").decode().splitlines()
+    assert out == [
+        "9.0.0 false false false",
+        "9.1.0 false true false",
+        "9.4.0 false true false",
+        "9.5.0 true true false",
+        "9.6.0 true true false",
+        "9.7.0 true true true",
+        "10.0.0 true true true",
+    ]
+
+
+def test_the_script_reads_only_fields_its_api_has():
+    """Reading a field an image lacks raises an error, and in Lua API 9.7.0 reading an
+    undefined metadata field is fatal: the script reads no metadata field, and the image
+    fields it reads exist in API 9.0.0, apply_sidecar aside (9.5.0, used only when
+    ``features`` says so). Every image variable in the script is called image, v, new
+    or other."""
+    text = SCRIPT.read_text(encoding="utf-8")
+    used = set(re.findall(r"(?<![.\w])(?:image|v|new|other)[.:]([a-z_]+)", text))
+    api_9_0 = {"path", "filename", "sidecar", "width", "height", "get_tags", "attach_tag",
+               "detach_tag", "delete"}  # fmt: skip
+    assert used - api_9_0 == {"apply_sidecar"}, used - api_9_0
+    assert "FEATURES.apply_sidecar then return heal_by_apply" in text
+    assert "pcall(function() return" not in text  # no probing
+
+
+def test_staged_heal_command_and_answer():
+    cmd = lua("staged_command", "/p/it's.jpg").decode()
+    assert cmd == "'hotwatch' darktable 'heal' '/p/it'\\''s.jpg' --json '--staged' 2>&1"
+    answer = {
+        "sidecars": [
+            {"path": "/p/a.jpg.xmp", "status": "healed", "staged": "/p/a.jpg.xmp.hotwatch-staged"},
+            {"path": "/p/a_01.jpg.xmp", "status": "unchanged"},
+        ]
+    }
+    assert lua("staged", json.dumps(answer)).decode() == "a.jpg.xmp=/p/a.jpg.xmp.hotwatch-staged"
+
+
+@pytest.mark.parametrize(
+    ("text", "tags", "found"),
+    [
+        ("<rdf:li>hotwatch|healed</rdf:li><rdf:li>a|b &amp; c</rdf:li>", ["a|b & c"], True),
+        ("<rdf:li>hotwatch|healed</rdf:li>", ["hotwatch|healed", "hotwatch|body|X"], False),
+        ("<rdf:li>hotwatch|hot pixels|12</rdf:li>", ["hotwatch|hot pixels|1"], False),
+        (None, ["x"], False),
+    ],
+)
+def test_sidecar_has_tags(text, tags, found):
+    """darktable has written the tags the script attached: each one is an element's text."""
+    doc = json.dumps({"text": text, "tags": tags})
+    assert lua("hastags", doc).decode() == str(found).lower()

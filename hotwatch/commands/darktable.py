@@ -21,6 +21,7 @@ from hotwatch.darktable.bridge import heal_one, info_dict
 from hotwatch.darktable.install import (
     darktable_script,
     default_darktable_config,
+    find_script_manager,
     install_lua,
     read_darktablerc_write_sidecar,
 )
@@ -63,6 +64,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     q.add_argument("files", nargs="+", type=Path, metavar="FILE")
     q.add_argument("--json", action="store_true", help="print JSON (for the Lua script)")
+    q.add_argument(
+        "--staged",
+        action="store_true",
+        help="leave the sidecars alone: write each healed one beside it as "
+        "NAME.xmp.hotwatch-staged (the Lua script hands it to darktable's apply_sidecar)",
+    )
     q.set_defaults(func=run_heal)
 
     q = actions.add_parser(
@@ -164,7 +171,7 @@ def run_heal(args: argparse.Namespace) -> int:
         cat, et = _resources(args, stack)
         for f in args.files:
             try:
-                results.append(heal_one(f.absolute(), cat, et))
+                results.append(heal_one(f.absolute(), cat, et, staged=args.staged))
             except (OSError, HotwatchError) as exc:  # one bad file never stops the others
                 results.append(
                     {"file": str(f), "status": "refused", "error": "failed", "reason": str(exc)}
@@ -193,8 +200,16 @@ def run_install(args: argparse.Namespace) -> int:
     if not actions:
         print("nothing to do: " + ("not installed" if args.uninstall else "already installed"))
     if not args.uninstall:
-        if not args.luarc:
-            print("enable 'hotwatch' in darktable's script manager (or use --luarc)")
+        manager = None if args.luarc else find_script_manager(config)
+        if manager is not None:
+            print(f"enable 'hotwatch' in darktable's script manager ({manager})")
+        elif not args.luarc:
+            print(
+                "warning: no darktable script manager found (darktable ships one from 5.6 "
+                "on; before, it comes with darktable's lua-scripts): run again with --luarc "
+                "to load the script from luarc",
+                file=sys.stderr,
+            )
         if read_darktablerc_write_sidecar(config) == "never":
             print(
                 "warning: darktable is set to never write sidecar files; the script will tag "

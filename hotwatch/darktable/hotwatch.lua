@@ -34,11 +34,16 @@
       SERIAL, hotwatch|healed
 
     CAVEATS
-    * darktable 4.2 has no Lua call to reload a sidecar: the script syncs the
-      sidecar, lets hotwatch patch it, removes the image from the library
-      (never from disk) and imports it again. It refuses when darktable is set
-      to never write sidecar files, because the re-import would lose edits.
+    * darktable 5.2 and later (Lua API 9.5.0) reload the healed sidecar with
+      image:apply_sidecar. Older versions (4.2, 5.0) have no such call: the
+      script lets hotwatch patch the sidecar, removes the image from the
+      library (never from disk), imports it again and checks that the heal
+      arrived. Either way the sidecar must reflect the library first, so the
+      script refuses to heal when darktable is set to never write sidecar files.
     * close the photo in the darkroom before healing it.
+    * darktable 5.6 ships the lua-scripts; your own copy in <config>/lua takes
+      priority. The script manager of either finds this script in
+      <config>/lua/hotwatch, where `hotwatch darktable install` puts it.
 ]]
 
 -- pure helpers first: they load in a plain Lua interpreter for the tests
@@ -233,6 +238,10 @@ end
 --- A message when darktable's idea of the image size disagrees with the size hotwatch
 --- mapped the defects to (darktable's uncropped input: raw buffer or JPEG grid), else nil.
 --- A size of 0 means darktable has not loaded the image yet: nothing to compare.
+--- Give it image.width/height: the sensor buffer darktable normalises mask coordinates by.
+--- Not p_width/p_height (Lua API 9.1.0: after rawprepare's crop, which follows rawspeed's
+--- crop and may differ from LibRaw's margins, and which is 0 until the image is processed)
+--- nor final_width/final_height (after the whole pipe: crop, rotation, lens).
 function M.size_mismatch(info, width, height)
   local pw, ph = tonumber(info.pipe_width), tonumber(info.pipe_height)
   width, height = tonumber(width) or 0, tonumber(height) or 0
@@ -242,18 +251,67 @@ function M.size_mismatch(info, width, height)
     width, height, pw, ph)
 end
 
---- The shell command that runs `hotwatch darktable <verb> FILE --json`, every word quoted.
-function M.command(executable, verb, path)
-  return table.concat({ M.quote(executable), "darktable", M.quote(verb), M.quote(path), "--json" },
-    " ") .. " 2>&1"
+--- The shell command that runs `hotwatch darktable <verb> FILE --json [FLAG...]`, every
+--- word quoted.
+function M.command(executable, verb, path, flags)
+  local words = { M.quote(executable), "darktable", M.quote(verb), M.quote(path), "--json" }
+  for _, flag in ipairs(flags or {}) do words[#words + 1] = M.quote(flag) end
+  return table.concat(words, " ") .. " 2>&1"
+end
+
+--- What this darktable's Lua API offers, from its version alone. Nothing is probed: reading
+--- a field an image does not have raises an error (and in API 9.7.0 reading a metadata
+--- field that is not defined is fatal), so the script reads only fields its API has.
+function M.features(api)
+  return {
+    apply_sidecar = M.api_at_least(api, "9.5.0"), -- image:apply_sidecar(path), darktable 5.2
+    processed_size = M.api_at_least(api, "9.1.0"), -- p_width, final_width..., darktable 4.4
+    -- darktable 5.6: darktable.metadata.exists(name). The script reads no metadata field
+    -- (tests/test_lua.py holds it to that); one that does must ask exists() first when
+    -- this is true, and read only the fixed fields of older APIs otherwise.
+    -- not used to read metadata (the plugin reads none); kept so that the tests and the
+    -- log state which API rule applies to this darktable
+    metadata_exists = M.api_at_least(api, "9.7.0"),
+  }
+end
+
+--- Text as it appears between XML tags.
+function M.xml_text(s)
+  return (tostring(s):gsub("&", "&amp;"):gsub("<", "&lt;"):gsub(">", "&gt;"))
+end
+
+--- True when a sidecar's text lists every one of `tags` (as darktable writes them, one
+--- rdf:li each): darktable has written the tags the script attached.
+function M.sidecar_has_tags(text, tags)
+  if not text then return false end
+  for _, tag in ipairs(tags) do
+    if not text:find(">" .. M.xml_text(tag) .. "<", 1, true) then return false end
+  end
+  return true
+end
+
+--- The last component of a path.
+function M.basename(path)
+  return (tostring(path):match("([^/]*)$"))
+end
+
+--- The staged sidecars of a `heal --staged` result: sidecar file name -> staged file.
+--- (Names, not paths: every version's sidecar lies in the photo's folder, and darktable
+--- and hotwatch may spell that folder differently.)
+function M.staged_files(result)
+  local out = {}
+  for _, s in ipairs((result or {}).sidecars or {}) do
+    if s.staged then out[M.basename(s.path)] = s.staged end
+  end
+  return out
 end
 
 --- The value of write_sidecar_files in a darktablerc text ("on import" by default).
 function M.write_sidecar_setting(rc_text)
   local value = "on import"
   for line in (rc_text or ""):gmatch("[^\n]+") do
-    local v = line:match("^write_sidecar_files=(.*)$")
-    if v then value = v:gsub("%s+$", "") end
+    local found = line:match("^write_sidecar_files=(.*)$")
+    if found then value = found:gsub("%s+$", "") end
   end
   if value == "TRUE" then value = "on import" elseif value == "FALSE" then value = "never" end
   return value
@@ -317,7 +375,16 @@ dt.preferences.register(MODULE, "on_import", "bool",
 
 -- ------------------------------------------------------------------- RUNNING
 
-local state = { queue = {}, busy = false, reimporting = false }
+local FEATURES <const> = M.features(dt.configuration.api_version_string)
+local HEALED_TAG <const> = "hotwatch|healed"
+local SIDECAR_WAIT_MS <const> = 5000 -- darktable 5.x writes sidecars about once a second
+local REIMPORT_TRIES <const> = 3
+
+-- queue: imported, not checked yet; pending: to check after the current run; written:
+-- sidecars darktable is to write with the healed tag before the run ends
+local state = { queue = {}, pending = {}, written = {}, busy = false, reimporting = false }
+--- photos checked so far, and whether a check is running (for tests and other scripts)
+M.stats = { photos = 0, busy = false }
 
 local function executable()
   local exe = dt.preferences.read(MODULE, "executable", "file")
@@ -326,8 +393,8 @@ local function executable()
 end
 
 --- Run hotwatch and decode its JSON answer; returns value or nil, message.
-local function run_hotwatch(verb, path)
-  local pipe = io.popen(M.command(executable(), verb, path), "r")
+local function run_hotwatch(verb, path, flags)
+  local pipe = io.popen(M.command(executable(), verb, path, flags), "r")
   if not pipe then return nil, _("cannot start hotwatch") end
   local out = pipe:read("a")
   local ok, how, code = pipe:close()
@@ -349,6 +416,14 @@ local function sidecar_setting()
   return M.write_sidecar_setting(text)
 end
 
+local function read_file(path)
+  local f = io.open(path, "r")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
 local function attach(image, name)
   local tag = dt.tags.create(name)
   image:attach_tag(tag)
@@ -367,6 +442,15 @@ local function retag(image, tags)
   for _, t in ipairs(tags) do attach(image, t) end
 end
 
+--- Tag an image as healed and have darktable write its sidecar from the library (which
+--- now holds the heal): attaching a tag the image already has writes nothing.
+local function mark_healed(image)
+  local tag = dt.tags.create(HEALED_TAG)
+  image:detach_tag(tag)
+  image:attach_tag(tag)
+  table.insert(state.written, image.sidecar)
+end
+
 --- The images in the library that are versions of the same file.
 local function versions_of(image)
   local out = {}
@@ -378,32 +462,137 @@ local function versions_of(image)
   return out
 end
 
-local function direct_reload(image)
-  -- newer darktable versions may offer a way to reload a sidecar; detect it
-  local ok, fn = pcall(function() return image.apply_sidecar end)
-  if ok and type(fn) == "function" then return fn end
-  return nil
+--- Wait until darktable has written `tags` into every one of the sidecar files `paths`.
+--- darktable 4.2 writes a sidecar as a tag is attached; 5.x queues the write for a
+--- background job that runs about once a second (and drops what is still queued when
+--- darktable quits).
+local function wait_for_tags(paths, tags)
+  local waited = 0
+  while true do
+    local written = true
+    for _, p in ipairs(paths) do
+      if not M.sidecar_has_tags(read_file(p), tags) then written = false end
+    end
+    if written then return true end
+    if waited >= SIDECAR_WAIT_MS then return false end
+    dt.control.sleep(100)
+    waited = waited + 100
+  end
 end
 
---- Get the patched sidecar(s) into the library; returns the new image (or the old one).
-local function reload(image, versions)
-  local fn = direct_reload(image)
-  if fn then
-    for _, v in ipairs(versions) do
-      fn(v, v.sidecar)
-    end
-    return image
+--- Wait until the sidecar of every version holds `tags`: then hotwatch patches what the
+--- library holds.
+local function wait_for_sidecars(versions, tags)
+  local paths = {}
+  for _, v in ipairs(versions) do paths[#paths + 1] = v.sidecar end
+  return wait_for_tags(paths, tags)
+end
+
+--- The summary line for a `heal` result; HOW says how a heal reached the library.
+local function describe(image, result, how)
+  if result.status == "healed" then
+    return string.format(_("%s: healed %d defects (%s)"), image.filename, result.defects or 0,
+      how)
+  elseif result.status == "unchanged" then
+    return string.format(_("%s: already healed"), image.filename)
+  elseif result.status == "nothing to fix" then
+    return string.format(_("%s: nothing to fix"), image.filename)
   end
-  local path = image.path .. "/" .. image.filename
+  return string.format(_("%s: not healed: %s"), image.filename,
+    tostring(result.reason or result.status)), true
+end
+
+--- darktable 5.2 and later: hotwatch writes each healed sidecar beside the real one
+--- (`heal --staged`) and darktable loads it with image:apply_sidecar. darktable's own
+--- sidecar writes cannot come between, and it writes the real sidecar afterwards.
+local function heal_by_apply(image, path, versions, tags)
+  local answer, err = run_hotwatch("heal", path, { "--staged" })
+  if not answer then return err, true end
+  local result = (answer.results or {})[1] or {}
+  local staged = M.staged_files(result)
+  local failed, applied = nil, 0
+  for _, v in ipairs(versions) do
+    local file = staged[M.basename(v.sidecar)]
+    if file then
+      local ok, loaded = pcall(v.apply_sidecar, v, file)
+      if ok and loaded ~= false then applied = applied + 1 else failed = tostring(loaded) end
+    end
+  end
+  for _, file in pairs(staged) do os.remove(file) end
+  if result.status == "healed" and applied == 0 then
+    failed = failed or _("no sidecar of this photo's versions was healed")
+  end
+  if failed then
+    return string.format(_("%s: not healed: darktable did not load the healed sidecar: %s"),
+      image.filename, failed), true
+  end
+  if result.status == "healed" or result.status == "unchanged" then
+    for _, v in ipairs(versions) do
+      retag(v, tags) -- apply_sidecar set the tags to the sidecar's
+      mark_healed(v)
+    end
+  end
+  return describe(image, result, _("sidecar applied"))
+end
+
+--- Remove every version from the library (never from disk), let hotwatch patch the
+--- sidecar, import the file again; returns the new image (or nil, a message) and the
+--- `heal` answer (or nil, its error). The patch comes after the removal: darktable 4.2
+--- writes an image's sidecar from the library as it takes the image out of its group
+--- (a RAW+JPEG pair), which would undo a patch made before.
+local function reimport_healed(path, versions)
   state.reimporting = true
   for _, v in ipairs(versions) do v:delete() end
+  local answer, err = run_hotwatch("heal", path)
   local ok, new = pcall(dt.database.import, path)
   state.reimporting = false
-  if not ok then
+  if not ok or not new then
     dt.print_error("hotwatch: re-import failed: " .. tostring(new))
-    return nil
+    return nil, string.format(_("%s: re-import failed"), path)
   end
-  return new
+  return new, answer, err
+end
+
+--- darktable 4.2 and 5.0 (no apply_sidecar): the photo leaves the library, hotwatch
+--- patches its sidecar, darktable imports it again; then hotwatch checks that the heal
+--- is in the sidecar darktable wrote from its library, and the round is repeated if not.
+local function heal_by_reimport(image, path, versions, tags)
+  -- first ask, without touching the sidecar, whether there is anything to heal
+  local answer, err = run_hotwatch("heal", path, { "--staged" })
+  if not answer then return err, true end
+  local result = (answer.results or {})[1] or {}
+  for _, file in pairs(M.staged_files(result)) do os.remove(file) end
+  if result.status == "unchanged" then
+    for _, v in ipairs(versions) do mark_healed(v) end
+  end
+  if result.status ~= "healed" then return describe(image, result) end
+  local name = image.filename -- `image` is gone from the library after the first round
+  for attempt = 1, REIMPORT_TRIES do
+    if attempt > 1 then
+      dt.print_log(string.format("hotwatch: %s: darktable wrote over the healed sidecar, "
+        .. "healing again (round %d)", name, attempt))
+    end
+    local new, healed, heal_err = reimport_healed(path, versions)
+    if not new then return healed, true end
+    if not healed then return heal_err, true end
+    local first = (healed.results or {})[1] or {}
+    if first.status ~= "healed" and first.status ~= "unchanged" then
+      return describe(new, first)
+    end
+    versions = versions_of(new)
+    for _, v in ipairs(versions) do
+      retag(v, tags)
+      attach(v, HEALED_TAG)
+      table.insert(state.written, v.sidecar)
+    end
+    local check, check_err = run_hotwatch("heal", path)
+    if not check then return check_err, true end
+    local again = (check.results or {})[1] or {}
+    if again.status == "unchanged" then return describe(new, result, _("re-imported")) end
+    if again.status ~= "healed" then return describe(new, again) end
+  end
+  return string.format(_("%s: not healed: darktable kept writing over the healed sidecar"),
+    name), true
 end
 
 --- Check, tag and heal one image; returns a short message for the summary.
@@ -426,7 +615,7 @@ local function process_one(image, write_setting)
   if #(info.defects or {}) == 0 and not M.has_hotwatch_shapes(info) then
     return string.format(_("%s: nothing to fix"), image.filename)
   end
-  if write_setting == "never" and not direct_reload(image) then
+  if write_setting == "never" then
     return string.format(
       _("%s: not healed: darktable is set to never write sidecar files"), image.filename)
   end
@@ -434,28 +623,21 @@ local function process_one(image, write_setting)
   for _, v in ipairs(versions) do
     if v ~= image then retag(v, tags) end -- sync every version's sidecar first
   end
-  local answer
-  answer, err = run_hotwatch("heal", path)
-  if not answer then return err, true end
-  local result = (answer.results or {})[1] or {}
-  if result.status == "healed" then
-    local new = reload(image, versions)
-    if not new then return string.format(_("%s: re-import failed"), image.filename), true end
-    for _, v in ipairs(versions_of(new)) do attach(v, "hotwatch|healed") end
-    return string.format(_("%s: healed %d defects"), image.filename, result.defects or 0)
-  elseif result.status == "unchanged" then
-    attach(image, "hotwatch|healed")
-    return string.format(_("%s: already healed"), image.filename)
-  elseif result.status == "nothing to fix" then
-    return string.format(_("%s: nothing to fix"), image.filename)
+  if not wait_for_sidecars(versions, tags) then
+    return string.format(_("%s: not healed: darktable did not write its sidecar"),
+      image.filename), true
   end
-  return string.format(_("%s: not healed: %s"), image.filename,
-    tostring(result.reason or result.status)), true
+  if FEATURES.apply_sidecar then return heal_by_apply(image, path, versions, tags) end
+  return heal_by_reimport(image, path, versions, tags)
 end
 
 local function process(images)
-  if state.busy or #images == 0 then return end
-  state.busy = true
+  if #images == 0 then return end
+  if state.busy then -- a run is going on (waiting for darktable): check these after it
+    for _, image in ipairs(images) do table.insert(state.pending, image) end
+    return
+  end
+  state.busy, M.stats.busy = true, true
   local write_setting = sidecar_setting()
   local job = dt.gui.create_job(_("hotwatch: tag and heal"), true, function(job)
     job.valid = false
@@ -468,14 +650,28 @@ local function process(images)
     if failed then failures = failures + 1 end
     last = msg
     dt.print_log("hotwatch: " .. tostring(msg))
+    M.stats.photos = M.stats.photos + 1
     job.percent = i / #images
   end
+  -- the run ends when darktable has written the healed sidecars (5.x writes them in the
+  -- background and forgets the queue when it quits)
+  if not wait_for_tags(state.written, { HEALED_TAG }) then
+    dt.print_log("hotwatch: darktable had not written every healed sidecar when the run ended")
+  end
+  state.written = {}
   if job.valid then job.valid = false end
   state.busy = false
   if #images == 1 then
     dt.print(last or "")
   else
     dt.print(string.format(_("hotwatch: %d photos checked, %d problems"), #images, failures))
+  end
+  local pending = state.pending
+  state.pending = {}
+  if #pending > 0 and not dt.control.ending then
+    process(pending)
+  else
+    M.stats.busy = false
   end
 end
 

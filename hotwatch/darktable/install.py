@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.resources
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -62,6 +63,33 @@ def read_darktablerc_write_sidecar(configdir: str | os.PathLike[str]) -> str:
             value = v.strip()
     # darktable < 4.0 stored a boolean
     return {"TRUE": "on import", "FALSE": "never"}.get(value, value)
+
+
+SCRIPT_MANAGER = ("lua-scripts", "tools", "script_manager.lua")
+
+
+def find_script_manager(config_dir: str | os.PathLike[str]) -> Path | None:
+    """The darktable script manager that will list hotwatch, or None when there is none.
+
+    The user's own copy of darktable's lua-scripts (``<config>/lua/tools``) comes first:
+    darktable 5.6 prefers it to the copy it ships (``<datadir>/lua-scripts``, looked for in
+    the XDG data folders and beside the ``darktable`` on PATH). Either one lists the
+    scripts under ``<config>/lua``, where :func:`install_lua` puts hotwatch's. darktable
+    before 5.6 ships none: without the user's copy, only ``luarc`` loads the script.
+    """
+    own = Path(config_dir) / "lua" / "tools" / "script_manager.lua"
+    if own.is_file():
+        return own
+    dirs = os.environ.get("XDG_DATA_DIRS") or "/usr/local/share:/usr/share"
+    roots = [Path(d) for d in dirs.split(os.pathsep) if d]
+    exe = shutil.which("darktable")
+    if exe:
+        roots.append(Path(exe).resolve().parent.parent / "share")
+    for root in roots:
+        bundled = root.joinpath("darktable", *SCRIPT_MANAGER)
+        if bundled.is_file():
+            return bundled
+    return None
 
 
 LUARC_LINE = 'require "hotwatch/hotwatch"'

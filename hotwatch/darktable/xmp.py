@@ -9,7 +9,9 @@ from :mod:`hotwatch.darktable.heal`, their binary parameters from
 
 Layout facts (darktable 4.2, ``src/iop/retouch.c``, ``src/develop/blend.h``,
 ``src/develop/masks/*.c``, ``src/common/exif.cc``, ``src/common/iop_order.c``)
-are in ``../shared/notes/darktable.md``.
+are in ``../shared/notes/darktable.md``. darktable 5.x renders these sidecars as 4.2 does;
+when it writes one back, hotwatch's entries come out in 5.x's own form (renumbered, blend
+params of version 14, v5.0 pipe orders), which the patcher still recognises as its own.
 """
 
 from __future__ import annotations
@@ -424,11 +426,24 @@ def _unchanged(doc, ours, wanted, current, old_ids, new_forms) -> bool:
             continue
         if xmp_decode(_get(li, "params") or "") != params:
             return False
-        if xmp_decode(_get(li, "blendop_params") or "") != blend:
+        if not _same_blend(li, blend):
             return False
     if {f.id for f in new_forms} != old_ids:
         return False
     return all(f.id in current and current[f.id].same(f) for f in new_forms)
+
+
+def _same_blend(li: ET.Element, blend: bytes) -> bool:
+    """Whether an entry's blend params are ``blend``, as written or as darktable rewrote them.
+
+    darktable 5.x writes back the blend params of every entry in its own version (14, where
+    4.2 wrote 11), with fields 4.2 does not have: there, what makes the entry ours is the
+    group of shapes it points to (``mask_id``, at the same offset in both versions).
+    """
+    have = xmp_decode(_get(li, "blendop_params") or "")
+    if (_get(li, "blendop_version") or str(BLENDOP_VERSION)) == str(BLENDOP_VERSION):
+        return have == blend
+    return blendop_mask_id(have) == blendop_mask_id(blend)
 
 
 def _insert_entries(doc, wanted, snap, old_ids, new_forms, snap_num) -> None:

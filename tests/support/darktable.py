@@ -10,6 +10,7 @@ import os
 import struct
 import subprocess
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,12 +141,22 @@ def write_dng(
 
 
 def render(
-    src: Path, xmp: Path | None, out: Path, configdir: Path
+    src: Path,
+    xmp: Path | None,
+    out: Path,
+    configdir: Path,
+    *,
+    cli: str = "darktable-cli",
+    runner: Callable[[list[str]], subprocess.CompletedProcess] | None = None,
 ) -> tuple[np.ndarray, float, str]:
-    """Render with darktable-cli 4.2 to a float TIFF; returns (array HxWx3, seconds, log)."""
+    """Render with darktable-cli to a float TIFF; returns (array HxWx3, seconds, log).
+
+    By default the host's darktable-cli (4.2 on Debian 12); ``runner`` runs the command
+    elsewhere (``tests.support.chroot`` for darktable 5.x), ``cli`` names the program there.
+    """
     if out.exists():
         out.unlink()  # darktable-cli would otherwise write out_01.tif
-    cmd = ["darktable-cli", str(src)]
+    cmd = [cli, str(src)]
     if xmp is not None:
         cmd.append(str(xmp))
     cmd += [
@@ -163,9 +174,12 @@ def render(
         "write_sidecar_files=never",
     ]
     t0 = time.monotonic()
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "LANG": "C"}
-    )
+    if runner is None:
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "LANG": "C"}
+        )
+    else:
+        proc = runner(cmd)
     seconds = time.monotonic() - t0
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log
@@ -210,6 +224,46 @@ def oriented(x: int, y: int, w: int, h: int, orientation: int) -> tuple[int, int
     }[orientation]
 
 
+# ------------------------------------------------------- is a defect healed?
+
+HEALED = 0.02  #: a healed defect stands at most this far off its surroundings (0..1)...
+BEFORE = 0.2  #: ...where it stood at least this far off before
+# green photosites (x + y odd on RGGB), so a single defect shows strongly after demosaic
+DEFECTS = [(40, 51, "hot"), (121, 100, "hot"), (200, 31, "dead"), (60, 151, "dead"), (9, 10, "hot")]
+
+
+def points(defects) -> list[tuple[int, int]]:
+    return [(x, y) for x, y, *_ in defects]
+
+
+def assert_healed(healed: np.ndarray, base: np.ndarray, defects, orientation: int = 1) -> None:
+    """Every defect shows in ``base`` and is healed in ``healed`` (renders of one photo)."""
+    h, w = base.shape[:2]
+    if orientation in (5, 6, 7, 8):
+        w, h = h, w  # stored size
+    for x, y in points(defects):
+        ox, oy = locate(base, *oriented(x, y, w, h, orientation))
+        before, after = residual(base, ox, oy), residual(healed, ox, oy)
+        assert abs(before) >= BEFORE, f"defect {(x, y)} did not show before: {before:.3f}"
+        assert abs(after) <= HEALED, f"defect {(x, y)} not healed: {before:.3f} -> {after:.3f}"
+
+
+def locate(img: np.ndarray, x: int, y: int) -> tuple[int, int]:
+    """Where the defect shows in a render: the strongest pixel within 1 px of (x, y).
+
+    darktable's flip lands a rotated frame up to 1 px off on a mirrored axis
+    (x' = W - x), so the exact output pixel is found, not assumed.
+    """
+    h, w = img.shape[:2]
+    near = [
+        (abs(residual(img, i, j)), i, j)
+        for j in range(max(0, y - 1), min(h, y + 2))
+        for i in range(max(0, x - 1), min(w, x + 2))
+    ]
+    _, i, j = max(near)
+    return i, j
+
+
 # ------------------------------------------------- a user's own darktable edit
 
 USER_CIRCLE_ID = 1_714_000_001  # darktable numbers forms from time(NULL)
@@ -217,12 +271,19 @@ USER_GROUP_ID = 1_714_000_002
 
 
 def user_edit_xmp(
-    filename: str, w: int, h: int, blemish: tuple[int, int], exposure_ev: float = 0.5
+    filename: str,
+    w: int,
+    h: int,
+    blemish: tuple[int, int],
+    exposure_ev: float = 0.5,
+    order_version: int = 2,
 ) -> str:
     """A sidecar as darktable 4.2 writes it after a user's edit.
 
     Two history entries: an exposure change, then the user's own retouch
     instance (multi_priority 0) healing ``blemish`` with one circle.
+    ``order_version`` is the built-in pipe order it names: 2 (v3.0 RAW) as darktable 4.2
+    writes it; darktable 5.x writes 4 (v5.0 RAW) or 5 (v5.0 JPEG).
     """
     exposure = struct.pack("<iffffi", 0, 0.0, exposure_ev, 50.0, -4.0, 0)
     forms = bytearray()
@@ -260,7 +321,7 @@ def user_edit_xmp(
    darktable:raw_params="0"
    darktable:auto_presets_applied="1"
    darktable:history_end="2"
-   darktable:iop_order_version="2">
+   darktable:iop_order_version="{order_version}">
    <darktable:masks_history>
     <rdf:Seq>
      <rdf:li darktable:mask_num="1" darktable:mask_id="{USER_CIRCLE_ID}" darktable:mask_type="9"
@@ -338,3 +399,121 @@ def train_home(home: Path, roll: Path, formats: tuple[str, ...] = ("jpeg", "dng"
     proc = hotwatch("defects", "--json", home=home, check=False)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
+
+
+# ------------------------------------------ the Lua script end to end in darktable
+
+#: a RAW+JPEG pair imported together; quotes, $(...), ; and non-ASCII in the name
+PAIR_NAMES = ("it's $(touch pwned); über.jpg", "it's $(touch pwned); über.dng")
+BODY_TAG = f"hotwatch|body|{SIM_MAKE.upper()} {SIM_MODEL} {SIM_SERIAL}"
+
+
+@dataclass(frozen=True)
+class PluginSetup:
+    """Photos to import and a darktable config with the script installed (``--luarc``)."""
+
+    home: Path
+    conf: Path
+    folder: Path
+    photos: list[Path]
+    tags: dict[str, list[str]]  #: photo name -> the tags the script must attach
+
+
+def plugin_setup(
+    work: Path, home: Path, cams: list[dict], names: Sequence[str] = PAIR_NAMES
+) -> PluginSetup:
+    """Later photos of the trained body (``train_home``) under WORK/import, and WORK/dtconf.
+
+    ``cams`` is ``defects --json``'s cameras: the tags each photo must get come from it.
+    """
+    folder, conf = work / "import", work / "dtconf"
+    folder.mkdir(parents=True)
+    shot = sim_shots()[SIM_SHOTS + 1]  # taken after every onset: all defects apply
+    by_frame = {c["frame"]: [d["kind"] for d in c["defects"]] for c in cams}
+    photos, tags = [], {}
+    for name in names:
+        raw = name.lower().endswith(".dng")
+        path = folder / name
+        (sim_camera().write_dng if raw else sim_camera().write_jpeg)(shot, path)
+        kinds = by_frame["raw" if raw else "jpeg"]
+        counts = [f"hotwatch|{k} pixels|{kinds.count(k)}" for k in sorted(set(kinds))]
+        photos.append(path)
+        tags[name] = [BODY_TAG, *counts, "hotwatch|healed"]
+    proc = hotwatch(
+        "darktable", "install", "--luarc", "--darktable-config", str(conf), home=home, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    return PluginSetup(home, conf, folder, photos, tags)
+
+
+def plugin_luacmd(folder: Path, photos: int, limit_ms: int = 90_000) -> str:
+    """darktable's ``--luacmd``: import FOLDER, wait until the script has checked PHOTOS
+    photos (its ``stats``), print each image's sizes, quit with status 0."""
+    import json
+
+    return f"""
+local dt = require "darktable"
+local ok, err = pcall(function()
+  print("PROBE api " .. dt.configuration.api_version_string .. " darktable "
+    .. dt.configuration.version)
+  dt.database.import({json.dumps(str(folder))})
+  local hw, waited = package.loaded["hotwatch/hotwatch"], 0
+  local function done()
+    local s = hw and hw.helpers and hw.helpers.stats
+    return s and s.photos >= {photos} and not s.busy
+  end
+  while not done() and waited < {limit_ms} do
+    dt.control.sleep(100)
+    waited = waited + 100
+  end
+  print("PROBE waited " .. waited .. " ms")
+  for _, i in ipairs(dt.database) do
+    local extra = ""
+    if hw.helpers.features(dt.configuration.api_version_string).processed_size then
+      extra = string.format(" p %dx%d final %dx%d", i.p_width, i.p_height,
+        i.final_width, i.final_height)
+    end
+    print(string.format("PROBE size %s %dx%d%s", i.filename, i.width, i.height, extra))
+  end
+end)
+if not ok then print("PROBE error " .. tostring(err)) end
+dt.gui.action("global/quit", 0, "", "", 1.0) -- whatever happened: never hang the test
+"""
+
+
+def check_plugin_run(setup: PluginSetup, log: str, how: str) -> None:
+    """What every end-to-end run must show: each photo tagged and healed by HOW
+    ("sidecar applied" or "re-imported"), nothing run from a name, and a second heal
+    changing nothing."""
+    import json
+
+    from hotwatch.darktable.xmp import sidecar_paths, sidecar_state
+
+    tail = log[-4000:]
+    assert "hotwatch failed" not in log and "re-import failed" not in log, tail
+    # image.width/height, which the script compares with hotwatch's size, is the sensor
+    # buffer with its margins for a raw, the pixel grid for a JPEG
+    left, top, right, bottom = SIM_MARGINS
+    buffer, grid = f"{320 + left + right}x{240 + top + bottom}", "320x240"
+    for photo in setup.photos:
+        size = buffer if photo.suffix.lower() == ".dng" else grid
+        assert f"PROBE size {photo.name} {size}" in log, tail
+    work = setup.folder.parent
+    assert not list(work.rglob("pwned")), "a file name ran a command"
+    for photo in setup.photos:
+        tags = setup.tags[photo.name]
+        shapes = sum(int(t.rsplit("|", 1)[1]) for t in tags if " pixels|" in t)
+        assert f"{photo.name}: healed {shapes} defects ({how})" in log, tail
+        text = sidecar_paths(photo)[0].read_text(encoding="utf-8")
+        missing = [t for t in tags if f">{_xml_text(t)}<" not in text]
+        assert not missing, f"{photo.name}: tags missing from the sidecar: {missing}"
+        # the sidecar darktable wrote from its library holds the heal...
+        assert sidecar_state(text).hotwatch_shapes == shapes, photo.name
+        # ...in a form hotwatch recognises as its own: a second heal changes nothing
+        again = hotwatch("darktable", "heal", str(photo), "--json", home=setup.home, check=False)
+        result = json.loads(again.stdout)["results"][0]
+        assert result["status"] == "unchanged", (photo.name, result)
+
+
+def _xml_text(s: str) -> str:
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
