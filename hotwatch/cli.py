@@ -23,7 +23,16 @@ from hotwatch.core.errors import DiskFull, HotwatchError
 from hotwatch.state.config import resolve_paths
 
 #: Modules under hotwatch.commands, in the order their commands appear in --help.
-COMMAND_MODULES = ("scan", "listing", "watch", "tray", "report", "demo", "darktable")
+COMMAND_MODULES = (
+    "scan",
+    "listing",
+    "identify",
+    "watch",
+    "tray",
+    "report",
+    "demo",
+    "darktable",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

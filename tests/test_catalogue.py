@@ -323,6 +323,7 @@ def test_ensure_body_is_new_once_and_writes_one_event(cat: Catalogue) -> None:
         "model": "D80",
         "serial": "3012345",
         "body": "NIKON D80 #3012345",
+        "shown": None,  # a serial read before its spelling was kept: shown by the key
     }
     (row,) = cat.bodies()
     assert row.body == BODY and row.label == "NIKON D80 #3012345"
@@ -408,6 +409,7 @@ def test_sync_defects_new_same_changed_and_missing(cat: Catalogue) -> None:
         "width": 64,
         "height": 48,
         "body": "NIKON D80 #3012345",
+        "positions": {},  # written by hotwatch.state.sensors: one event per physical defect
     }
     last = cat.last_event_id()
 
@@ -724,3 +726,47 @@ def test_sync_takes_the_confirmation_the_detector_gives(tmp_path):
     (row,) = cat.defects(acc_slug=key.slug)
     assert row.confirmed == later  # no confirmation given: the stored one stays
     cat.close()
+
+
+# --------------------------------------------------------------------------- one sensor
+
+
+def test_a_body_keeps_the_serial_as_the_camera_shows_it(cat: Catalogue) -> None:
+    """The key drops leading zeros; the spelling read is kept beside it (a body read before
+    gets it from its next photo), names the body, and finds it as either spelling does."""
+    canon = BodyId("CANON", "EOS 40D", "830512345")
+    assert cat.ensure_body(canon, T0)
+    assert cat.body(canon.key).label == "CANON EOS 40D #0830512345"  # exiftool's rule
+    r6 = BodyId("CANON", "EOS R6", "93022004357")
+    cat.ensure_body(r6, T0)
+    assert cat.body(r6.key).label == "CANON EOS R6 #93022004357"  # not known yet
+    cat.ensure_body(BodyId("CANON", "EOS R6", "93022004357", "093022004357"), T0)
+    row = cat.body(r6.key)
+    assert row.shown == "093022004357" and row.body == r6 and row.serial == "93022004357"
+    for query in ("093022004357", "93022004357", "eos r6 093022004357", "#93022004357"):
+        assert [b.key for b in cat.find_bodies(query)] == [r6.key], query
+    assert [b.key for b in cat.find_bodies("0830512345")] == [canon.key]
+
+
+def test_frame_maps_are_kept_per_body_and_move_with_it(cat: Catalogue) -> None:
+    from hotwatch.core.frame_map import FrameMap
+
+    cat.count_frame(RAW, T0)
+    cat.save_map(BODY.key, (64, 48), (60, 44), status="learning", fits=[[1, -2, 1, -2, 0.9, 0.1]],
+                 attempts=1, tried_at_frames=1, note="1 of 1")  # fmt: skip
+    (row,) = cat.frame_maps(BODY.key)
+    assert (row.status, row.map, row.attempts, row.fit_maps()) == (
+        "learning",
+        None,
+        1,
+        [FrameMap(1.0, -2.0, 1.0, -2.0)],
+    )
+    known = FrameMap(1.0, -2.0, 1.0, -2.0)
+    cat.save_map(BODY.key, (64, 48), (60, 44), status="known", fmap=known, source="registration")
+    (row,) = cat.frame_maps(BODY.key)
+    assert row.status == "known" and row.map == known
+    assert [m.body_key for m in cat.model_maps("NIKON", "D80")] == [BODY.key]
+    # a body re-identified under its right key takes its maps along
+    new = BodyId("NIKON", "D80", "3012346")
+    cat.migrate_body(BODY.key, new, {RAW.slug: AccumulatorKey(new, FrameKind.RAW, 64, 48).slug})
+    assert cat.frame_maps(BODY.key) == [] and cat.frame_maps(new.key)[0].map == known

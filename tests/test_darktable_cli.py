@@ -135,6 +135,7 @@ def test_info_then_heal_then_heal_again(trained, tmp_path, capsys, ext, frame, t
         "make": "SIMULATED",
         "model": "HW-1",
         "serial": "1001",
+        "serial_key": "1001",
         "label": "SIMULATED HW-1 #1001",
     }
     assert info["frame"] == frame
@@ -168,6 +169,30 @@ def test_info_then_heal_then_heal_again(trained, tmp_path, capsys, ext, frame, t
     assert not Path(f"{xmp}.hotwatch-bak").exists()
     code, info = run(capsys, home, "info", str(p), "--json")
     assert info["sidecars"][0]["hotwatch_shapes"] == 4
+
+
+def test_staged_heal_leaves_the_sidecar_alone(trained, tmp_path, capsys):
+    """``--staged`` (for darktable's apply_sidecar): the patched sidecar is written beside
+    the real one, which stays as it was, and is what an in-place heal would write."""
+    home = trained[0]
+    p = photo(trained, tmp_path, LATE, "jpg")
+    xmp = Path(f"{p}.xmp")
+    user = user_edit_xmp(p.name, 320, 240, (300, 200))
+    xmp.write_text(user, encoding="utf-8")
+    code, ans = run(capsys, home, "heal", str(p), "--json", "--staged")
+    (res,) = ans["results"]
+    staged = Path(f"{xmp}.hotwatch-staged")
+    assert code == 0 and res["status"] == "healed"
+    assert res["sidecars"] == [{"path": str(xmp), "status": "healed", "staged": str(staged)}]
+    assert xmp.read_text(encoding="utf-8") == user  # untouched, no backup needed
+    assert not Path(f"{xmp}.hotwatch-bak").exists()
+    assert sidecar_state(staged.read_text(encoding="utf-8")).hotwatch_shapes == 4
+    run(capsys, home, "heal", str(p), "--json")
+    assert xmp.read_text(encoding="utf-8") == staged.read_text(encoding="utf-8")
+    # once the sidecar holds the heal there is nothing to stage
+    staged.unlink()
+    code, ans = run(capsys, home, "heal", str(p), "--json", "--staged")
+    assert ans["results"][0]["status"] == "unchanged" and not staged.exists()
 
 
 def test_photo_taken_before_an_onset_gets_no_shape_for_it(trained, tmp_path, capsys):
@@ -317,6 +342,31 @@ def test_install_defaults_to_xdg_config(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr()
     assert (tmp_path / "xdg" / "darktable" / "lua" / "hotwatch" / "hotwatch.lua").is_file()
     assert "never write sidecar" in out.err
+
+
+def test_install_says_which_script_manager_will_list_the_script(tmp_path, monkeypatch, capsys):
+    """darktable 5.6 ships the lua-scripts, and a user's own copy in <config>/lua takes
+    priority: either lists <config>/lua/hotwatch. With neither, only luarc loads it."""
+    conf, share = tmp_path / "dtconf", tmp_path / "share"
+    monkeypatch.setenv("XDG_DATA_DIRS", str(share))
+    monkeypatch.setenv("PATH", str(tmp_path / "no-darktable-here"))
+    code, out = run(capsys, tmp_path, "install", "--darktable-config", str(conf))
+    assert code == 0 and "script manager" not in out
+    capsys.readouterr()
+    assert main(["--home", str(tmp_path), "darktable", "install", "--darktable-config",
+                 str(conf)]) == 0  # fmt: skip
+    assert "--luarc" in capsys.readouterr().err  # the way that works without one
+    bundled = share / "darktable" / "lua-scripts" / "tools" / "script_manager.lua"
+    bundled.parent.mkdir(parents=True)
+    bundled.write_text("-- darktable 5.6's own copy\n")
+    code, out = run(capsys, tmp_path, "install", "--darktable-config", str(conf))
+    assert f"script manager ({bundled})" in out
+    own = conf / "lua" / "tools" / "script_manager.lua"
+    own.parent.mkdir(parents=True)
+    own.write_text("-- the user's clone of lua-scripts\n")
+    code, out = run(capsys, tmp_path, "install", "--darktable-config", str(conf))
+    assert f"script manager ({own})" in out  # the user's copy comes first
+    assert (conf / "lua" / "hotwatch" / "hotwatch.lua").is_file()
 
 
 def test_the_checkout_script_is_the_packaged_one():

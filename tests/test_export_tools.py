@@ -206,3 +206,45 @@ def test_rawtherapee_loads_the_exported_badpixels(body, tmp_path):
         assert abs(before) >= 0.05, (x, y, before)
         assert abs(after) <= 0.01, (x, y, before, after)
     assert changed_far(plain, fixed, points, reach=10, tol=1e-4) == []
+
+
+def test_rawtherapee_grids_come_from_its_camconst(tmp_path):
+    """RawTherapee 5.9's own camconst.json: all 274 entries read (comments and all), 100 with
+    a raw_crop; the Canon EOS 5DS's grid starts 32 photosites right and down of LibRaw's
+    visible area (LibRaw's margins 160, 64); a user's camconst.json entry wins."""
+    from hotwatch.outputs import rawtherapee
+
+    system = Path("/usr/share/rawtherapee/camconst.json")
+    entries = rawtherapee._entries(system)
+    assert len(entries) == 274
+    assert sum(1 for e in entries if rawtherapee._is_crop(e.get("raw_crop"))) == 100
+    grid = rawtherapee.grid("Canon EOS 5DS", 160, 64, (8736, 5856), [system])
+    assert grid.offset == (32, 32) and grid.size == (8696, 5800)
+    assert rawtherapee.grid("Canon EOS 40D", 30, 18, (3908, 2602), [system]).offset == (0, 0)
+    assert rawtherapee.grid("Simulated HW-1", 8, 4, (320, 240), [system]).crop is None
+    user = tmp_path / "camconst.json"
+    user.write_text(
+        '{"camera_constants": [ /* mine */ {"make_model": "canon eos 5ds", '
+        '"raw_crop": [176, 80, -8, -4]} // url-like text "http://x" stays\n]}',
+        encoding="utf-8",
+    )
+    mine = rawtherapee.grid("Canon EOS 5DS", 160, 64, (8736, 5856), [system, user])
+    assert mine.offset == (16, 16) and mine.size == (8736 - 8 - 176, 5856 - 4 - 80)
+
+
+def test_rawtherapee_finds_the_file_under_the_serial_as_the_camera_writes_it(tmp_path):
+    """A Canon whose files write its serial with a leading zero (EXIF BodySerialNumber
+    "012345678"): RawTherapee looks for "Canon EOS 5D 012345678.badpixels", and that is the
+    file hotwatch writes (the key's "12345678" it would not find)."""
+    from tests.support.rolls import make_roll
+
+    roll = make_roll(tmp_path / "roll", n=3, seed=9, counts={"stuck": 1}, formats=("dng",))
+    home, dark = tmp_path / "home", tmp_path / "dark"
+    dark.mkdir()
+    hotwatch("scan", str(roll.folder), home=home)
+    hotwatch("export", "12345678", "--format", "rawtherapee", "-o", str(dark), home=home)
+    (written,) = dark.glob("*.badpixels")
+    assert written.name == "Canon EOS 5D 012345678.badpixels"
+    written.write_text("10 10\n", encoding="utf-8")  # 3 photos confirm nothing: RT skips empty maps
+    _, log = rawtherapee(roll.folder / "IMG_0000.DNG", tmp_path / "out.tif", dark)
+    assert f"{written.name} found" in log, log[-2000:]

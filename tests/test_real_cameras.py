@@ -219,7 +219,7 @@ def test_cli_with_and_without_exiftool(frames_folder: Path, tmp_path: Path) -> N
     hotwatch("scan", str(frames_folder), home=with_home)
     cams = json.loads(hotwatch("cameras", "--json", home=with_home).stdout)["cameras"]
     assert {c["label"] for c in cams} == {
-        "CANON EOS R5 #23021000484",
+        "CANON EOS R5 #023021000484",  # as the camera (and exiftool) shows it
         "APPLE iPhone XR (no serial)",
         "KODAK Digital Science DC50 Zoom Camera (no serial)",
     }

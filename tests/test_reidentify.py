@@ -364,7 +364,10 @@ def test_old_spelling_of_make_model_serial_is_migrated(tmp_path, et, reader):
         (old_acc,) = cat.accumulators()
         done = reidentify(paths, cat, et if reader == "exiftool" else None)
         assert [(m.status, m.old, m.new, m.photos) for m in done] == [(RENAMED, OLD, NEW, 10)]
-        assert done[0].line == f"re-identified {OLD.label} as {NEW.label}: 10 photos"
+        # its key drops the zero; read again, its label shows the serial as the camera writes it
+        # (exifread alone reads a body with a serial no more: its values are re-normalised)
+        shown = "NIKON D80 #03012345" if reader == "exiftool" else NEW.label
+        assert done[0].line == f"re-identified {OLD.label} as {shown}: 10 photos"
         assert [b.body for b in cat.bodies()] == [NEW]
         (acc,) = cat.accumulators()
         assert acc.frames == old_acc.frames == 10

@@ -29,6 +29,7 @@ from hotwatch.outputs.report import healing as heal
 from hotwatch.outputs.report.collect import growth
 from hotwatch.outputs.report.crops import normalised_window
 from hotwatch.sim import camsim
+from hotwatch.state import sensors
 from hotwatch.state.catalogue import Catalogue
 from hotwatch.state.rows import AccumulatorRow, DefectRow
 
@@ -154,6 +155,7 @@ def scanned(tmp_path_factory: pytest.TempPathFactory) -> dict:
         rows = cat.defects(status="active")
         photos = sum(b.frames for b in cat.bodies())
         skipped = {f.reason for f in cat.files() if f.status.value != "ingested"}
+        view = sensors.sensor_view(cat, cat.bodies()[0])
     truth = camsim.ground_truth(defects, shots)
     return {
         "base": base,
@@ -162,6 +164,7 @@ def scanned(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "rows": rows,
         "photos": photos,
         "skipped": skipped,
+        "sensor": view,
     }
 
 
@@ -192,16 +195,28 @@ def test_page_loads_without_errors_or_network(page: dict) -> None:
     assert "<script" not in page["html"], "the report itself needs no script"
 
 
-def test_map_has_one_marker_per_defect(page: dict, scanned: dict) -> None:
+def test_one_sensor_map_with_one_marker_per_physical_defect(page: dict, scanned: dict) -> None:
+    """RAW and JPEG of one body: one map of the sensor, a marker per physical defect at its
+    photosite, its RAW and JPEG positions in the hover text and data."""
     dom = page["dom"]
     maps = [a for t, a in dom.items if t == "svg" and "sensor-map" in a.get("class", "")]
-    assert {(m["data-width"], m["data-height"]) for m in maps} == {("320", "240")}
-    assert len(maps) == 2  # RAW and JPEG accumulators
+    assert [(m["data-width"], m["data-height"], m.get("data-sensor")) for m in maps] == [
+        ("320", "240", "raw 320x240")
+    ]
     markers = [a for _, a in dom.by_class("marker")]
-    expected = sorted((d.x, d.y, d.kind.value) for d in scanned["rows"])
+    view = scanned["sensor"]
+    expected = sorted((*d.photosite, d.kind.value) for d in view.defects)
     got = sorted((int(a["data-x"]), int(a["data-y"]), a["data-kind"]) for a in markers)
     assert got == expected
+    assert {(t["x"], t["y"]) for t in scanned["truth"]} <= {(x, y) for x, y, _ in got}
     assert all(a["data-onset"] and a["data-score"] for a in markers)
+    both = [a for a in markers if "jpeg 320x240" in a["data-shown-in"]]
+    assert both, "some defect shows in RAW and JPEG alike"
+    for a in both:
+        assert f"raw 320x240:{a['data-x']},{a['data-y']}" in a["data-positions"]
+        assert "jpeg 320x240:" in a["data-positions"]
+    rows = [a for _, a in dom.by_class("sensor-defect")]
+    assert len(rows) == len(markers)
 
 
 def test_timeline_and_facts(page: dict, scanned: dict) -> None:

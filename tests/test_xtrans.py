@@ -77,7 +77,7 @@ def test_scan_finds_planted_defects_at_the_exact_photosite(
     hotwatch("scan", str(roll.folder), home=home)
     cam, found = _found(home)
     assert (cam["frame"], cam["width"], cam["height"]) == ("raw", width, height)
-    assert (cam["make"], cam["model"], cam["serial"]) == ("FUJIFILM", "X-T3", "123")
+    assert (cam["make"], cam["model"], cam["serial"]) == ("FUJIFILM", "X-T3", "0123")
     must, may = _expected(roll)
     positions = {(x, y) for x, y, _ in found}
     assert must <= positions, f"missed {sorted(must - positions)}"

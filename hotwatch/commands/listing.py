@@ -9,12 +9,15 @@ import sys
 from pathlib import Path
 
 from hotwatch.commands.common import add_json, open_catalogue, pick_body
-from hotwatch.core.errors import UserError
-from hotwatch.core.model import FrameKind
+from hotwatch.core.errors import HotwatchError, UserError
+from hotwatch.core.model import BodyId, FrameKind
 from hotwatch.io.exif import written_make
-from hotwatch.outputs import export
+from hotwatch.io.frames import read_frame
+from hotwatch.outputs import export, rawtherapee
 from hotwatch.pipeline.reidentify import reidentify, stored_mixed
+from hotwatch.state import sensors
 from hotwatch.state.catalogue import Catalogue
+from hotwatch.state.rows import BodyRow
 from hotwatch.state.runfiles import daemon_pid
 
 
@@ -39,8 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "defects",
         help="list defects per body",
         description=(
-            "List the defects found, per body and frame kind/size. BODY is a serial or a unique "
-            "prefix of 'make model serial'. Example: hotwatch defects 3012345 --json"
+            "List the defects found, one per physical defect of each body: its photosite when "
+            "a raw showed it, its position in each JPEG size, one kind, the earliest onset. "
+            "--json also gives the list of each frame kind/size. BODY is a serial (as the "
+            "camera shows it, or without leading zeros) or a unique prefix of 'make model "
+            "serial'. Example: hotwatch defects 3012345 --json"
         ),
     )
     p.add_argument("body", nargs="?", metavar="BODY")
@@ -52,8 +58,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="write a body's defect map for other raw tools",
         description=(
             "Write BODY's defect map: dcraw/LibRaw -P (col row unix_time; onset as time), "
-            "RawTherapee .badpixels (x y), or JSON. dcraw and RawTherapee maps use RAW photosite "
-            "coordinates (raw_image_visible). Example: hotwatch export D80 --format rawtherapee"
+            "RawTherapee .badpixels (x y), or JSON (photosites and JPEG positions). dcraw maps "
+            "use raw_image_visible photosites; RawTherapee maps its own raw grid (moved by the "
+            "camera's camconst.json raw_crop, when it has one). One line per physical defect "
+            "a raw showed, dated by the earliest evidence of any kind. "
+            "Example: hotwatch export D80 --format rawtherapee"
         ),
     )
     p.add_argument("body", metavar="BODY")
@@ -80,13 +89,15 @@ def run_cameras(args: argparse.Namespace) -> int:
                 {
                     "make": b.make,
                     "model": b.model,
-                    "serial": b.serial,
+                    "serial": b.shown,
+                    "serial_key": b.serial,
+                    "key": b.key,
                     "label": b.label,
                     "frames_raw": b.frames_raw,
                     "frames_jpeg": b.frames_jpeg,
                     "first_seen": export.iso(b.first_seen),
                     "last_photo": export.iso(b.last_photo),
-                    "defects": len(cat.defects(body_key=b.key)),
+                    "defects": len(sensors.sensor_view(cat, b).defects),
                     "accumulators": [
                         {
                             "frame": a.kind.value,
@@ -142,11 +153,14 @@ def _reidentify(args: argparse.Namespace) -> None:
             print(migration.line, file=sys.stderr if args.json else sys.stdout)
 
 
+def _bodies(cat: Catalogue, body_query: str | None) -> list[BodyRow]:
+    return [pick_body(cat, body_query)] if body_query else cat.bodies()
+
+
 def camera_entries(cat: Catalogue, body_query: str | None) -> list[dict]:
-    """The ``defects --json`` structure: one entry per (body, frame kind, size)."""
-    bodies = [pick_body(cat, body_query)] if body_query else cat.bodies()
+    """The ``defects --json`` per-accumulator list: one entry per (body, frame kind, size)."""
     out = []
-    for b in bodies:
+    for b in _bodies(cat, body_query):
         for acc in cat.accumulators(body_key=b.key):
             defects = [d.to_defect() for d in cat.defects(acc_slug=acc.slug)]
             defects.sort(key=lambda d: (d.y, d.x))
@@ -158,27 +172,60 @@ def camera_entries(cat: Catalogue, body_query: str | None) -> list[dict]:
     return out
 
 
+def body_entries(cat: Catalogue, body_query: str | None) -> list[dict]:
+    """The ``defects --json`` body-level list: one entry per physical defect of each body."""
+    out = []
+    for b in _bodies(cat, body_query):
+        view = sensors.sensor_view(cat, b)
+        frames = {sensors.geometry_of(a): a.frames for a in cat.accumulators(body_key=b.key)}
+        out.append(export.body_dict(b.body, view, frames, sensors.map_statuses(cat, b, view)))
+    return out
+
+
 def run_defects(args: argparse.Namespace) -> int:
     with open_catalogue(args.paths, readonly=True) as cat:
         cams = camera_entries(cat, args.body)
+        bodies = body_entries(cat, args.body)
     if args.json:
-        sys.stdout.write(export.to_json(cams))
+        sys.stdout.write(export.to_json(cams, bodies))
         return 0
-    if not cams:
+    if not bodies:
         print("no camera bodies yet: run hotwatch scan PATH")
-    for c in cams:
-        label = f"{c['make']} {c['model']}" + (f" #{c['serial']}" if c["serial"] else "")
-        print(
-            f"{label} [{c['frame']} {c['width']}x{c['height']}, {c['frames']} photos]: "
-            f"{len(c['defects'])} defects"
-        )
-        for d in c["defects"]:
-            onset = (d["onset"] or "unknown")[:10]
-            print(
-                f"    {d['kind']:<5} x={d['x']:<5} y={d['y']:<5} score={d['score']:<8} "
-                f"onset {onset}"
-            )
+    for b in bodies:
+        print(_body_line(b))
+        if b["note"]:
+            print(f"    ({b['note']})")
+        for d in b["defects"]:
+            print("    " + _defect_line(d))
     return 0
+
+
+def _body_line(b: dict) -> str:
+    kinds = ", ".join(
+        f"{g['frame']} {g['width']}x{g['height']} ({g['frames']} photos)" for g in b["geometries"]
+    )
+    n = len(b["defects"])
+    return f"{b['label']}: {n} defect{'s' if n != 1 else ''} [{kinds}]"
+
+
+def _defect_line(d: dict) -> str:
+    """``stuck photosite 121,101 (jpeg 624x464: 110,95; ...), onset 2024-03-02, seen in RAW
+    and JPEG``: the photosite when a raw showed it, else its position in each JPEG."""
+    onset = (d["onset"] or "unknown")[:10]
+    where = []
+    for p in d["positions"]:
+        if p["frame"] == "raw" and d["photosite_exact"]:
+            continue
+        mark = "" if p["shown"] else " mapped"
+        where.append(f"{p['frame']} {p['width']}x{p['height']}: {p['x']},{p['y']}{mark}")
+    site = d["photosite"]
+    head = (
+        f"{d['kind']:<5} photosite {site['x']},{site['y']}"
+        if site and d["photosite_exact"]
+        else f"{d['kind']:<5}"
+    )
+    seen = " and ".join(k.upper() for k in d["kinds"])
+    return f"{head} ({'; '.join(where)}), onset {onset}, seen in {seen}, score {d['score']:.1f}"
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -186,7 +233,7 @@ def run_export(args: argparse.Namespace) -> int:
         body = pick_body(cat, args.body)
         accs = cat.accumulators(body_key=body.key)
         if args.format == "json":
-            text = export.to_json(camera_entries(cat, body.key))
+            text = export.to_json(camera_entries(cat, body.key), body_entries(cat, body.key))
             return _emit(text, args.output, None)
         raws = [a for a in accs if a.kind is FrameKind.RAW]
         if not raws:
@@ -194,13 +241,36 @@ def run_export(args: argparse.Namespace) -> int:
                 f"{body.label} has no RAW photos yet: dcraw and RawTherapee maps need raw "
                 "photosite coordinates (use --format json for JPEG maps)"
             )
-        acc = max(raws, key=lambda a: a.frames)
-        defects = [d.to_defect() for d in cat.defects(acc_slug=acc.slug)]
-        raw_files = [f.path for f in cat.files(body_key=body.key) if f.acc_slug == acc.slug]
+        view = sensors.sensor_view(cat, body)
+        defects = export.photosite_defects(view)
+        sensor = next(a for a in raws if sensors.geometry_of(a) == view.sensor)
+        raw_files = [f.path for f in cat.files(body_key=body.key) if f.acc_slug == sensor.slug]
     if args.format == "dcraw":
         return _emit(export.dcraw_lines(defects), args.output, None)
-    name = export.rawtherapee_name(body.body, _exif_make(raw_files))
-    return _emit(export.rawtherapee_lines(defects), args.output, name)
+    exif_make = _exif_make(raw_files)
+    grid = _rawtherapee_grid(body.body, exif_make, raw_files, (sensor.width, sensor.height))
+    print(grid.note, file=sys.stderr)
+    name = export.rawtherapee_name(body.body, exif_make)
+    return _emit(export.rawtherapee_lines(defects, grid.offset, grid.size), args.output, name)
+
+
+def _rawtherapee_grid(
+    body: BodyId, exif_make: str | None, raw_files: list[str], visible: tuple[int, int]
+) -> rawtherapee.Grid:
+    """RawTherapee's raw grid for this body: LibRaw's margins read from one of its raws."""
+    camera = export.rawtherapee_camera(body, exif_make)
+    for path in reversed(raw_files[-3:]):
+        try:
+            frame = read_frame(Path(path), FrameKind.RAW)
+        except HotwatchError:
+            continue
+        return rawtherapee.grid(camera, frame.left_margin, frame.top_margin, visible)
+    if rawtherapee.raw_crop(camera) is not None:
+        raise UserError(
+            f"RawTherapee crops {camera} raws (camconst.json raw_crop): one of the body's raws "
+            "must still be on disk to place the map on its grid"
+        )
+    return rawtherapee.grid(camera, 0, 0, visible)
 
 
 def _exif_make(paths: list[str]) -> str | None:

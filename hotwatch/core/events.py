@@ -49,9 +49,13 @@ class NewDefect:
     frame_kind: FrameKind
     width: int
     height: int
+    #: the defect's position in every frame geometry of its body where it is known (seen
+    #: there, or mapped through the body's JPEG <-> raw map): "raw 640x480" -> (x, y)
+    positions: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
     def payload(self) -> dict[str, Any]:
         return {
+            "positions": {k: [int(x), int(y)] for k, (x, y) in self.positions.items()},
             "defect_id": int(self.defect_id),
             "acc_slug": self.acc_slug,
             "x": int(self.x),
@@ -82,7 +86,21 @@ class NewDefect:
             frame_kind=FrameKind(payload["frame_kind"]),
             width=int(payload["width"]),
             height=int(payload["height"]),
+            positions={
+                str(k): (int(v[0]), int(v[1])) for k, v in (payload.get("positions") or {}).items()
+            },
         )
+
+    @property
+    def others(self) -> dict[str, tuple[int, int]]:
+        """Its positions in the body's other frame geometries (not the one that showed it)."""
+        here = geometry_label(self.frame_kind, self.width, self.height)
+        return {k: v for k, v in self.positions.items() if k != here}
+
+
+def geometry_label(kind: FrameKind | str, width: int, height: int) -> str:
+    """How a frame geometry is named wherever hotwatch names one: ``raw 640x480``."""
+    return f"{FrameKind(kind).value} {int(width)}x{int(height)}"
 
 
 @dataclass(frozen=True)
@@ -94,11 +112,18 @@ class NewBody:
     body_key: str
     make: str
     model: str
-    serial: str | None
+    serial: str | None  #: the key's spelling
     body: str  #: its label
+    shown: str | None = None  #: the serial as the camera shows it
 
     def payload(self) -> dict[str, Any]:
-        return {"make": self.make, "model": self.model, "serial": self.serial, "body": self.body}
+        return {
+            "make": self.make,
+            "model": self.model,
+            "serial": self.serial,
+            "body": self.body,
+            "shown": self.shown,
+        }
 
     @classmethod
     def from_payload(cls, body_key: str, payload: Mapping[str, Any]) -> NewBody:
@@ -108,6 +133,7 @@ class NewBody:
             model=str(payload["model"]),
             serial=payload.get("serial"),
             body=str(payload.get("body") or body_key),
+            shown=payload.get("shown"),
         )
 
 

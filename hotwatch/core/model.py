@@ -7,11 +7,13 @@ without hidden state, hashed, and compared in tests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
 import numpy as np
+
+from .serial_display import display_serial
 
 
 class FrameKind(StrEnum):
@@ -37,18 +39,29 @@ class FileStatus(StrEnum):
 class BodyId:
     """A camera body: normalised make and model, and the body serial if any.
 
-    ``serial`` is None when no serial could be read: several bodies of that
-    model may then be mixed in one accumulator, and the user is told so.
+    ``serial`` is the normalised serial, part of the key; None when no serial could be read:
+    several bodies of that model may then be mixed in one accumulator, and the user is told
+    so. ``shown`` is the serial as the camera and exiftool spell it (``0830512345`` for a
+    Canon EOS 40D whose key is ``830512345``; see :mod:`hotwatch.core.serial_display`): it
+    names the body to people and never takes part in its identity (equality, hash, key).
     """
 
     make: str
     model: str
     serial: str | None = None
+    shown: str | None = field(default=None, compare=False)
+
+    @property
+    def serial_shown(self) -> str | None:
+        """The serial as the camera shows it: the spelling read, else exiftool's rule."""
+        if self.serial is None:
+            return None
+        return self.shown or display_serial(self.make, self.model, self.serial)
 
     @property
     def label(self) -> str:
-        """Human label, e.g. ``NIKON D80 #3012345``."""
-        tail = f" #{self.serial}" if self.serial else " (no serial)"
+        """Human label, e.g. ``NIKON D80 #3012345`` (the serial as the camera shows it)."""
+        tail = f" #{self.serial_shown}" if self.serial else " (no serial)"
         return f"{self.make} {self.model}{tail}"
 
     @property

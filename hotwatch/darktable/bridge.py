@@ -1,7 +1,8 @@
 """The bridge the darktable Lua script calls: ``hotwatch darktable info`` and ``heal``.
 
 Each photo is identified from its own EXIF (body) and pixels (frame kind and size), never
-from its name; its defects are those of the accumulator with the same body, kind and size,
+from its name; its defects are those its body's sensor is known to have at a position in a
+frame of its kind and size (seen there, or placed there from the photosite a raw showed),
 limited to the ones already present when it was taken (every one, when the photo keeps no
 capture date: see :func:`hotwatch.darktable.heal.defects_applicable`). Anything that does
 not line up (unknown body, a size the body was never seen at, a sidecar that cannot be
@@ -20,7 +21,9 @@ from hotwatch.core.errors import HotwatchError, UnreadableFile, UnsupportedFile
 from hotwatch.core.model import BodyId, FrameKind
 from hotwatch.io.exif import read_camera_file
 from hotwatch.io.exiftool import ExifTool
+from hotwatch.io.fileio import write_atomically
 from hotwatch.io.frames import read_frame
+from hotwatch.state import sensors
 from hotwatch.state.catalogue import Catalogue
 from hotwatch.state.rows import AccumulatorRow, DefectRow
 
@@ -65,7 +68,8 @@ def identify(path: Path, cat: Catalogue | None, exiftool: ExifTool | None) -> Ph
     except (UnsupportedFile, UnreadableFile) as exc:
         raise Refusal("unreadable", f"not a photo hotwatch can use: {exc}") from exc
     body = camera.body
-    if cat.body(body.key) is None:
+    row = cat.body(body.key)
+    if row is None:
         raise Refusal("unknown body", f"hotwatch has seen no photo of {body.label} yet")
     accs = cat.accumulators(body_key=body.key)
     acc = next(
@@ -103,7 +107,9 @@ def identify(path: Path, cat: Catalogue | None, exiftool: ExifTool | None) -> Ph
     # dates nothing: hotwatch.core.dating), and then every defect applies
     taken = camera.shot.taken_at
     source = "exif" if taken is not None else "none"
-    defects = cat.defects(acc_slug=acc.slug)
+    # the body's defects known at a position in this geometry: seen here, or placed here
+    # from the photosite a raw showed (one sensor: hotwatch.state.sensors)
+    defects = sensors.defects_for_geometry(cat, row, frame.kind, frame.width, frame.height)
     applicable = defects_applicable(defects, taken)
     chosen = {d.id for d in applicable}
     later = [d for d in defects if d.id not in chosen]
@@ -112,7 +118,15 @@ def identify(path: Path, cat: Catalogue | None, exiftool: ExifTool | None) -> Ph
 
 
 def _body_dict(body: BodyId) -> dict:
-    return {"make": body.make, "model": body.model, "serial": body.serial, "label": body.label}
+    """The body as the photo's tags name it: the serial as the camera shows it (the key's
+    spelling beside it)."""
+    return {
+        "make": body.make,
+        "model": body.model,
+        "serial": body.serial_shown,
+        "serial_key": body.serial,
+        "label": body.label,
+    }
 
 
 def _defect_dict(d: DefectRow) -> dict:
@@ -171,8 +185,20 @@ def info_dict(path: Path, cat: Catalogue | None, exiftool: ExifTool | None) -> d
     return out
 
 
-def heal_one(path: Path, cat: Catalogue | None, exiftool: ExifTool | None) -> dict:
-    """Patch every sidecar of one photo; all or nothing: nothing is written on a refusal."""
+#: ``heal --staged`` writes each patched sidecar beside it under this suffix
+STAGED_SUFFIX = ".hotwatch-staged"
+
+
+def heal_one(
+    path: Path, cat: Catalogue | None, exiftool: ExifTool | None, *, staged: bool = False
+) -> dict:
+    """Patch every sidecar of one photo; all or nothing: nothing is written on a refusal.
+
+    ``staged`` leaves the sidecars alone and writes each patched one beside it
+    (``NAME.xmp`` + :data:`STAGED_SUFFIX`), for the Lua script to hand to darktable's
+    ``image:apply_sidecar``: darktable writes its sidecars in the background (5.x), and one
+    of its writes landing between ours and the reload would undo the heal.
+    """
     out: dict = {"file": str(path)}
     try:
         photo = identify(path, cat, exiftool)
@@ -198,7 +224,12 @@ def heal_one(path: Path, cat: Catalogue | None, exiftool: ExifTool | None) -> di
     sidecars = []
     for p, new, created in planned:
         entry: dict = {"path": str(p), "status": "unchanged"}
-        if new is not None:
+        if new is not None and staged:
+            target = p.with_name(p.name + STAGED_SUFFIX)
+            write_atomically(target, new)
+            entry["status"] = "created" if created else "healed"
+            entry["staged"] = str(target)
+        elif new is not None:
             backup = write_sidecar_atomically(p, new)
             entry["status"] = "created" if created else "healed"
             entry["backup"] = str(backup) if backup else None

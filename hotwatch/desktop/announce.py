@@ -31,7 +31,9 @@ BURST = 3  # more new defects than this in one poll -> one summary notification
 
 def describe_defect(event: NewDefect) -> Notification:
     """``NIKON D80 #3012345: new hot pixel at 1203,877, first seen 2024-05-02``; a dead
-    pixel's is critical (it spoils every photo from now on), any other's normal."""
+    pixel's is critical (it spoils every photo from now on), any other's normal. One per
+    physical defect (whichever kind of file showed it first: the event says where, and
+    its body lists where else it sits, in the body's other frame sizes)."""
     first = event.onset or event.confirmed
     first_text = first.date().isoformat() if first else "an unknown date"
     summary = (
@@ -39,7 +41,9 @@ def describe_defect(event: NewDefect) -> Notification:
         f"first seen {first_text}"
     )
     frames = f"{event.frame_kind.value.upper()} {event.width}x{event.height} frames"
-    body = f"{frames}. Open the hotwatch tray menu for the report."
+    also = [f"{x},{y} in {_shown(label)}" for label, (x, y) in event.others.items()]
+    where = f"; also at {', '.join(also)}" if also else ""
+    body = f"{frames}{where}. Open the hotwatch tray menu for the report."
     urgency = CRITICAL if event.kind is DefectKind.DEAD else NORMAL
     return Notification(summary=summary, body=body, urgency=urgency)
 
@@ -97,3 +101,9 @@ class Announcer:
                     sent.append(note)
                 except NotificationError as exc:
                     log.warning("tray: could not show a notification (%s): %s", exc, note.summary)
+
+
+def _shown(label: str) -> str:
+    """A geometry's label as a message shows it: ``jpeg 624x464`` -> ``JPEG 624x464``."""
+    kind, _, size = label.partition(" ")
+    return f"{kind.upper()} {size}".strip()

@@ -15,7 +15,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from hotwatch.state import runfiles
+from hotwatch.core.sensor import SensorDefect
+from hotwatch.state import runfiles, sensors
 from hotwatch.state.catalogue import Catalogue
 from hotwatch.state.config import Paths
 
@@ -37,12 +38,14 @@ class BodySummary:
     label: str
     make: str
     model: str
-    serial: str | None
+    serial: str | None  #: as the camera shows it
     frames_raw: int
     frames_jpeg: int
-    defects: int  # active defects
+    defects: int  # active defects, one per physical defect of the sensor
     unseen: int
     last_photo: datetime | None
+    #: one line per physical defect ("stuck at 121,101 (RAW, JPEG), since 2024-03-02")
+    lines: tuple[str, ...] = ()
 
     @property
     def query(self) -> str:
@@ -81,19 +84,20 @@ def read_snapshot(paths: Paths, cat: Catalogue | None) -> Snapshot:
     if cat is not None:
         with cat.snapshot():
             for b in cat.bodies():
-                active = cat.defects(body_key=b.key, status="active")
+                view = sensors.sensor_view(cat, b)
                 bodies.append(
                     BodySummary(
                         key=b.key,
                         label=b.label,
                         make=b.make,
                         model=b.model,
-                        serial=b.serial,
+                        serial=b.shown,
                         frames_raw=b.frames_raw,
                         frames_jpeg=b.frames_jpeg,
-                        defects=len(active),
-                        unseen=sum(1 for d in active if not d.seen),
+                        defects=len(view.defects),
+                        unseen=sum(1 for d in view.defects if d.announced and not d.seen),
                         last_photo=b.last_photo,
+                        lines=tuple(defect_line(d) for d in view.defects),
                     )
                 )
     return Snapshot(
@@ -134,10 +138,26 @@ class Item:
 
 
 SEPARATOR = Item("-")
+MENU_DEFECTS = 20  #: defects listed in a body's menu (the report lists them all)
 
 
 def _date(value: datetime | None) -> str:
     return value.date().isoformat() if value else "never"
+
+
+def defect_line(d: SensorDefect) -> str:
+    """One physical defect in a menu: ``stuck at 121,101 (RAW, JPEG), since 2024-03-02``;
+    the photosite when a raw showed it, else its position in the largest JPEG."""
+    if d.exact and d.photosite is not None:
+        x, y = d.photosite
+    else:
+        g = d.shown_in[0]
+        x, y = d.positions[g]
+    g = d.shown_in[0]
+    where = "" if d.exact else f" in {g.kind.value.upper()} {g.width}x{g.height}"
+    kinds = ", ".join(k.value.upper() for k in d.kinds)
+    since = f", since {d.onset.date().isoformat()}" if d.onset else ""
+    return f"{d.kind.value} at {x},{y}{where} ({kinds}){since}"
 
 
 def headline(snap: Snapshot) -> str:
@@ -177,7 +197,13 @@ def body_item(b: BodySummary) -> Item:
         Item("Mark defects as seen", f"seen:{b.key}", enabled=b.unseen > 0),
     )
     text = f"{b.label}: {b.defects} defect{'s' if b.defects != 1 else ''}{new}"
-    return Item(text, children=(*facts, SEPARATOR, *actions))
+    each: tuple[Item, ...] = ()
+    if b.lines:
+        shown = tuple(Item(line, enabled=False) for line in b.lines[:MENU_DEFECTS])
+        more = len(b.lines) - MENU_DEFECTS
+        tail = (Item(f"... and {more} more (see the report)", enabled=False),) if more > 0 else ()
+        each = (SEPARATOR, Item("Each defect", children=shown + tail))
+    return Item(text, children=(*facts, SEPARATOR, *actions, *each))
 
 
 def build_menu(snap: Snapshot) -> tuple[Item, ...]:

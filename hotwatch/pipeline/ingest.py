@@ -44,9 +44,11 @@ from hotwatch.core.model import (
 from hotwatch.io import frames, guarded, memory
 from hotwatch.io.exif import read_camera_file
 from hotwatch.io.readahead import read_ahead
-from hotwatch.state import store
+from hotwatch.state import sensors, store
 from hotwatch.state.catalogue import Catalogue
 from hotwatch.state.config import Paths
+
+from .pairing import Pairer
 
 log = logging.getLogger(__name__)
 
@@ -311,6 +313,10 @@ class Ingestor:
         self.exiftool = exiftool
         self.params = params or detect_mod.DetectParams()
         self.on_new_defect = on_new_defect
+        #: learns each body's JPEG <-> raw maps from the RAW+JPEG pairs absorbed
+        self.pairer = Pairer(catalogue)
+        #: bodies whose maps changed since the last checkpoint: their defects are linked again
+        self._relink: set[str] = set()
         self._slots: dict[AccumulatorKey, _Slot] = {}
         self._pending: list[_Pending] = []
         self._last_checkpoint = time.monotonic()
@@ -426,6 +432,9 @@ class Ingestor:
                 undated=camera.shot.taken_at is None,
             )
         )
+        learned = self.pairer.offer(prep.path, key, camera.shot.taken_at)
+        if any(got.line for got in learned):  # a map became known (or failed): link again
+            self._relink.add(key.body.key)
         self._maybe_checkpoint()
         return Outcome(prep.path, FileStatus.INGESTED, "", camera.body, key.kind, tuple(new))
 
@@ -485,8 +494,9 @@ class Ingestor:
     def checkpoint(self) -> list[NewDefect]:
         """Persist dirty accumulators, then commit the pending catalogue rows.
 
-        Returns the ``new_defect`` events written: the defects that became known to the
-        catalogue (they are logged, and passed to ``on_new_defect``).
+        Returns the ``new_defect`` events written: one per physical defect that became
+        known (:func:`hotwatch.state.sensors.announce`: a defect the raws and the JPEGs of a
+        body both show is one), logged and passed to ``on_new_defect``.
         Raises DiskFull when the disk cannot take it: what was saved before
         stays as it was, and the photos since are read again next time.
         """
@@ -526,6 +536,7 @@ class Ingestor:
                     taken_at=p.taken_at,
                     undated=p.undated,
                 )
+            bodies = dict.fromkeys(sorted(self._relink))
             for key, slot in self._slots.items():
                 if not slot.dirty:
                     continue
@@ -534,14 +545,19 @@ class Ingestor:
                 reported = confirm.reported(slot.acc, self.params, among, jpeg=jpeg)
                 found = confirm.settled(slot.acc, reported)
                 self._retire_moved(key, found, now)
-                announced += self.catalogue.sync_defects(key, found, now)
+                self.catalogue.sync_defects(key, found, now, announce=False)
+                bodies[key.body.key] = None
                 slot.dirty = False
+            for body_key in bodies:  # one announcement per physical defect of each body
+                announced += sensors.announce(self.catalogue, body_key)
         self._pending.clear()
+        self._relink.clear()
         self._last_checkpoint = time.monotonic()
         self._save_cost = self._last_checkpoint - started
         for event in announced:
+            elsewhere = "".join(f", {x},{y} in {g}" for g, (x, y) in event.others.items())
             log.info(
-                "new %s pixel on %s (%s %dx%d) at x=%d y=%d, first seen %s",
+                "new %s pixel on %s (%s %dx%d) at x=%d y=%d%s, first seen %s",
                 event.kind.value,
                 event.body,
                 event.frame_kind.value,
@@ -549,6 +565,7 @@ class Ingestor:
                 event.height,
                 event.x,
                 event.y,
+                elsewhere,
                 event.onset.date().isoformat() if event.onset else "unknown",
             )
             if self.on_new_defect:

@@ -338,6 +338,9 @@ def reidentify(
         if target is not None:
             done.append(migrate(paths, catalogue, body, target, fingerprint))
             continue
+        same = [b for b in readings if b == body.body and b.shown]
+        if mixed is None and same:  # the serial as the camera writes it, if not yet kept
+            catalogue.ensure_body(same[0], body.first_seen)
         state: dict = {"reader": fingerprint, "status": MIXED if mixed else "ok"}
         if mixed is not None:
             state["found"] = [

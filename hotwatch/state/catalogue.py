@@ -40,7 +40,9 @@ from typing import Any
 
 from hotwatch.core.errors import DamagedState, UserError
 from hotwatch.core.events import DefectGone, Event, NewBody, NewDefect
+from hotwatch.core.frame_map import FrameMap
 from hotwatch.core.model import AccumulatorKey, BodyId, Defect, DefectKind, FileStatus, FrameKind
+from hotwatch.io.exif.names import normalise_serial
 
 from .rows import (
     AccumulatorRow,
@@ -49,12 +51,14 @@ from .rows import (
     EventRow,
     FileRow,
     HistoryRow,
+    MapRow,
     accumulator_row,
     body_row,
     defect_row,
     event_row,
     file_row,
     from_iso,
+    map_row,
     required_datetime,
 )
 from .schema import SCHEMA_VERSION, apply_migrations, schema_version
@@ -396,16 +400,25 @@ class Catalogue:
     # ------------------------------------------------------------------ bodies
 
     def ensure_body(self, body: BodyId, seen_at: datetime) -> bool:
-        """Add the body if it is new; then also write a ``new_body`` event."""
+        """Add the body if it is new; then also write a ``new_body`` event. A known body
+        read before its serial's spelling was kept gets it now."""
         with self.atomic():
             cur = self._q(
-                """INSERT INTO bodies (key, make, model, serial, first_seen)
-                   VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING""",
-                (body.key, body.make, body.model, body.serial, _iso(seen_at)),
+                """INSERT INTO bodies (key, make, model, serial, first_seen, serial_shown)
+                   VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING""",
+                (body.key, body.make, body.model, body.serial, _iso(seen_at), body.shown),
             )
             if cur.rowcount == 0:
+                if body.shown is not None:
+                    self._q(
+                        """UPDATE bodies SET serial_shown = ?
+                           WHERE key = ? AND serial_shown IS NULL""",
+                        (body.shown, body.key),
+                    )
                 return False
-            self.add_event(NewBody(body.key, body.make, body.model, body.serial, body.label))
+            self.add_event(
+                NewBody(body.key, body.make, body.model, body.serial, body.label, body.shown)
+            )
             return True
 
     def _ensure_accumulator(self, key: AccumulatorKey) -> None:
@@ -456,7 +469,7 @@ class Catalogue:
 
     def accumulators(self, body_key: str | None = None) -> list[AccumulatorRow]:
         rows = self._q(
-            """SELECT a.*, b.make, b.model, b.serial FROM accumulators a
+            """SELECT a.*, b.make, b.model, b.serial, b.serial_shown FROM accumulators a
                JOIN bodies b ON b.key = a.body_key
                WHERE (? IS NULL OR a.body_key = ?)
                ORDER BY b.make, b.model, b.serial, a.kind, a.width, a.height""",
@@ -534,7 +547,8 @@ class Catalogue:
             if target is None:
                 self._q(
                     """INSERT INTO bodies (key, make, model, serial, first_seen, last_photo,
-                           frames_raw, frames_jpeg) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                           frames_raw, frames_jpeg, serial_shown)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     (
                         new.key,
                         new.make,
@@ -544,6 +558,7 @@ class Catalogue:
                         old["last_photo"],
                         old["frames_raw"],
                         old["frames_jpeg"],
+                        new.shown,
                     ),
                 )
             else:
@@ -565,6 +580,12 @@ class Catalogue:
             self._q("UPDATE files SET body_key = ? WHERE body_key = ?", (new.key, old_key))
             self._q("UPDATE defects SET body_key = ? WHERE body_key = ?", (new.key, old_key))
             self._q("UPDATE events SET body_key = ? WHERE body_key = ?", (new.key, old_key))
+            # a map the target lacks moves with the body; one it has already stays its own
+            self._q(
+                "UPDATE OR IGNORE frame_maps SET body_key = ? WHERE body_key = ?",
+                (new.key, old_key),
+            )
+            self._q("DELETE FROM frame_maps WHERE body_key = ?", (old_key,))
             self._q("DELETE FROM bodies WHERE key = ?", (old_key,))
         return moved
 
@@ -640,20 +661,21 @@ class Catalogue:
     def find_bodies(self, query: str) -> list[BodyRow]:
         """Bodies the user means by ``query``; more than one means it is ambiguous.
 
-        In order, the first rule that matches wins: the exact body key; the exact
-        serial; the whole "make model serial" (or "model serial", case and spaces
-        ignored, '#' allowed as in labels); a prefix of it ending at a word
-        ("canon eos r" is the R, not the R5); any prefix of it.
+        In order, the first rule that matches wins: the exact body key; the serial, in
+        either spelling (the key's ``830512345`` or the camera's ``0830512345``, as
+        normalised); the whole "make model serial" (or "model serial", case and spaces
+        ignored, '#' allowed as in labels, the serial in either spelling); a prefix of it
+        ending at a word ("canon eos r" is the R, not the R5); any prefix of it.
         """
         q = _norm(query)
         if not q:
             return []
         everything = self.bodies()
         names = {b.key: _names(b) for b in everything}
-        serial = query.strip().lstrip("#").strip().casefold()
+        serial = query.strip().lstrip("#").strip()
         rules: list[Callable[[BodyRow], bool]] = [
             lambda b: b.key == query,
-            lambda b: b.serial is not None and b.serial.casefold() == serial,
+            lambda b: _same_serial(b, serial),
             lambda b: q in names[b.key],
             lambda b: any(n.startswith(q + " ") for n in names[b.key]),
             lambda b: any(n.startswith(q) for n in names[b.key]),
@@ -667,14 +689,16 @@ class Catalogue:
     # ------------------------------------------------------------------ defects
 
     def sync_defects(
-        self, key: AccumulatorKey, found: Sequence[Defect], at: datetime
+        self, key: AccumulatorKey, found: Sequence[Defect], at: datetime, *, announce: bool = True
     ) -> list[NewDefect]:
         """Merge a detection result into the stored defects of one accumulator.
 
         A new position is inserted (with its own ``confirmed``: the capture time of
         the frame that confirmed it, None when no frame of it keeps a date; never the
         time of this call, which would make it look recent) with a history row and
-        one ``new_defect`` event; a known one gets its score,
+        one ``new_defect`` event (with ``announce=False`` no event: it is marked not yet
+        announced, for :mod:`hotwatch.state.sensors` to announce once per physical defect,
+        whichever kind of frame shows it); a known one gets its score,
         kind and onset updated, with a history row when kind or onset changes (a
         detection without an onset keeps the stored one). Defects not found this
         time stay active: a defect does not heal itself, and detection near the
@@ -691,15 +715,23 @@ class Catalogue:
             for defect in found:
                 row = stored.get((defect.x, defect.y))
                 if row is None or row.status != ACTIVE:
-                    new.append(self._insert_defect(key, defect, at, row))
+                    event = self._insert_defect(key, defect, at, row, announce)
+                    if event is not None:
+                        new.append(event)
                 else:
                     self._update_defect(row, defect, at)
         return new
 
     def _insert_defect(
-        self, key: AccumulatorKey, defect: Defect, at: datetime, gone: DefectRow | None
-    ) -> NewDefect:
-        """A defect at a new position, or again at the position of a gone one."""
+        self,
+        key: AccumulatorKey,
+        defect: Defect,
+        at: datetime,
+        gone: DefectRow | None,
+        announce: bool = True,
+    ) -> NewDefect | None:
+        """A defect at a new position, or again at the position of a gone one; its event,
+        unless its announcement is left to :mod:`hotwatch.state.sensors`."""
         values = (
             DefectKind(defect.kind).value,
             _score(defect.score),
@@ -710,20 +742,22 @@ class Catalogue:
         if gone is None:
             defect_id = self._q(
                 """INSERT INTO defects (acc_slug, body_key, x, y, kind, score, onset,
-                       confirmed, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (key.slug, key.body.key, int(defect.x), int(defect.y), *values),
+                       confirmed, updated, announced) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (key.slug, key.body.key, int(defect.x), int(defect.y), *values, int(announce)),
             ).lastrowid
             note = "found"
         else:
             defect_id = gone.id
             self._q(
                 """UPDATE defects SET kind = ?, score = ?, onset = ?, confirmed = ?,
-                       updated = ?, status = 'active', seen = 0 WHERE id = ?""",
-                (*values, defect_id),
+                       updated = ?, status = 'active', seen = 0, announced = ? WHERE id = ?""",
+                (*values, int(announce), defect_id),
             )
             note = "found again"
         assert defect_id is not None
         self._history(defect_id, at, defect.kind, defect.score, defect.onset, note)
+        if not announce:
+            return None
         event = NewDefect(
             body_key=key.body.key,
             body=key.body.label,
@@ -829,11 +863,14 @@ class Catalogue:
         ]
 
     def mark_seen(self, body_key: str | None = None) -> int:
-        """The tray's "mark as seen": returns how many active defects were unseen."""
+        """The tray's "mark as seen": returns how many announced active defect rows were
+        unseen. A row held back while a map is learned (not announced yet) stays unseen:
+        once announced it is new."""
         with self.atomic():
             cur = self._q(
                 """UPDATE defects SET seen = 1
-                   WHERE seen = 0 AND status = 'active' AND (? IS NULL OR body_key = ?)""",
+                   WHERE seen = 0 AND status = 'active' AND announced = 1
+                     AND (? IS NULL OR body_key = ?)""",
                 (body_key, body_key),
             )
             return int(cur.rowcount)
@@ -845,6 +882,79 @@ class Catalogue:
             (body_key, body_key),
         ).fetchone()
         return int(row[0])
+
+    def settle_announcements(self, ids: Sequence[int], *, seen: bool | None = None) -> None:
+        """Mark defects announced (their physical defect was, or is being, announced);
+        ``seen`` also sets their seen mark (a sighting of a defect the user has seen)."""
+        with self.atomic():
+            for defect_id in ids:
+                self._q("UPDATE defects SET announced = 1 WHERE id = ?", (int(defect_id),))
+                if seen is not None:
+                    self._q("UPDATE defects SET seen = ? WHERE id = ?", (int(seen), int(defect_id)))
+
+    # ------------------------------------------------------------------ frame maps
+
+    def frame_maps(self, body_key: str) -> list[MapRow]:
+        """A body's JPEG <-> raw maps (every status), by geometry."""
+        rows = self._q(
+            """SELECT * FROM frame_maps WHERE body_key = ?
+               ORDER BY raw_width, raw_height, jpeg_width DESC, jpeg_height DESC""",
+            (body_key,),
+        ).fetchall()
+        return [map_row(r) for r in rows]
+
+    def model_maps(self, make: str, model: str) -> list[MapRow]:
+        """The known maps of every body of one model (a camera model crops its JPEGs one
+        way: a map one body learned holds for its siblings), newest first."""
+        rows = self._q(
+            """SELECT m.* FROM frame_maps m JOIN bodies b ON b.key = m.body_key
+               WHERE b.make = ? AND b.model = ? AND m.status = 'known'
+               ORDER BY m.updated DESC""",
+            (make, model),
+        ).fetchall()
+        return [map_row(r) for r in rows]
+
+    def save_map(
+        self,
+        body_key: str,
+        raw_size: tuple[int, int],
+        jpeg_size: tuple[int, int],
+        *,
+        status: str,
+        fmap: FrameMap | None = None,
+        source: str = "",
+        fits: Sequence[Sequence[float]] = (),
+        attempts: int = 0,
+        tried_at_frames: int = 0,
+        note: str = "",
+    ) -> None:
+        """Write one body's map of one (raw, JPEG) geometry pair, replacing what it held."""
+        with self.atomic():
+            self._q(
+                """INSERT INTO frame_maps (body_key, raw_width, raw_height, jpeg_width,
+                       jpeg_height, status, map, source, fits, attempts, tried_at_frames,
+                       note, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (body_key, raw_width, raw_height, jpeg_width, jpeg_height)
+                   DO UPDATE SET status = excluded.status, map = excluded.map,
+                       source = excluded.source, fits = excluded.fits,
+                       attempts = excluded.attempts, tried_at_frames = excluded.tried_at_frames,
+                       note = excluded.note, updated = excluded.updated""",
+                (
+                    body_key,
+                    int(raw_size[0]),
+                    int(raw_size[1]),
+                    int(jpeg_size[0]),
+                    int(jpeg_size[1]),
+                    status,
+                    None if fmap is None else json.dumps(fmap.to_list()),
+                    source,
+                    json.dumps([[float(v) for v in f] for f in fits]),
+                    int(attempts),
+                    int(tried_at_frames),
+                    note,
+                    _iso(_now()),
+                ),
+            )
 
     # ------------------------------------------------------------------ events
 
@@ -933,7 +1043,20 @@ def _score(score: float) -> float:
 
 
 def _names(body: BodyRow) -> set[str]:
+    serials = {body.serial or "", body.shown or ""}
     return {
-        _norm(f"{body.make} {body.model} {body.serial or ''}"),
-        _norm(f"{body.model} {body.serial or ''}"),
+        _norm(f"{prefix}{serial}")
+        for serial in serials
+        for prefix in (f"{body.make} {body.model} ", f"{body.model} ")
     }
+
+
+def _same_serial(body: BodyRow, query: str) -> bool:
+    """``query`` names this body's serial in one of its spellings: the key, the camera's,
+    or one that normalises to either (``0830512345`` = ``830512345``)."""
+    if body.serial is None or not query:
+        return False
+    spellings = {body.serial, body.shown or body.serial}
+    folded = {s.casefold() for s in spellings}
+    keys = {normalise_serial(s) for s in spellings}
+    return query.casefold() in folded or normalise_serial(query) in keys

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from hotwatch.core import events
+from hotwatch.core.frame_map import FrameMap
 from hotwatch.core.model import AccumulatorKey, BodyId, Defect, DefectKind, FileStatus, FrameKind
 
 
@@ -47,10 +48,17 @@ class BodyRow:
     last_photo: datetime | None
     frames_raw: int
     frames_jpeg: int
+    #: the serial as the camera shows it (None: by exiftool's rules from ``serial``)
+    serial_shown: str | None = None
 
     @property
     def body(self) -> BodyId:
-        return BodyId(self.make, self.model, self.serial)
+        return BodyId(self.make, self.model, self.serial, self.serial_shown)
+
+    @property
+    def shown(self) -> str | None:
+        """The serial as the camera and exiftool show it (``serial`` is the key's)."""
+        return self.body.serial_shown
 
     @property
     def label(self) -> str:
@@ -103,6 +111,8 @@ class DefectRow:
     frame_kind: FrameKind
     width: int
     height: int
+    #: announced (a ``new_defect`` event written for it or for the defect it turned out to be)
+    announced: bool = True
 
     def to_defect(self) -> Defect:
         return Defect(
@@ -165,13 +175,14 @@ def body_row(r: sqlite3.Row) -> BodyRow:
         last_photo=from_iso(r["last_photo"]),
         frames_raw=int(r["frames_raw"]),
         frames_jpeg=int(r["frames_jpeg"]),
+        serial_shown=r["serial_shown"],
     )
 
 
 def accumulator_row(r: sqlite3.Row) -> AccumulatorRow:
     return AccumulatorRow(
         slug=r["slug"],
-        body=BodyId(r["make"], r["model"], r["serial"]),
+        body=BodyId(r["make"], r["model"], r["serial"], r["serial_shown"]),
         kind=FrameKind(r["kind"]),
         width=int(r["width"]),
         height=int(r["height"]),
@@ -198,6 +209,59 @@ def defect_row(r: sqlite3.Row) -> DefectRow:
         frame_kind=FrameKind(r["frame_kind"]),
         width=int(r["width"]),
         height=int(r["height"]),
+        announced=bool(r["announced"]),
+    )
+
+
+LEARNING, KNOWN, FAILED = "learning", "known", "failed"
+
+
+@dataclass(frozen=True)
+class MapRow:
+    """How one body's camera JPEG of one size sits on its raw photosites, and how that was
+    learned (``status``: ``learning``, ``known`` or ``failed``)."""
+
+    body_key: str
+    raw_width: int
+    raw_height: int
+    jpeg_width: int
+    jpeg_height: int
+    status: str
+    map: FrameMap | None  #: known: the map; otherwise None
+    source: str  #: "registration", "defects", "model" (another body of the model)
+    fits: tuple[tuple[float, ...], ...]  #: accepted fits: sx, tx, sy, ty, confidence, rms
+    attempts: int  #: RAW+JPEG pairs registered
+    tried_at_frames: int  #: the body's photo count at the last attempt
+    note: str
+    updated: datetime
+
+    @property
+    def raw_size(self) -> tuple[int, int]:
+        return self.raw_width, self.raw_height
+
+    @property
+    def jpeg_size(self) -> tuple[int, int]:
+        return self.jpeg_width, self.jpeg_height
+
+    def fit_maps(self) -> list[FrameMap]:
+        return [FrameMap.from_list(f[:4]) for f in self.fits]
+
+
+def map_row(r: sqlite3.Row) -> MapRow:
+    return MapRow(
+        body_key=r["body_key"],
+        raw_width=int(r["raw_width"]),
+        raw_height=int(r["raw_height"]),
+        jpeg_width=int(r["jpeg_width"]),
+        jpeg_height=int(r["jpeg_height"]),
+        status=r["status"],
+        map=None if r["map"] is None else FrameMap.from_list(json.loads(r["map"])),
+        source=r["source"],
+        fits=tuple(tuple(float(v) for v in f) for f in json.loads(r["fits"])),
+        attempts=int(r["attempts"]),
+        tried_at_frames=int(r["tried_at_frames"]),
+        note=r["note"],
+        updated=required_datetime(r["updated"]),
     )
 
 

@@ -139,6 +139,38 @@ MIGRATIONS: tuple[Migration, ...] = (
             "UPDATE files SET undated = 1 WHERE status = 'ingested' AND taken_at IS NULL",
         ),
     ),
+    Migration(
+        4,
+        "serials as the camera shows them; one defect list per sensor",
+        (
+            # the serial as the camera and exiftool spell it (NULL: shown by exiftool's
+            # integer rules from the key; see hotwatch.core.serial_display)
+            "ALTER TABLE bodies ADD COLUMN serial_shown TEXT",
+            # 0: a defect whose announcement waits for its body's JPEG <-> raw map, which
+            # may show it to be one already announced; every defect before this was announced
+            "ALTER TABLE defects ADD COLUMN announced INTEGER NOT NULL DEFAULT 1",
+            # where a body's camera JPEG of one size sits on its raw photosites
+            # (hotwatch.core.frame_map): learned from RAW+JPEG pairs or from defects
+            """CREATE TABLE frame_maps (
+                id INTEGER PRIMARY KEY,
+                body_key TEXT NOT NULL,
+                raw_width INTEGER NOT NULL,
+                raw_height INTEGER NOT NULL,
+                jpeg_width INTEGER NOT NULL,
+                jpeg_height INTEGER NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ('learning', 'known', 'failed')),
+                map TEXT,
+                source TEXT NOT NULL DEFAULT '',
+                fits TEXT NOT NULL DEFAULT '[]',
+                attempts INTEGER NOT NULL DEFAULT 0,
+                tried_at_frames INTEGER NOT NULL DEFAULT 0,
+                note TEXT NOT NULL DEFAULT '',
+                updated TEXT NOT NULL,
+                UNIQUE (body_key, raw_width, raw_height, jpeg_width, jpeg_height)
+            )""",
+            "CREATE INDEX frame_maps_body_key ON frame_maps (body_key)",
+        ),
+    ),
 )
 
 

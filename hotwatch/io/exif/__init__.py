@@ -6,7 +6,8 @@ no serial in Pentax, Panasonic, Sony and new Olympus maker notes (see tests/test
 the per-maker table). For those files the long-lived exiftool process
 (:mod:`hotwatch.io.exiftool`) is asked as well.
 
-This module reads a file and answers; the knowledge it reads with lives beside it:
+This module reads a file and answers (:func:`identify_file` also says which reader and tag
+gave each part, for ``hotwatch identify``); the knowledge it reads with lives beside it:
 :mod:`.names` (one spelling per make, model and serial), :mod:`.serials` (where a serial
 sits, and the ranking both readers share), :mod:`.shot` (where the capture time, exposure
 and ISO sit, and how the readers' facts merge), :mod:`.xmp` (XMP packets) and
@@ -31,6 +32,7 @@ import exifread
 from hotwatch.core.dating import frame_time
 from hotwatch.core.errors import HotwatchError, UnreadableFile, UnsupportedFile
 from hotwatch.core.model import BodyId, CameraFile
+from hotwatch.core.serial_display import display_serial
 from hotwatch.io import guarded
 from hotwatch.io.exiftool import ExifTool, ExifToolError
 
@@ -50,10 +52,12 @@ from .shot import (
     lacks,
     merge,
     pick,
+    pick_key,
     shot_from_exifread,
     shot_from_exiftool,
     when,
 )
+from .shot import sources as shot_sources
 from .values import clean_text, exifread_value
 from .xmp import read_xmp_packet, shot_from_xmp, xmp_serials
 
@@ -194,6 +198,26 @@ def _read_guarded(path: Path, read: Callable[[BinaryIO], Any]) -> Any:
         raise UnreadableFile(f"cannot open {path.name}: {err.strerror or err}") from err
 
 
+@dataclass(frozen=True)
+class Identification:
+    """A file's body and shot facts, and where each was read.
+
+    ``sources`` names the reader and tag of each part found: ``make``, ``model``, ``serial``,
+    ``taken_at``, ``exposure`` and ``iso`` (e.g. "exifread Image Make", "maker note
+    (exifread) MakerNote SerialNumber", "exiftool Canon:SerialNumber", "xmp
+    exif:DateTimeOriginal"); a part found nowhere has no entry. ``serials`` are every serial
+    found, best first; ``exiftool`` tells whether exiftool was asked (it is only when the
+    file's own tags leave a gap) and ``exiftool_error`` what it said when it failed.
+    """
+
+    camera: CameraFile
+    format: str | None
+    sources: Mapping[str, str]
+    serials: tuple[Candidate, ...] = ()
+    exiftool: bool = False
+    exiftool_error: str | None = None
+
+
 def read_camera_file(
     path: Path, exiftool: ExifTool | None = None, *, data: bytes | bytearray | None = None
 ) -> CameraFile:
@@ -209,19 +233,29 @@ def read_camera_file(
     :func:`hotwatch.core.dating.frame_time` for the time it counts at). Raises
     UnsupportedFile when the file is no image or has no camera make/model (a scan, a
     screenshot, an export that dropped EXIF), UnreadableFile when it is empty or cannot be
-    parsed (truncated, damaged).
+    parsed (truncated, damaged). :func:`identify_file` says where each part was read.
     """
+    return identify_file(path, exiftool, data=data).camera
+
+
+def identify_file(
+    path: Path, exiftool: ExifTool | None = None, *, data: bytes | bytearray | None = None
+) -> Identification:
+    """:func:`read_camera_file`, with where each part of the answer was read."""
     path = Path(path)
     if data is not None:
         own = _read_own(guarded.MemoryFile(data), path)
     else:
         own = _read_guarded(path, lambda fh: _read_own(fh, path))
     make, model, best = own.make, own.model, best_serial(own.cands)
+    cands = list(own.cands)
+    where = {"make": "exifread Image Make", "model": "exifread Image Model"}
     meta: dict[str, Any] = {}
     exiftool_error: str | None = None
     need_exiftool = (
         not make or not model or best is None or best.rank >= INTERNAL or bool(lacks(own.facts))
     )
+    asked = exiftool is not None and need_exiftool
     if exiftool is not None and need_exiftool:
         try:
             meta = exiftool.read(path)
@@ -229,40 +263,59 @@ def read_camera_file(
             exiftool_error = str(err)
             log.warning("exiftool failed on %s: %s", path, err)
         exiftool_error = exiftool_error or clean_text(meta.get("ExifTool:Error") or "") or None
+        for name, have in (("Make", make), ("Model", model)):
+            key = pick_key(meta, name)
+            if not have and key is not None:
+                where[name.lower()] = f"exiftool {key}"
         make = make or clean_text(pick(meta, "Make") or "")
         model = model or clean_text(pick(meta, "Model") or "")
-        best = best_serial([*own.cands, *exiftool_serials(meta, make)])
+        cands += exiftool_serials(meta, make)
+        best = best_serial(cands)
 
     if not make or not model:
-        fmt = own.fmt
-        if fmt is None:
-            raise UnsupportedFile(f"{path.name}: not an image (unrecognised file format)")
-        damaged = (
-            own.error is not None
-            or (exiftool is not None and exiftool_error is not None)
-            or own.truncated
-            or (fmt == "tiff" and not own.tags)  # a TIFF always has an IFD0 with tags
-        )
-        if damaged:
-            why = own.error or exiftool_error or "truncated"
-            raise UnreadableFile(f"{path.name}: cannot parse metadata ({why})")
-        if exiftool is None and fmt in _EXIFTOOL_ONLY_FORMATS:
-            raise UnsupportedFile(
-                f"{path.name}: no camera make/model ({fmt} needs exiftool, not found)"
-            )
-        raise UnsupportedFile(f"{path.name}: no camera make/model in EXIF")
+        raise _no_make_model(path, own, exiftool, exiftool_error)
 
     brand = normalise_make(make, model)
-    body = BodyId(
-        make=brand,
-        model=normalise_model(make, model),
-        serial=best.serial if best else None,
-    )
-    shot = merge(own.facts, shot_from_exiftool(meta) if meta else {})
+    model_name = normalise_model(make, model)
+    serial = best.serial if best else None
+    shown = display_serial(brand, model_name, serial, best.written if best else None)
+    body = BodyId(make=brand, model=model_name, serial=serial, shown=shown)
+    more = shot_from_exiftool(meta) if meta else {}
+    shot = merge(own.facts, more)
+    sources = {**where, **shot_sources(own.facts, more)}
+    if best is not None:
+        sources["serial"] = best.source
     log.debug("%s: %s (serial from %s)", path.name, body.label, best.source if best else "-")
     if shot.taken_at is None:
         log.debug("%s: no capture date in any tag", path.name)
-    return CameraFile(body=body, shot=shot)
+    ranked = tuple(sorted(cands, key=lambda c: c.rank))
+    return Identification(
+        CameraFile(body=body, shot=shot), own.fmt, sources, ranked, asked, exiftool_error
+    )
+
+
+def _no_make_model(
+    path: Path, own: _Reading, exiftool: ExifTool | None, exiftool_error: str | None
+) -> HotwatchError:
+    """Why a file without a make or model cannot be used: not an image, damaged, or a
+    container only exiftool reads, or an image without camera EXIF."""
+    fmt = own.fmt
+    if fmt is None:
+        return UnsupportedFile(f"{path.name}: not an image (unrecognised file format)")
+    damaged = (
+        own.error is not None
+        or (exiftool is not None and exiftool_error is not None)
+        or own.truncated
+        or (fmt == "tiff" and not own.tags)  # a TIFF always has an IFD0 with tags
+    )
+    if damaged:
+        why = own.error or exiftool_error or "truncated"
+        return UnreadableFile(f"{path.name}: cannot parse metadata ({why})")
+    if exiftool is None and fmt in _EXIFTOOL_ONLY_FORMATS:
+        return UnsupportedFile(
+            f"{path.name}: no camera make/model ({fmt} needs exiftool, not found)"
+        )
+    return UnsupportedFile(f"{path.name}: no camera make/model in EXIF")
 
 
 def _read_date(fh: BinaryIO) -> dict[str, Any]:

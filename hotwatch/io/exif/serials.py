@@ -57,9 +57,18 @@ JPEG_SHIFTED_SEGMENTS = (b"JFIF", b"JFXX", b"OLYM", b"Phot")
 
 @dataclass(frozen=True)
 class Candidate:
+    """A serial found in a file: its rank, normalised key, where it was read and, for a text
+    tag, the text as written (the camera's spelling: leading zeros, case)."""
+
     rank: int
     serial: str
     source: str
+    written: str | None = None
+
+
+def _written(value: object) -> str | None:
+    """The text of a text-valued tag (None for numbers and byte lists: no spelling to keep)."""
+    return value if isinstance(value, str) else None
 
 
 def best_serial(cands: Iterable[Candidate]) -> Candidate | None:
@@ -70,9 +79,11 @@ def exifread_serials(tags: Mapping[str, Any], make: str) -> list[Candidate]:
     out = []
     for key, rank in _EXIFREAD_SERIAL_KEYS:
         if key in tags:
-            serial = normalise_serial(exifread_value(tags[key]), make)
+            value = exifread_value(tags[key])
+            serial = normalise_serial(value, make)
             if serial:
-                out.append(Candidate(rank, serial, f"exifread {key.strip()}"))
+                where = "maker note (exifread)" if key.startswith("MakerNote") else "exifread"
+                out.append(Candidate(rank, serial, f"{where} {key.strip()}", _written(value)))
     return out
 
 
@@ -110,5 +121,5 @@ def exiftool_serials(meta: Mapping[str, Any], make: str) -> list[Candidate]:
             rank = MAKER
         serial = normalise_serial(value, make)
         if serial:
-            out.append(Candidate(rank, serial, f"exiftool {key}"))
+            out.append(Candidate(rank, serial, f"exiftool {key}", _written(value)))
     return out

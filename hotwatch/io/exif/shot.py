@@ -74,34 +74,55 @@ EXIFTOOL_DATE_TAGS = (
 )
 
 
+#: the key of a facts dict that says where each fact was read (fact name -> reader and tag,
+#: "exifread EXIF ExposureTime", "exiftool ExifIFD:ISO", "xmp exif:DateTimeOriginal");
+#: ``fill`` carries it along with the facts it fills
+FROM = "from"
+
+
+def _first_key(source: Mapping[str, Any], keys: Iterable[str]) -> str | None:
+    return next((key for key in keys if key in source), None)
+
+
 def _first(source: Mapping[str, Any], keys: Iterable[str]) -> object:
-    for key in keys:
-        if key in source:
-            return exifread_value(source[key])
-    return None
+    key = _first_key(source, keys)
+    return None if key is None else exifread_value(source[key])
 
 
-def _exifread_time(tags: Mapping[str, Any], where: Iterable[tuple[str, ...]]) -> datetime | None:
+def _exifread_label(key: str) -> str:
+    """Where exifread found a tag: its maker-note decoding, or the file's EXIF/TIFF tags."""
+    reader = "maker note (exifread)" if key.startswith("MakerNote") else "exifread"
+    return f"{reader} {key}"
+
+
+def _exifread_time(
+    tags: Mapping[str, Any], where: Iterable[tuple[str, ...]]
+) -> tuple[datetime | None, str | None]:
     for dates, subsecs, offsets in where:  # type: ignore[misc]
         taken = parse_datetime(_first(tags, dates), _first(tags, subsecs), _first(tags, offsets))
         if taken is not None:
-            return taken
-    return None
+            return taken, _first_key(tags, dates)
+    return None, None
 
 
 def shot_from_exifread(tags: Mapping[str, Any]) -> dict[str, Any]:
     """Shot facts from exifread tags, in the EXIF IFD or IFD0; missing or bad values are None.
 
-    ``taken_at`` is a capture date; ``modified`` IFD0's DateTime, the last resort.
+    ``taken_at`` is a capture date; ``modified`` IFD0's DateTime, the last resort. ``FROM``
+    says which tag gave each fact found.
     """
-    facts: dict[str, Any] = {
-        "taken_at": _exifread_time(tags, _EXIFREAD_WHEN),
-        "modified": _exifread_time(tags, [_EXIFREAD_MODIFIED]),
-    }
+    found: dict[str, str | None] = {}
+    taken, found["taken_at"] = _exifread_time(tags, _EXIFREAD_WHEN)
+    modified, found["modified"] = _exifread_time(tags, [_EXIFREAD_MODIFIED])
+    facts: dict[str, Any] = {"taken_at": taken, "modified": modified}
     facts["exposure"] = parse_exposure(_first(tags, _EXIFREAD_EXPOSURE))
+    found["exposure"] = _first_key(tags, _EXIFREAD_EXPOSURE)
     iso = parse_iso(_first(tags, _EXIFREAD_ISO))
+    found["iso"] = _first_key(tags, _EXIFREAD_ISO)
     if iso is None or iso >= 65535:  # 16-bit overflow: the real value is elsewhere
-        iso = parse_iso(_first(tags, _EXIFREAD_ISO_WIDE)) or iso
+        wide = parse_iso(_first(tags, _EXIFREAD_ISO_WIDE))
+        if wide:
+            iso, found["iso"] = wide, _first_key(tags, _EXIFREAD_ISO_WIDE)
     facts["iso"] = iso
     if "Image Orientation" in tags:
         facts["orientation"] = parse_orientation(_first(tags, ["Image Orientation"]))
@@ -113,14 +134,22 @@ def shot_from_exifread(tags: Mapping[str, Any]) -> dict[str, Any]:
             width = positive_int(_first(tags, ["Image ImageWidth"]))
             height = positive_int(_first(tags, ["Image ImageLength"]))
     facts["width"], facts["height"] = (width, height) if width and height else (None, None)
+    facts[FROM] = {
+        name: _exifread_label(key)
+        for name, key in found.items()
+        if key is not None and facts.get(name) is not None
+    }
     return facts
 
 
 def fill(facts: dict[str, Any], more: Mapping[str, Any]) -> dict[str, Any]:
-    """``facts`` with its gaps (None) filled from ``more``."""
+    """``facts`` with its gaps (None) filled from ``more``, and where each filling came from."""
+    where = facts.setdefault(FROM, {})
     for name, value in more.items():
-        if facts.get(name) is None and value is not None:
+        if name != FROM and facts.get(name) is None and value is not None:
             facts[name] = value
+            if name in more.get(FROM, {}):
+                where[name] = more[FROM][name]
     return facts
 
 
@@ -129,41 +158,54 @@ def lacks(facts: Mapping[str, Any]) -> list[str]:
     return [name for name in ("taken_at", "exposure", "iso") if facts.get(name) is None]
 
 
+def pick_key(meta: Mapping[str, Any], name: str) -> str | None:
+    """The exiftool key ("ExifIFD:ISO") of a tag by name, preferring the EXIF groups over
+    maker notes; None when absent."""
+    found = [k for k in meta if k.rpartition(":")[2].partition("#")[0] == name]
+    for group in ("ExifIFD", "IFD0"):
+        for key in found:
+            if key.rpartition(":")[0] == group:
+                return key
+    return found[0] if found else None
+
+
 def pick(meta: Mapping[str, Any], name: str) -> object:
     """exiftool value of a tag by name, preferring the EXIF groups over maker notes."""
-    found = [
-        (k.rpartition(":")[0], v)
-        for k, v in meta.items()
-        if k.rpartition(":")[2].partition("#")[0] == name
-    ]
-    for group in ("ExifIFD", "IFD0"):
-        for g, v in found:
-            if g == group:
-                return v
-    return found[0][1] if found else None
+    key = pick_key(meta, name)
+    return None if key is None else meta[key]
 
 
 def shot_from_exiftool(meta: Mapping[str, Any]) -> dict[str, Any]:
     facts: dict[str, Any] = {"taken_at": None}
+    found: dict[str, str | None] = {}
     for date, sub, off in (
         ("DateTimeOriginal", "SubSecTimeOriginal", "OffsetTimeOriginal"),
         ("CreateDate", "SubSecTimeDigitized", "OffsetTimeDigitized"),
     ):
         taken = parse_datetime(pick(meta, date), pick(meta, sub), pick(meta, off))
         if taken is not None:
-            facts["taken_at"] = taken
+            facts["taken_at"], found["taken_at"] = taken, pick_key(meta, date)
             break
     facts["modified"] = parse_datetime(
         pick(meta, "ModifyDate"), pick(meta, "SubSecTime"), pick(meta, "OffsetTime")
     )
+    found["modified"] = pick_key(meta, "ModifyDate")
     facts["exposure"] = parse_exposure(pick(meta, "ExposureTime"))
-    facts["iso"] = parse_iso(pick(meta, "ISO")) or parse_iso(pick(meta, "PhotographicSensitivity"))
+    found["exposure"] = pick_key(meta, "ExposureTime")
+    iso_name = "ISO" if parse_iso(pick(meta, "ISO")) else "PhotographicSensitivity"
+    facts["iso"] = parse_iso(pick(meta, iso_name))
+    found["iso"] = pick_key(meta, iso_name)
     if pick(meta, "Orientation") is not None:
         facts["orientation"] = parse_orientation(pick(meta, "Orientation"))
     width = positive_int(pick(meta, "ExifImageWidth"))
     height = positive_int(pick(meta, "ExifImageHeight"))
     if width and height:
         facts["width"], facts["height"] = width, height
+    facts[FROM] = {
+        name: f"exiftool {key}"
+        for name, key in found.items()
+        if key is not None and facts.get(name) is not None
+    }
     return facts
 
 
@@ -200,3 +242,25 @@ def merge(primary: Mapping[str, Any], fallback: Mapping[str, Any]) -> ShotInfo:
         width=width,
         height=height,
     )
+
+
+def sources(primary: Mapping[str, Any], fallback: Mapping[str, Any]) -> dict[str, str]:
+    """Where :func:`merge` took each of the capture time, exposure and ISO from (absent: found
+    nowhere). A capture time that is only the file's last write (IFD0 DateTime) says so."""
+    out: dict[str, str] = {}
+    for facts, name in (
+        (primary, "taken_at"),
+        (fallback, "taken_at"),
+        (primary, "modified"),
+        (fallback, "modified"),
+    ):
+        if facts.get(name) is not None:
+            where = facts.get(FROM, {}).get(name, "?")
+            out["taken_at"] = where if name == "taken_at" else f"{where} (when last written)"
+            break
+    for name in ("exposure", "iso"):
+        for facts in (primary, fallback):
+            if facts.get(name) is not None:
+                out[name] = facts.get(FROM, {}).get(name, "?")
+                break
+    return out

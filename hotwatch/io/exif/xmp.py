@@ -11,6 +11,7 @@ from typing import Any, BinaryIO
 
 from .names import normalise_serial
 from .serials import XMP, Candidate
+from .shot import FROM
 from .values import parse_datetime, parse_exposure, parse_iso
 
 _XMP_SERIAL = re.compile(
@@ -82,11 +83,10 @@ def _ifd0_blob(fh: BinaryIO, wanted: int) -> bytes:
 def xmp_serials(data: bytes, make: str) -> list[Candidate]:
     out = []
     for m in _XMP_SERIAL.finditer(data):
-        serial = normalise_serial(
-            (m.group(1) or m.group(2) or b"").decode("utf-8", "replace"), make
-        )
+        text = (m.group(1) or m.group(2) or b"").decode("utf-8", "replace")
+        serial = normalise_serial(text, make)
         if serial:
-            out.append(Candidate(XMP, serial, "xmp aux:SerialNumber"))
+            out.append(Candidate(XMP, serial, "xmp aux:SerialNumber", text))
     return out
 
 
@@ -134,15 +134,28 @@ def _xmp_value(packet: bytes, names: Iterable[str]) -> str | None:
     return None
 
 
+def _xmp_name(packet: bytes, names: Iterable[str]) -> str | None:
+    """The first of ``names`` that holds a value in the packet."""
+    return next((name for name in names if _xmp_value(packet, [name]) is not None), None)
+
+
 def shot_from_xmp(packet: bytes) -> dict[str, Any]:
-    """Capture date, exposure and ISO from an XMP packet (None where it has none)."""
-    iso = None
+    """Capture date, exposure and ISO from an XMP packet (None where it has none), with
+    the property each was read from (``FROM``)."""
+    iso, iso_name = None, None
     for name in _XMP_ISO:
-        iso = parse_iso(_xmp_value(packet, [name]))
+        iso, iso_name = parse_iso(_xmp_value(packet, [name])), name
         if iso is not None and iso < 65535:
             break
-    return {
+    facts: dict[str, Any] = {
         "taken_at": parse_datetime(_xmp_value(packet, _XMP_WHEN)),
         "exposure": parse_exposure(_xmp_value(packet, _XMP_EXPOSURE)),
         "iso": iso,
     }
+    names = {
+        "taken_at": _xmp_name(packet, _XMP_WHEN),
+        "exposure": _xmp_name(packet, _XMP_EXPOSURE),
+        "iso": iso_name,
+    }
+    facts[FROM] = {k: f"xmp {v}" for k, v in names.items() if v and facts[k] is not None}
+    return facts

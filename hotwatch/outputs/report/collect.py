@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from hotwatch.core.model import FileStatus, FrameKind
+from hotwatch.core.sensor import Geometry, SensorDefect, SensorView
+from hotwatch.state import sensors
 from hotwatch.state.catalogue import Catalogue
 from hotwatch.state.rows import AccumulatorRow, BodyRow, DefectRow
 
@@ -56,6 +58,36 @@ class BodySection:
     first: datetime | None
     last: datetime | None
     status: dict[str, dict[str, int]]
+    #: the body's defects, one per physical defect, placed on its sensor
+    sensor: SensorView | None = None
+
+    @property
+    def sensor_section(self) -> AccSection | None:
+        """The accumulator of the sensor's geometry (the RAW one defects are placed on)."""
+        if self.sensor is None or self.sensor.sensor is None:
+            return None
+        g = self.sensor.sensor
+        return next((a for a in self.accs if _geometry(a.acc) == g), None)
+
+    @property
+    def apart(self) -> list[AccSection]:
+        """The accumulators whose defects are listed apart (no known map to the sensor)."""
+        if self.sensor is None or self.sensor.sensor is None:
+            return list(self.accs)
+        return [a for a in self.accs if _geometry(a.acc) in self.sensor.apart]
+
+    def crop_of(self, d: SensorDefect) -> tuple[AccSection, int] | None:
+        """The close-up of a physical defect: from the sensor's photos if they show it, else
+        from the first geometry that does."""
+        for s in sorted(d.sightings, key=lambda s: s.geometry.rank):
+            for sec in self.accs:
+                if s.id in sec.crops:
+                    return sec, s.id
+        return None
+
+
+def _geometry(acc: AccumulatorRow) -> Geometry:
+    return Geometry(acc.kind, acc.width, acc.height)
 
 
 @dataclass(frozen=True)
@@ -75,7 +107,8 @@ def body_slug(body: BodyRow) -> str:
 
 
 def collect(cat: Catalogue, bodies: Sequence[BodyRow] | None = None) -> Report:
-    """Read everything the report shows: the given bodies (default: all), crops from disk."""
+    """Read everything the report shows: the given bodies (default: all), crops from disk,
+    and each body's defects placed on its sensor, one per physical defect."""
     everyone = bodies is None
     chosen = list(cat.bodies() if bodies is None else bodies)
     sections = [_body_section(cat, b) for b in chosen]
@@ -134,6 +167,7 @@ def _body_section(cat: Catalogue, body: BodyRow) -> BodySection:
         first=first,
         last=last,
         status=cat.status_counts(body.key),
+        sensor=sensors.sensor_view(cat, body),
     )
 
 

@@ -10,7 +10,16 @@ from hotwatch.state.rows import DefectRow
 
 from .collect import MIN_GROWTH_DAYS, AccSection, BodySection, Growth, Report, late
 from .crops import CROP_HALF, CROP_SCALE, MAX_CROPS, Crop
-from .svg import ACC_DASH, KIND_STYLE, LINE_COLOURS, esc, sensor_map_svg, shape_svg, timeline_svg
+from .svg import (
+    ACC_DASH,
+    KIND_STYLE,
+    LINE_COLOURS,
+    esc,
+    sensor_map_svg,
+    shape_svg,
+    timeline_svg,
+    unified_map_svg,
+)
 from .times import day
 
 
@@ -81,7 +90,7 @@ def _facts(body: BodySection) -> str:
     b = body.body
     rows = [
         ("Body", esc(b.label)),
-        ("Make / model / serial", esc(f"{b.make} / {b.model} / {b.serial or 'none read'}")),
+        ("Make / model / serial", esc(f"{b.make} / {b.model} / {b.shown or 'none read'}")),
         ("Photos counted", f"{b.frames_raw} RAW + {b.frames_jpeg} JPEG = {b.frames}"),
         ("Taken", f"{day(body.first)} to {day(body.last)}"),
         ("Watched since", day(b.first_seen)),
@@ -98,6 +107,9 @@ def _facts(body: BodySection) -> str:
                 + f", {day(a.first_taken)} to {day(a.last_taken)}",
             )
         )
+    placed = _placement(body)
+    if placed:
+        rows.append(("One sensor", placed))
     rows += _status_rows(body.status)
     if not b.serial:
         rows.append(
@@ -109,6 +121,29 @@ def _facts(body: BodySection) -> str:
         )
     body_rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     return f'<table class="facts">{body_rows}</table>'
+
+
+def _placement(body: BodySection) -> str:
+    """How the body's frame sizes are placed on one sensor (its RAW photosites)."""
+    view = body.sensor
+    if view is None or len(body.accs) < 2:
+        return ""
+    if view.sensor is None:
+        return esc(
+            "no RAW photos: each JPEG size's defects are listed apart (pixels of different "
+            "sizes are never matched by equal coordinates)"
+        )
+    lines = []
+    for g, fmap in sorted(view.maps.items(), key=lambda item: item[0].rank):
+        ox, oy = fmap.crop_origin()
+        lines.append(
+            f"{g.label}: the crop from photosite {ox:.1f},{oy:.1f} of {view.sensor.label}"
+            + ("" if fmap.unscaled else f", scaled ×{fmap.scale:.4f}")
+        )
+    for g in view.apart:
+        lines.append(f"{g.label}: not placed yet (no known map): its defects are listed apart")
+    items = "".join(f"<li>{esc(line)}</li>" for line in lines)
+    return f"defects are placed on {esc(view.sensor.label)}<ul>{items}</ul>"
 
 
 def _undated_line(n: int) -> str:
@@ -161,6 +196,45 @@ def _defect_table(sec: AccSection, anchor: str) -> str:
     return f'<table class="defects">{head}{"".join(rows)}</table>'
 
 
+def _sensor_table(body: BodySection, anchor: str) -> str:
+    """One row per physical defect: kind, photosite, its position in each JPEG size,
+    dates, which kinds of file showed it, score, close-up."""
+    view = body.sensor
+    assert view is not None and view.sensor is not None
+    jpegs = [g for g in view.geometries if g != view.sensor and g in view.maps]
+    if not view.defects:
+        return '<p class="muted">No defects found in these photos.</p>'
+    cols = "".join(f"<th>{esc(g.label)}</th>" for g in jpegs)
+    head = (
+        f"<tr><th>kind</th><th>photosite</th>{cols}<th>onset</th><th>confirmed</th>"
+        "<th>seen in</th><th class='num'>score</th><th>crop</th></tr>"
+    )
+    rows = []
+    for d in sorted(view.defects, key=lambda d: d.photosite or (0, 0)):
+        if d.photosite is None:
+            continue
+        x, y = d.photosite
+        site = f"{x},{y}" if d.exact else f"≈{x},{y}"
+        shown = set(d.shown_in)
+        cells = "".join(f"<td>{_position(d.positions.get(g), g in shown)}</td>" for g in jpegs)
+        crop = body.crop_of(d)
+        link = f'<a href="#{anchor}crop-{crop[1]}">view</a>' if crop else "–"
+        seen = " + ".join(k.value.upper() for k in d.kinds)
+        rows.append(
+            f'<tr class="defect sensor-defect" id="{anchor}defect-{d.id}" data-x="{x}" '
+            f'data-y="{y}" data-exact="{int(d.exact)}"><td>{_kind_badge(d.kind)}</td>'
+            f"<td>{site}</td>{cells}<td>{day(d.onset)}</td><td>{day(d.confirmed)}</td>"
+            f"<td>{seen}</td><td class='num'>{d.score:.1f}</td><td>{link}</td></tr>"
+        )
+    return f'<table class="defects sensor">{head}{"".join(rows)}</table>'
+
+
+def _position(at: tuple[int, int] | None, shown: bool) -> str:
+    if at is None:
+        return "–"
+    return f"{at[0]},{at[1]}" + ("" if shown else ' <span class="muted">(mapped)</span>')
+
+
 def _crop_figure(sec: AccSection, d: DefectRow, crop: Crop, anchor: str) -> str:
     size = 2 * CROP_HALF + 1
     px = size * CROP_SCALE
@@ -204,14 +278,27 @@ def _body_html(body: BodySection, anchor: str) -> str:
     parts.append(f'<div class="card">{_facts(body)}</div>')
     parts.append("<h3>Sensor map</h3>")
     parts.append(
-        '<p class="note">The whole frame, as stored (never rotated). Hover a marker for its '
-        "position, kind, onset, confirmation and score; click it for its crop.</p>"
+        '<p class="note">The whole frame, as stored (never rotated). One marker per defect of '
+        "the sensor, whichever files showed it; hover a marker for its position in the RAW "
+        "photosites and in each JPEG size, its kind, onset, confirmation and score; click it "
+        "for its crop.</p>"
     )
     maps = []
-    for sec in body.accs:
+    unified = body.sensor is not None and body.sensor.sensor is not None
+    if unified:
+        g = body.sensor.sensor  # type: ignore[union-attr]
+        n = len(body.sensor.defects)  # type: ignore[union-attr]
+        photos = sum(a.acc.frames for a in body.accs if a not in body.apart)
+        maps.append(
+            f'<div class="map"><h3>Sensor: RAW photosites, {g.width}×{g.height} · {n} defects · '
+            f"{photos} photos</h3>{unified_map_svg(body, anchor + '-')}{_legend()}</div>"
+        )
+    for sec in body.apart:
+        apart = '<p class="note">Listed apart: not placed on the sensor.</p>' if unified else ""
         maps.append(
             f'<div class="map"><h3>{esc(sec.title)} · {len(sec.defects)} defects · '
-            f"{sec.acc.frames} photos</h3>{sensor_map_svg(sec, anchor + '-')}{_legend()}</div>"
+            f"{sec.acc.frames} photos</h3>{apart}{sensor_map_svg(sec, anchor + '-')}"
+            f"{_legend()}</div>"
         )
     parts.append('<div class="maps">' + "".join(maps) + "</div>")
     parts.append("<h3>Timeline</h3>")
@@ -233,7 +320,12 @@ def _body_html(body: BodySection, anchor: str) -> str:
         f"photo; not given for less than {MIN_GROWTH_DAYS} days of history.</p></div>"
     )
     parts.append('<h3 class="defects-title">Defects</h3>')
-    for sec in body.accs:
+    if unified:
+        parts.append(
+            f'<div class="card defect-list"><b>The sensor: one row per defect</b>'
+            f"{_sensor_table(body, anchor + '-')}</div>"
+        )
+    for sec in body.apart:
         parts.append(
             f'<div class="card defect-list"><b>{esc(sec.title)}</b>'
             f"{_defect_table(sec, anchor + '-')}</div>"
@@ -266,6 +358,13 @@ def _body_html(body: BodySection, anchor: str) -> str:
     return "".join(parts)
 
 
+def _count(body: BodySection) -> int:
+    """The body's defects, one per physical defect."""
+    if body.sensor is not None:
+        return len(body.sensor.defects)
+    return sum(len(s.defects) for s in body.accs)
+
+
 def render_html(report: Report) -> str:
     """The whole report as one HTML document: no scripts, no external resources."""
     anchors = [f"body-{b.slug}" for b in report.bodies]
@@ -273,7 +372,7 @@ def render_html(report: Report) -> str:
     if len(report.bodies) > 1:
         items = "".join(
             f'<li><a href="#{a}">{esc(b.body.label)}</a>: '
-            f"{sum(len(s.defects) for s in b.accs)} defects, {b.body.frames} photos</li>"
+            f"{_count(b)} defects, {b.body.frames} photos</li>"
             for a, b in zip(anchors, report.bodies, strict=True)
         )
         toc = f'<div class="card"><ul>{items}</ul></div>'

@@ -8,9 +8,10 @@ import math
 from dataclasses import dataclass
 
 from hotwatch.core.model import DefectKind, FrameKind
-from hotwatch.state.rows import DefectRow
+from hotwatch.core.sensor import SensorDefect
+from hotwatch.state.rows import AccumulatorRow, DefectRow
 
-from .collect import AccSection, BodySection, late
+from .collect import LATE_AFTER_HOURS, AccSection, BodySection, late
 from .times import day, month_end, month_start, ts
 
 MAP_WIDTH_PX = 520  #: on-screen width of a sensor map
@@ -61,31 +62,9 @@ def sensor_map_svg(section: AccSection, anchor: str = "") -> str:
     acc = section.acc
     w, h = acc.width, acc.height
     s = max(w, h) / MAP_WIDTH_PX  # sensor units per screen pixel
-    r, m = 6.5 * s, 24 * s
+    r = 6.5 * s
     font = 11 * s
-    out = [
-        f'<svg class="sensor-map" data-acc="{esc(acc.slug)}" data-width="{w}" data-height="{h}" '
-        f'viewBox="{-m:.1f} {-m:.1f} {w + 2 * m:.1f} {h + 2 * m:.1f}" role="img" '
-        f'aria-label="sensor map {esc(section.title)}" preserveAspectRatio="xMidYMid meet">',
-        f'<rect class="frame" x="0" y="0" width="{w}" height="{h}" fill="#202327" '
-        f'stroke="#9aa0a6" stroke-width="{1.5 * s:.2f}"/>',
-    ]
-    for i in (1, 2, 3):  # quarter grid for orientation
-        out.append(
-            f'<line x1="{w * i / 4:.1f}" y1="0" x2="{w * i / 4:.1f}" y2="{h}" stroke="#33373c" '
-            f'stroke-width="{s:.2f}"/>'
-            f'<line x1="0" y1="{h * i / 4:.1f}" x2="{w}" y2="{h * i / 4:.1f}" stroke="#33373c" '
-            f'stroke-width="{s:.2f}"/>'
-        )
-    for tx, ty, label, anchor_pos in (
-        (0, -6 * s, "0", "start"),
-        (w, -6 * s, f"x={w}", "end"),
-        (-6 * s, h, f"y={h}", "end"),
-    ):
-        out.append(
-            f'<text x="{tx:.1f}" y="{ty:.1f}" font-size="{font:.1f}" fill="#9aa0a6" '
-            f'text-anchor="{anchor_pos}">{esc(label)}</text>'
-        )
+    out = _frame_svg(w, h, f'data-acc="{esc(acc.slug)}"', section.title)
     label_all = len(section.defects) <= 40
     for d in sorted(section.defects, key=lambda d: (d.kind.value, d.y, d.x)):
         is_late = late(d, acc)
@@ -107,6 +86,107 @@ def sensor_map_svg(section: AccSection, anchor: str = "") -> str:
         out.append("</a>")
     out.append("</svg>")
     return "".join(out)
+
+
+def describe_sensor_defect(d: SensorDefect) -> str:
+    """The hover text of a physical defect: kind, where it sits in each geometry (and which
+    showed it), onset, confirmation, score."""
+    shown = set(d.shown_in)
+    where = "; ".join(
+        f"{g.label}: x={x} y={y}{'' if g in shown else ' (mapped)'}"
+        for g, (x, y) in sorted(d.positions.items(), key=lambda item: item[0].rank)
+    )
+    site = "photosite" if d.exact else "approximate photosite"
+    return (
+        f"{d.kind.value} {site} · {where} · onset {day(d.onset)} · confirmed "
+        f"{day(d.confirmed)} · score {d.score:.1f} · seen in "
+        + " and ".join(k.value.upper() for k in d.kinds)
+    )
+
+
+def unified_map_svg(body: BodySection, anchor: str = "") -> str:
+    """One map of the body's sensor (its RAW geometry), one marker per physical defect at
+    its photosite, whichever files showed it; hover for its position in every geometry.
+
+    A defect only JPEGs showed is placed at the photosite its blob maps back to, drawn
+    hollow (``data-exact="0"``): a JPEG pixel pins a photosite only to a pixel or so.
+    Markers carry ``data-positions`` ("raw 640x480:41,50;jpeg 624x464:31,44") and
+    ``data-shown-in``, and link to the defect's close-up.
+    """
+    view = body.sensor
+    assert view is not None and view.sensor is not None
+    g = view.sensor
+    w, h = g.width, g.height
+    s = max(w, h) / MAP_WIDTH_PX
+    r = 6.5 * s
+    first = body.sensor_section.acc if body.sensor_section else None
+    out = _frame_svg(w, h, f'data-sensor="{esc(g.label)}"', f"sensor {g.label}")
+    for d in sorted(view.defects, key=lambda d: (d.kind.value, d.id)):
+        if d.photosite is None:
+            continue
+        x, y = d.photosite
+        is_late = first is not None and _late_on(d, first)
+        ring = f' stroke="#ffffff" stroke-width="{2 * s:.2f}"' if is_late else ""
+        if not d.exact:
+            ring = (
+                f' fill-opacity="0.15" stroke="{KIND_STYLE[d.kind][0]}" stroke-width="{2 * s:.2f}"'
+            )
+        crop = body.crop_of(d)
+        href = f"#{anchor}crop-{crop[1]}" if crop else f"#{anchor}defect-{d.id}"
+        positions = ";".join(f"{k}:{px},{py}" for k, (px, py) in d.labelled_positions().items())
+        out.append(
+            f'<a class="marker" href="{href}" data-id="{d.id}" data-x="{x}" data-y="{y}" '
+            f'data-kind="{d.kind.value}" data-onset="{esc(_iso(d.onset))}" '
+            f'data-confirmed="{esc(_iso(d.confirmed))}" data-score="{d.score:.2f}" '
+            f'data-exact="{int(d.exact)}" data-positions="{esc(positions)}" '
+            f'data-shown-in="{esc(",".join(gg.label for gg in d.shown_in))}" '
+            f'data-late="{int(is_late)}"><title>{esc(describe_sensor_defect(d))}</title>'
+            + shape_svg(d.kind, x + 0.5, y + 0.5, r, ring)
+            + "</a>"
+        )
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _iso(value: object) -> str:
+    return value.isoformat() if value is not None else ""  # type: ignore[attr-defined]
+
+
+def _late_on(d: SensorDefect, acc: AccumulatorRow) -> bool:
+    if d.onset is None or acc.first_taken is None:
+        return False
+    return ts(d.onset) > ts(acc.first_taken) + LATE_AFTER_HOURS * 3600.0
+
+
+def _frame_svg(w: int, h: int, data: str, title: str) -> list[str]:
+    """The opening of a map: the frame outline, a quarter grid and its size labels."""
+    s = max(w, h) / MAP_WIDTH_PX  # sensor units per screen pixel
+    m = 24 * s
+    font = 11 * s
+    out = [
+        f'<svg class="sensor-map" {data} data-width="{w}" data-height="{h}" '
+        f'viewBox="{-m:.1f} {-m:.1f} {w + 2 * m:.1f} {h + 2 * m:.1f}" role="img" '
+        f'aria-label="sensor map {esc(title)}" preserveAspectRatio="xMidYMid meet">',
+        f'<rect class="frame" x="0" y="0" width="{w}" height="{h}" fill="#202327" '
+        f'stroke="#9aa0a6" stroke-width="{1.5 * s:.2f}"/>',
+    ]
+    for i in (1, 2, 3):  # quarter grid for orientation
+        out.append(
+            f'<line x1="{w * i / 4:.1f}" y1="0" x2="{w * i / 4:.1f}" y2="{h}" stroke="#33373c" '
+            f'stroke-width="{s:.2f}"/>'
+            f'<line x1="0" y1="{h * i / 4:.1f}" x2="{w}" y2="{h * i / 4:.1f}" stroke="#33373c" '
+            f'stroke-width="{s:.2f}"/>'
+        )
+    for tx, ty, label, anchor_pos in (
+        (0, -6 * s, "0", "start"),
+        (w, -6 * s, f"x={w}", "end"),
+        (-6 * s, h, f"y={h}", "end"),
+    ):
+        out.append(
+            f'<text x="{tx:.1f}" y="{ty:.1f}" font-size="{font:.1f}" fill="#9aa0a6" '
+            f'text-anchor="{anchor_pos}">{esc(label)}</text>'
+        )
+    return out
 
 
 def defect_steps(section: AccSection) -> tuple[list[tuple[float, int]], int]:

@@ -36,9 +36,12 @@ Model, in order (all vectorised numpy, deterministic for a given seed):
    ``write_jpeg`` (Pillow, EXIF with the body serial). One shot's raw is rendered once and
    reused by every writer.
 
-Coordinates: ``x`` to the right, ``y`` down, in the visible raw area, which is also the JPEG's
-stored pixel grid (never rotated by Orientation). With DefaultCrop margins LibRaw ignores the
-crop, so in rawpy's ``raw_image_visible`` a defect sits at ``(x, y) + Camera.rawpy_origin``.
+Coordinates: ``x`` to the right, ``y`` down, in the visible raw area (never rotated by
+Orientation). The JPEG engine keeps ``Camera.jpeg_crop`` of it (the whole area by default; a
+real camera's JPEG starts a few photosites in) and writes M-size JPEGs of that crop resampled
+to ``Camera.m_size``: a photosite lands in a JPEG where ``Camera.jpeg_map(size)`` (a
+:class:`hotwatch.core.frame_map.FrameMap`) puts it. With DefaultCrop margins LibRaw ignores
+the crop, so in rawpy's ``raw_image_visible`` a defect sits at ``(x, y) + Camera.rawpy_origin``.
 
 API:
 
@@ -52,11 +55,13 @@ API:
   brightness, session)``; ``.shot_info(sensor) -> ShotInfo``.
 - ``plan_roll(n, seed, *, start, bursts, timelapses, night, specials, portrait, scenes)``.
 - ``Camera(sensor, defects, make, model, serial, seed, *, jpeg_quality, subsampling,
-  dng_compression)``:
+  dng_compression, jpeg_crop, m_size)``:
   ``render_raw(shot)`` (visible, read-only uint16), ``render_raw_full(shot)``,
   ``render_rgb(raw, shot)``, ``visibility(shot)``, ``write_dng(shot, path)``,
-  ``write_jpeg(shot, path, quality)``, ``body``, ``rawpy_origin``, ``rawpy_visible(shot)``.
-- ``write_roll(camera, shots, folder, formats=("jpeg", "dng")) -> list[Path]``.
+  ``write_jpeg(shot, path, quality, size)``, ``jpeg_map(size)``, ``body``, ``rawpy_origin``,
+  ``rawpy_visible(shot)``.
+- ``write_roll(camera, shots, folder, formats=("jpeg", "dng")) -> list[Path]`` (``jpeg-m``:
+  the M-size JPEG).
 - ``scene_mosaic(shot, width, height, pattern)``: the noise-free expected signal.
 
 Typical use::

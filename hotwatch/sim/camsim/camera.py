@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, TiffImagePlugin
 
+from hotwatch.core.frame_map import FrameMap
+from hotwatch.core.frame_map import crop as crop_map
 from hotwatch.core.model import BodyId
 
 from .scenes import linear_to_srgb_lut, scene_mosaic
@@ -43,6 +45,8 @@ class Camera:
         subsampling: str = "4:2:2",
         dng_compression: str = "none",
         dng_shot_tags: str = "exif",
+        jpeg_crop: tuple[int, int, int, int] | None = None,
+        m_size: tuple[int, int] | None = None,
     ) -> None:
         for d in defects:
             if not (0 <= d.x < sensor.width and 0 <= d.y < sensor.height):
@@ -53,6 +57,12 @@ class Camera:
             raise ValueError(f"dng_shot_tags must be 'exif' or 'ifd0': {dng_shot_tags!r}")
         if subsampling not in ("4:4:4", "4:2:2", "4:2:0"):
             raise ValueError(f"subsampling must be 4:4:4, 4:2:2 or 4:2:0: {subsampling!r}")
+        if jpeg_crop is not None:
+            left, top, width, height = jpeg_crop
+            if left < 0 or top < 0 or left + width > sensor.width or top + height > sensor.height:
+                raise ValueError(
+                    f"jpeg_crop {jpeg_crop} leaves the {sensor.width}x{sensor.height} frame"
+                )
         self.sensor = sensor
         self.defects = tuple(defects)
         self.make = make
@@ -63,6 +73,11 @@ class Camera:
         self.subsampling = subsampling
         self.dng_compression = dng_compression
         self.dng_shot_tags = dng_shot_tags
+        #: the visible photosites the JPEG engine keeps (left, top, width, height), as
+        #: cameras crop a few photosites off the visible area; the whole of it when None
+        self.jpeg_crop = jpeg_crop or (0, 0, sensor.width, sensor.height)
+        #: the size of the M-size JPEGs: the same crop, resampled (Lanczos)
+        self.m_size = m_size
         self._scene_cache: tuple[ShotSpec, np.ndarray] | None = None
         self._raw_cache: tuple[ShotSpec, np.ndarray] | None = None
         self._defect_xy = (
@@ -73,6 +88,20 @@ class Camera:
     @property
     def body(self) -> BodyId:
         return BodyId(self.make, self.model, self.serial)
+
+    @property
+    def jpeg_size(self) -> tuple[int, int]:
+        """The L-size JPEG's (width, height): the crop, unscaled."""
+        return self.jpeg_crop[2], self.jpeg_crop[3]
+
+    def jpeg_map(self, size: tuple[int, int] | None = None) -> FrameMap:
+        """Where a visible photosite lands in the JPEG of ``size`` (default: L): the truth
+        hotwatch's learned map is measured against."""
+        left, top, width, height = self.jpeg_crop
+        out_w, out_h = size or self.jpeg_size
+        if (out_w, out_h) == (width, height):
+            return FrameMap(1.0, float(-left), 1.0, float(-top))
+        return crop_map(left, top, width, height, out_w, out_h)
 
     @property
     def rawpy_origin(self) -> tuple[int, int]:
@@ -318,23 +347,31 @@ class Camera:
         return path
 
     def write_jpeg(
-        self, shot: ShotSpec, path: str | os.PathLike[str], quality: int | None = None
+        self,
+        shot: ShotSpec,
+        path: str | os.PathLike[str],
+        quality: int | None = None,
+        size: tuple[int, int] | None = None,
     ) -> Path:
-        """The camera JPEG (stored landscape) with IFD0 + EXIF sub-IFD written by Pillow."""
+        """The camera JPEG (stored landscape) with IFD0 + EXIF sub-IFD written by Pillow:
+        the ``jpeg_crop`` of the visible area, resampled to ``size`` when given (M size)."""
         path = Path(path)
         rgb = self.render_rgb(self.render_raw(shot), shot)
-        img = Image.fromarray(rgb)
+        left, top, width, height = self.jpeg_crop
+        img = Image.fromarray(rgb[top : top + height, left : left + width])
+        if size is not None and size != (width, height):
+            img = img.resize(size, Image.Resampling.LANCZOS)
         sub = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}[self.subsampling]
         img.save(
             path,
             "JPEG",
             quality=quality or self.jpeg_quality,
             subsampling=sub,
-            exif=self._jpeg_exif(shot).tobytes(),
+            exif=self._jpeg_exif(shot, img.size).tobytes(),
         )
         return path
 
-    def _jpeg_exif(self, shot: ShotSpec) -> Image.Exif:
+    def _jpeg_exif(self, shot: ShotSpec, size: tuple[int, int] | None = None) -> Image.Exif:
         exif = Image.Exif()
         stamp, subsec, offset = exif_time(shot.taken_at)
         exif[0x010F] = self.make
@@ -351,8 +388,7 @@ class Camera:
         ifd[0x9004] = stamp
         ifd[0x9291] = subsec
         ifd[0x9011] = offset
-        ifd[0xA002] = self.sensor.width
-        ifd[0xA003] = self.sensor.height
+        ifd[0xA002], ifd[0xA003] = size or (self.sensor.width, self.sensor.height)
         if self.serial is not None:
             ifd[0xA431] = self.serial
         return exif

@@ -154,7 +154,8 @@ class SensorSpec:
 
 @dataclass(frozen=True)
 class PlantedDefect:
-    """One defective photosite, (x, y) in visible-raw = stored JPEG coordinates.
+    """One defective photosite, (x, y) in visible-raw coordinates (in a JPEG: where
+    ``Camera.jpeg_map`` puts them).
 
     ``strength`` units by kind: hot = dark current in e-/s; partial = DN added; stuck = level
     read as a fraction of (white - black) (0.5 mid, 1.0 high); dead = unused.

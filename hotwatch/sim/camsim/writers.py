@@ -189,10 +189,12 @@ def write_roll(
 ) -> list[Path]:
     """Write every shot as ``IMG_0000.JPG`` / ``IMG_0000.DNG`` (RAW+JPEG pairs share a stem).
 
-    Each shot's raw is rendered once for all formats. With ``set_mtime`` the files' times are
-    the capture times, as after a card import.
+    Formats: ``jpeg`` (the L-size JPEG), ``jpeg-m`` (the M-size JPEG, ``camera.m_size``; named
+    ``IMG_0000_M.JPG`` beside an L-size one), ``dng``. Each shot's raw is rendered once for
+    all formats. With ``set_mtime`` the files' times are the capture times, as after a card
+    import.
     """
-    bad = set(formats) - {"jpeg", "dng"}
+    bad = set(formats) - {"jpeg", "jpeg-m", "dng"}
     if bad:
         raise ValueError(f"unknown formats: {sorted(bad)}")
     folder = Path(folder)
@@ -203,6 +205,11 @@ def write_roll(
         written = []
         if "jpeg" in formats:
             written.append(camera.write_jpeg(shot, stem.with_suffix(".JPG")))
+        if "jpeg-m" in formats:
+            if camera.m_size is None:
+                raise ValueError("format jpeg-m needs a camera with an m_size")
+            m_stem = stem.with_name(stem.name + "_M") if "jpeg" in formats else stem
+            written.append(camera.write_jpeg(shot, m_stem.with_suffix(".JPG"), size=camera.m_size))
         if "dng" in formats:
             written.append(camera.write_dng(shot, stem.with_suffix(".DNG")))
         if set_mtime:
