@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -13,8 +14,10 @@ import pytest
 
 from hotwatch.cli import main
 from hotwatch.core.errors import UserError
+from hotwatch.core.events import NewDefect
 from hotwatch.core.model import FrameKind
 from hotwatch.sim import camsim, demo
+from hotwatch.state import sensors
 from hotwatch.state.catalogue import Catalogue
 
 
@@ -28,6 +31,8 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> dict:
         status = main(["-q", "demo", str(folder), "--no-open"])
     with Catalogue(folder / "home" / "catalogue.sqlite", readonly=True) as cat:
         rows = cat.defects(status="active")
+        (body,) = cat.bodies()
+        view = sensors.sensor_view(cat, body)
     return {
         "status": status,
         "seconds": time.monotonic() - started,
@@ -35,6 +40,7 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "folder": folder,
         "truth": json.loads((folder / "truth.json").read_text()),
         "rows": rows,
+        "sensor": view,
     }
 
 
@@ -47,8 +53,13 @@ def test_demo_runs_quickly_and_writes_the_report(ran: dict) -> None:
     assert len(list((ran["folder"] / "photos").glob("*.DNG"))) == demo.N_SHOTS
     assert len(list((ran["folder"] / "photos").glob("*.JPG"))) == demo.N_SHOTS
     text = report.read_text(encoding="utf-8")
-    assert text.count('class="marker"') == len(ran["rows"])
-    assert 'data-per-year=""' not in text  # months of history: a growth rate is given
+    # one sensor map: a marker per physical defect, however many frame sizes showed it
+    assert text.count('class="marker"') == len(ran["sensor"].defects) == len(ran["truth"])
+    # months of RAW history: a growth rate is given (the M-size JPEGs span a few weeks)
+    raw_growth = re.search(
+        r'class="growth" data-acc="[^"]*-raw-[^"]*" data-per-year="([^"]*)"', text
+    )
+    assert raw_growth and raw_growth.group(1)
 
 
 def test_truth_has_every_kind_and_one_late_defect(ran: dict) -> None:
@@ -61,16 +72,42 @@ def test_truth_has_every_kind_and_one_late_defect(ran: dict) -> None:
 
 
 def test_demo_finds_every_simulated_defect(ran: dict) -> None:
+    """RAW at the photosite; the L-size JPEG within a pixel of where the camera's crop puts
+    it (not at the photosite's coordinates: the JPEG starts 10 and 6 photosites in)."""
     raw = [d for d in ran["rows"] if d.frame_kind is FrameKind.RAW]
-    jpeg = [d for d in ran["rows"] if d.frame_kind is FrameKind.JPEG]
+    w, h = demo.JPEG_CROP[2:]
+    jpeg = [d for d in ran["rows"] if (d.frame_kind, d.width, d.height) == ("jpeg", w, h)]
+    crop = demo.camera().jpeg_map()
     for t in ran["truth"]:
         exact = [d for d in raw if (d.x, d.y) == (t["x"], t["y"])]
         assert exact, f"RAW missed {t}"
         assert exact[0].kind.value in t["accepted_kinds"], (t, exact[0].kind)
-        near = [d for d in jpeg if abs(d.x - t["x"]) <= 1 and abs(d.y - t["y"]) <= 1]
+        m, n = crop.to_jpeg(t["x"], t["y"])
+        near = [d for d in jpeg if abs(d.x - m) <= 1 and abs(d.y - n) <= 1]
         assert near, f"JPEG missed {t}"
     n = len(ran["truth"])
-    assert f"found {n} of {n} simulated defects" in ran["out"]
+    assert f"found {n} of {n} simulated defects, one entry each on the sensor" in ran["out"]
+
+
+def test_one_entry_and_one_announcement_per_planted_defect(ran: dict) -> None:
+    """RAW, L and M JPEGs of one body: one entry per planted defect, at its photosite, with
+    its position in each JPEG size; the scan announced each once."""
+    view = ran["sensor"]
+    assert view.unified and view.sensor.label == "raw 640x480"
+    truth = {(t["x"], t["y"]) for t in ran["truth"]}
+    assert sorted(d.photosite for d in view.defects) == sorted(truth)
+    assert all(d.exact for d in view.defects)
+    cam = demo.camera()
+    for d in view.defects:
+        for g, (x, y) in d.positions.items():
+            if g.kind.value == "jpeg":
+                m, n = cam.jpeg_map((g.width, g.height)).to_jpeg(*d.photosite)
+                assert abs(x - m) <= 1 and abs(y - n) <= 1, (d.photosite, g, (x, y), (m, n))
+    with Catalogue(ran["folder"] / "home" / "catalogue.sqlite", readonly=True) as cat:
+        news = [r.event for r in cat.events_since(0, types=[NewDefect])]
+    assert sorted((e.x, e.y) for e in news) == sorted(truth)  # each told once, from its raw
+    # told with where it sits in the L-size JPEGs (the M size is learned later, in the roll)
+    assert all(e.frame_kind is FrameKind.RAW and "jpeg 624x464" in e.positions for e in news)
 
 
 def test_late_defect_is_dated_when_it_appeared(ran: dict) -> None:

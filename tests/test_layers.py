@@ -47,7 +47,9 @@ LIBRARIES: dict[str, set[str]] = {
     "daemon": {"watchdog"},
     "darktable": {"numpy"},
     "outputs": {"numpy", "PIL", "jeepney"},
-    "desktop": {"PIL", "pystray", "Xlib"},
+    # jeepney: is a StatusNotifier host on the session bus (desktop.hosts); gi: can this
+    # Python reach it (PyGObject is tried, never required: pystray's appindicator uses it)
+    "desktop": {"PIL", "pystray", "Xlib", "jeepney", "gi"},
     "sim": {"numpy", "PIL", "tifffile"},
 }
 #: standard modules the core may not use: it touches no file, process, thread or socket

@@ -23,7 +23,7 @@ import pytest
 from PIL import Image
 
 from hotwatch.core.model import AccumulatorKey, BodyId, Defect, DefectKind, FrameKind
-from hotwatch.desktop import tray
+from hotwatch.desktop import hosts, tray
 from hotwatch.desktop.announce import STATE_KEY, Announcer
 from hotwatch.desktop.menu import Item, TrayState, build_menu, menu_texts, read_snapshot
 from hotwatch.desktop.tray import NO_DISPLAY, draw_icon
@@ -47,6 +47,7 @@ KEY = AccumulatorKey(D80, FrameKind.RAW, 640, 480)
 KEY_JPEG = AccumulatorKey(NOSERIAL, FrameKind.JPEG, 320, 240)
 MAY2 = datetime(2024, 5, 2, 21, 30, tzinfo=UTC)
 MAY3 = datetime(2024, 5, 3, 8, 0, tzinfo=UTC)
+SUMMARY = "NIKON D80 #3012345: new hot pixel at 107,214, first seen 2024-05-02"
 
 
 def paths_at(home: Path) -> Paths:
@@ -346,6 +347,40 @@ def test_exec_quoting_follows_the_desktop_entry_spec():
     assert exec_quote('a"b$c') == '"a\\\\"b\\\\$c"'
 
 
+# --------------------------------------------------------------------------- the backend
+
+
+SWAY = hosts.Hosts(wayland=True, sni_host="waybar")
+GI = {"gi": True, "gtk": True, "indicator": "AyatanaAppIndicator3"}
+
+
+@pytest.mark.parametrize(
+    ("found", "backend", "fatal"),
+    [
+        (hosts.Hosts(**vars(SWAY) | GI), "appindicator", False),
+        # an XEmbed tray: always pystray's xorg, whose docking and menu hotwatch repairs,
+        # even where PyGObject would let pystray take gtk (GtkStatusIcon)
+        (hosts.Hosts(display=":0", xembed_tray="trayer", **GI), "xorg", False),
+        (hosts.Hosts(display=":0", xembed_tray="trayer"), "xorg", False),
+        # Wayland, no X, no PyGObject: nothing will ever show an icon from this Python
+        (SWAY, None, True),
+        (hosts.Hosts(wayland=True), None, True),
+        # PyGObject can, but no panel yet (a login's race): notifications, and wait
+        (hosts.Hosts(wayland=True, **GI), None, False),
+        # Xwayland without an XEmbed tray, no PyGObject: no icon, but not an error
+        (hosts.Hosts(wayland=True, display=":1", sni_host="waybar"), None, False),
+    ],
+)
+def test_the_backend_is_chosen_by_what_will_show_the_icon(found, backend, fatal):
+    """What pystray alone would pick (the first backend that imports) is not what shows an
+    icon: appindicator without a StatusNotifier host, gtk on a Wayland panel, xorg without
+    a tray all run invisibly. The choice follows the hosts found."""
+    plan = hosts.choose(found)
+    assert (plan.backend, plan.fatal) == (backend, fatal), plan
+    assert plan.line().startswith("hotwatch tray: ")
+    assert bool(plan.why) == (backend is None)
+
+
 # --------------------------------------------------------------------------- live desktop
 
 
@@ -389,6 +424,17 @@ def icon_title(desk: Desktop) -> str:
     return docked(desk)[1]
 
 
+def assert_shows(desk: Desktop, tmp: Path, state: TrayState, t: TrayProcess) -> None:
+    """The docked icon shows ``state``'s colour within 5 s; if not, say what it shows."""
+    if wait_for(lambda: colour_share(desk, tmp, state) > 0.3, 5):
+        return
+    shares = {s.value: round(colour_share(desk, tmp, s), 3) for s in TrayState}
+    raise AssertionError(
+        f"the icon does not show {state.value}: colour shares {shares}, icons "
+        f"{desk.tray_icons()}, screenshot {tmp / 'shot.png'}\n{t.text()[-3000:]}"
+    )
+
+
 def colour_share(desk: Desktop, tmp: Path, state: TrayState) -> float:
     """Share of the docked icon's pixels in the screenshot that have the state's fill colour."""
     _, _, x, y, w, h = docked(desk)
@@ -410,7 +456,10 @@ def test_icon_appears_in_the_tray_and_announces_each_defect_once(
     t = start_tray(desk, home)
     trays.append(t)
     assert ready(t)
-    assert "pystray backend pystray._xorg" in t.text()
+    assert (
+        "INFO hotwatch tray: pystray backend xorg (XEmbed); icon on trayer's system tray "
+        f"(XEmbed, DISPLAY={desk.display})"
+    ) in t.text().splitlines()
     assert wait_for(lambda: icon_title(desk) == "hotwatch: all well", 20), desk.tray_icons()
     assert colour_share(desk, tmp_path, TrayState.OK) > 0.3
     assert colour_share(desk, tmp_path, TrayState.NEW_DEFECT) == 0
@@ -424,7 +473,7 @@ def test_icon_appears_in_the_tray_and_announces_each_defect_once(
     calls = desk.wait_notify_count(before + 1)
     assert calls[before:] == ["NIKON D80 #3012345: new hot pixel at 107,214, first seen 2024-05-02"]
     assert wait_for(lambda: icon_title(desk).startswith("hotwatch: 1 new defect"), 20)
-    assert wait_for(lambda: colour_share(desk, tmp_path, TrayState.NEW_DEFECT) > 0.3, 5)
+    assert_shows(desk, tmp_path, TrayState.NEW_DEFECT, t)
     assert ready(t, polls=2)  # the menu followed
     logged = [ln for ln in t.text().splitlines() if "tray: menu" in ln][-1]
     assert "NIKON D80 #3012345: 3 defects (1 new)" in json.loads(logged.split("tray: menu ", 1)[1])
@@ -460,6 +509,8 @@ def choose(desk: Desktop, t: TrayProcess, paths: Paths, cat: Catalogue, text: st
     menus = desk.tree().count('"!menu"')
     desk.run("xdotool", "mousemove", str(x + w // 2), str(y + h // 2), "click", "1")
     assert wait_for(lambda: desk.tree().count('"!menu"') > menus, 10), t.text()
+    # Keys sent before Tk holds the keyboard are lost: a Return alone then picks nothing.
+    assert wait_for(desk.keyboard_grabbed, 10), "the menu never took the keyboard"
     items = build_menu(read_snapshot(paths, cat))
     keys = ["Down"] * downs_to(items, text) + ["Return"]
     desk.run("xdotool", "key", "--delay", "60", *keys).check_returncode()
@@ -483,7 +534,7 @@ def test_menu_actions_pause_resume_mark_seen_and_quit(desk, tmp_path, trays, loc
     choose(desk, t, paths, cat, "Mark all defects as seen")
     assert wait_for(lambda: cat.unseen_defects() == 0, 10), t.text()
     assert wait_for(lambda: icon_title(desk) == "hotwatch: watching paused", 20)
-    assert wait_for(lambda: colour_share(desk, tmp_path, TrayState.PAUSED) > 0.3, 5)
+    assert_shows(desk, tmp_path, TrayState.PAUSED, t)
 
     choose(desk, t, paths, cat, "Resume watching")
     assert wait_for(lambda: not (paths.runtime / "paused").exists(), 10), t.text()
@@ -495,11 +546,64 @@ def test_menu_actions_pause_resume_mark_seen_and_quit(desk, tmp_path, trays, loc
     lock_holders[0].kill()
     lock_holders[0].wait()
     assert wait_for(lambda: icon_title(desk) == "hotwatch: the watcher is not running", 20)
-    assert wait_for(lambda: colour_share(desk, tmp_path, TrayState.STOPPED) > 0.3, 5)
+    assert_shows(desk, tmp_path, TrayState.STOPPED, t)
 
     choose(desk, t, paths, cat, "Quit")
     assert t.proc.wait(timeout=10) == 0
     assert wait_for(lambda: not desk.tray_icons(), 10)
+
+
+def test_without_a_tray_it_notifies_and_docks_the_icon_once_a_tray_is_there(
+    desk, tmp_path, trays, lock_holders
+):
+    """No tray host at all (no XEmbed tray, no StatusNotifier host): one line, and every new
+    defect still becomes a notification; the icon docks once trayer starts. When the tray
+    goes away under the docked icon: one warning, notifications, and the icon docks again
+    when it is back."""
+    home = tmp_path / "h"
+    cat = catalogue(home)
+    add_defects(cat, 2)
+    cat.mark_seen()
+    lock_holders.append(hold_daemon_lock(paths_at(home)))
+    before = len(desk.notify_calls())
+    desk.stop_trayer()
+    try:
+        t = start_tray(desk, home)
+        trays.append(t)
+        assert wait_for(lambda: "no icon" in t.text(), 20), t.text()
+        said = [ln for ln in t.text().splitlines() if "hotwatch tray:" in ln]
+        assert said == [
+            "WARNING hotwatch tray: no icon: no tray host will take the icon: nothing shows "
+            "StatusNotifierItems (org.kde.StatusNotifierWatcher on the session bus) and no "
+            f"XEmbed system tray on DISPLAY={desk.display} ({hosts.GNOME_HINT}); desktop "
+            "notifications still come"
+        ], t.text()
+        add_defects(cat, 1, start=7)
+        assert desk.wait_notify_count(before + 1)[before:] == [SUMMARY], t.text()
+    finally:
+        desk.start_trayer()
+    assert wait_for(desk.tray_icons, 20), t.text()  # it looks again every few seconds
+    assert "INFO hotwatch tray: a tray host appeared; starting the icon" in t.text()
+    assert wait_for(lambda: icon_title(desk).startswith("hotwatch: 1 new defect"), 20)
+    assert_shows(desk, tmp_path, TrayState.NEW_DEFECT, t)
+
+    desk.stop_trayer()
+    try:
+        gone = "the system tray went away; desktop notifications still come"
+        assert wait_for(lambda: gone in t.text(), 15), t.text()
+        add_defects(cat, 1, start=9)
+        assert desk.wait_notify_count(before + 2)[before + 1 :] == [
+            "NIKON D80 #3012345: new hot pixel at 109,218, first seen 2024-05-02"
+        ], t.text()
+    finally:
+        desk.start_trayer()
+    assert wait_for(lambda: "the system tray is back; docking the icon" in t.text(), 15)
+    assert wait_for(desk.tray_icons, 20), t.text()
+    assert wait_for(lambda: icon_title(desk).startswith("hotwatch: 2 new defects"), 20)
+    assert_shows(desk, tmp_path, TrayState.NEW_DEFECT, t)
+    assert t.text().count(gone) == 1
+    assert t.proc.poll() is None
+    assert not wait_for(lambda: len(desk.notify_calls()) > before + 2, 1.0)
 
 
 def test_a_second_tray_for_the_same_state_refuses_to_start(desk, tmp_path, trays):

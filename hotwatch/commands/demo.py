@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 import time
 import webbrowser
 from pathlib import Path
 
 from hotwatch.commands.common import open_catalogue, pick_body
 from hotwatch.outputs import report
+from hotwatch.pipeline.scan import ProgressBar
 from hotwatch.sim import demo
 from hotwatch.state.config import Paths, resolve_paths
 
@@ -36,6 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_demo)
 
 
+_PRINTING = threading.Lock()  #: the warm-up's thread may print while the roll is written
+
+
 def run_demo(args: argparse.Namespace) -> int:
     from hotwatch.commands import scan as scan_cmd
 
@@ -43,9 +48,25 @@ def run_demo(args: argparse.Namespace) -> int:
     folder = demo.prepare_folder(args.folder)
     paths: Paths = args.paths if args.home else resolve_paths(folder / "home")
     print(f"writing a simulated camera roll into {folder / 'photos'} ...", flush=True)
-    roll = demo.write_roll(folder)
-    print(f"{roll.files} files ({roll.shots} shots, JPEG + DNG); scanning ...", flush=True)
-    status = scan_cmd.run(argparse.Namespace(paths=paths, targets=[roll.photos], workers=1))
+    # On a first run the kernels are built while the roll is written (on the other core);
+    # said at once, from the warm-up's thread: the roll takes seconds to write.
+    building = threading.Event()
+
+    def say_building() -> None:
+        with _PRINTING:
+            print(f"{scan_cmd.BUILDING} ...", flush=True)
+        building.set()
+
+    warm = scan_cmd.start_warmup(say_building)
+    try:
+        roll = demo.write_roll(folder)
+    except BaseException:
+        if warm is not None:
+            warm.stop()
+        raise
+    with _PRINTING:
+        print(f"{roll.files} files ({roll.shots} shots, JPEG + DNG); scanning ...", flush=True)
+    status = scan_cmd.scan_paths(paths, [roll.photos], 1, ProgressBar(), warm, building.is_set())
     if status:
         return status
     with open_catalogue(paths, readonly=True) as cat:

@@ -9,13 +9,16 @@ What it shows is :mod:`hotwatch.desktop.menu`'s model; what it announces,
 :mod:`hotwatch.desktop.announce`'s policy.
 
 This is the only module that imports pystray, and it does so only inside :func:`run_tray`,
-after :func:`display_problem` said there is a display: pystray picks its backend at import
-time and its X11 backend connects to the display right then, failing with a traceback
-without one.
+after :mod:`hotwatch.desktop.hosts` found what will show the icon and chose the backend
+(``PYSTRAY_BACKEND``): pystray alone picks the first backend that imports, visible or not.
+When nothing will show an icon the tray says so in one line and sends notifications only
+(:class:`NotifyOnly`), watching for a tray to appear; on Wayland without any way to an
+icon it exits naming the packages to install.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -25,6 +28,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +41,7 @@ from hotwatch.state import runfiles
 from hotwatch.state.catalogue import Catalogue
 from hotwatch.state.config import Paths
 
+from . import hosts
 from .announce import Announcer
 from .menu import (
     SEPARATOR,
@@ -54,9 +59,12 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 3.0
 UI_TIMEOUT = 8.0  # seconds a change to the icon may take before the tray restarts itself
+HOST_CHECK_SECONDS = 5.0  # how often the tray looks again for a host that takes its icon
 NO_DISPLAY = "no graphical display (DISPLAY is not set)"
 
 TRAY_LOCK = "tray.lock"
+#: what to install for the Tk menu of the X11 (XEmbed) icon, per distribution
+TK = "python3-tk (Debian/Ubuntu), python3-tkinter (Fedora), tk (Arch)"
 
 
 # --------------------------------------------------------------------------- display
@@ -221,10 +229,17 @@ class TrayApp:
     thread carries them out, so one thread owns the SQLite connection.
     """
 
-    def __init__(self, paths: Paths, pystray: Any, interval: float = POLL_SECONDS) -> None:
+    def __init__(
+        self,
+        paths: Paths,
+        pystray: Any,
+        interval: float = POLL_SECONDS,
+        plan: hosts.Plan | None = None,
+    ) -> None:
         self.paths = paths
         self.pystray = pystray
         self.interval = interval
+        self.plan = plan
         self.actions: queue.Queue[str] = queue.Queue()
         self.snapshot = Snapshot()
         self.menu: tuple[Item, ...] = ()
@@ -241,11 +256,14 @@ class TrayApp:
         self.own_popup = not has_menu
         if self.own_popup:
             _enable_xorg_clicks(self.icon)
+            _dock_once(self.icon)
         self.notifier = Notifier(self.icon)
         self.cat: Catalogue | None = None
         self.announcer: Announcer | None = None
         self.undocked_polls = 0
         self._xcheck: Any = None  # the poll thread's own X connection (see _keep_docked)
+        self.host_gone = False  # the tray host went away (said once, until it is back)
+        self._next_host_check = 0.0
 
     def _pystray_menu(self, items: Sequence[Item]) -> Any:
         menu = to_pystray(self.pystray, items, self.actions.put)
@@ -257,7 +275,11 @@ class TrayApp:
     # -- lifecycle
 
     def run(self) -> None:
-        log.info("hotwatch tray: pystray backend %s", type(self.icon).__module__)
+        module = type(self.icon).__module__
+        if self.plan is not None and module == f"pystray._{self.plan.backend}":
+            log.info("%s", self.plan.line())
+        else:
+            log.info("hotwatch tray: pystray backend %s", module.removeprefix("pystray._"))
         self.icon.run(setup=self._setup)
 
     def _first_snapshot(self) -> Snapshot:
@@ -317,6 +339,8 @@ class TrayApp:
             self._ui("change the title", lambda: setattr(self.icon, "title", title))
         if self.own_popup:
             self._keep_docked()
+        elif self.plan is not None and self.plan.backend == "appindicator":
+            self._keep_registered()
         menu = build_menu(snap)
         if menu != self.menu:
             self.menu = menu
@@ -347,7 +371,9 @@ class TrayApp:
             atom = disp.intern_atom(f"_NET_SYSTEM_TRAY_S{disp.get_default_screen()}")
             if disp.get_selection_owner(atom) == X.NONE:
                 self.undocked_polls = 0
+                self._host_lost("the system tray went away")
                 return
+            self._host_back("the system tray is back; docking the icon")
             mine = disp.create_resource_object("window", window.id)
             docked = mine.query_tree().parent.id != screen.root.id
             # pystray's X11 thread sometimes leaves a title change unsent: repair it.
@@ -356,6 +382,7 @@ class TrayApp:
                 disp.flush()
         except Exception as exc:  # the icon window is gone or X is unreachable
             log.debug("tray: cannot check docking: %s", exc)
+            self._drop_xcheck()  # python-xlib may not recover from an error: start afresh
             return
         self.undocked_polls = 0 if docked else self.undocked_polls + 1
         if self.undocked_polls >= 2:
@@ -363,6 +390,35 @@ class TrayApp:
             self.undocked_polls = 0
             self._ui("hide the icon", lambda: setattr(self.icon, "visible", False))
             self._ui("show the icon", lambda: setattr(self.icon, "visible", True))
+
+    def _drop_xcheck(self) -> None:
+        if self._xcheck is not None:
+            with contextlib.suppress(Exception):  # already broken
+                self._xcheck.close()
+            self._xcheck = None
+
+    def _keep_registered(self) -> None:
+        """Say so when the StatusNotifier host no longer lists the icon (and when it does
+        again): libappindicator registers again by itself once a watcher is back."""
+        now = time.monotonic()
+        if now < self._next_host_check:
+            return
+        self._next_host_check = now + HOST_CHECK_SECONDS
+        registered = hosts.item_registered(os.getpid())
+        if registered is False or registered is None:
+            self._host_lost("the StatusNotifier host no longer shows the icon")
+        else:
+            self._host_back("the StatusNotifier host shows the icon again")
+
+    def _host_lost(self, what: str) -> None:
+        if not self.host_gone:
+            self.host_gone = True
+            log.warning("hotwatch tray: %s; desktop notifications still come", what)
+
+    def _host_back(self, what: str) -> None:
+        if self.host_gone:
+            self.host_gone = False
+            log.info("hotwatch tray: %s", what)
 
     def _ui(self, what: str, change: Callable[[], None]) -> None:
         """Make one change to the icon; if pystray stalls, restart the tray.
@@ -444,6 +500,30 @@ def _exit_now() -> None:
     os._exit(0)
 
 
+def _dock_once(icon: Any) -> None:
+    """Make pystray's X11 icon ask the tray to embed it only when it is not embedded.
+
+    pystray 0.19.5's xorg backend sends the XEmbed dock request again with every change
+    of the image. trayer then embeds the window anew, in a new socket, and now and then
+    sizes that socket from the window's first size: one pixel wide. Measured: after some
+    tens of state changes the icon sat in the panel 1x22 pixels, for good, invisible. A
+    dock request is needed only when no tray holds the window: at start, when the tray
+    was replaced (pystray forgets the old one on its DestroyNotify) and when the tray
+    re-docks it on purpose (``_keep_docked`` hides it first, which forgets the tray).
+    Guarded, since it uses backend internals.
+    """
+    original = getattr(icon, "_dock_window", None)
+    if original is None or not hasattr(icon, "_systray_manager"):
+        log.warning("tray: pystray's X11 icon is not as expected: it docks on every change")
+        return
+
+    def dock_if_needed() -> None:
+        if icon._systray_manager is None:
+            original()
+
+    icon._dock_window = dock_if_needed
+
+
 def _enable_xorg_clicks(icon: Any) -> None:
     """Make pystray's X11 icon window receive mouse clicks.
 
@@ -478,19 +558,84 @@ def _single_instance(paths: Paths) -> Any:
     return fh
 
 
+class NotifyOnly:
+    """The tray without an icon: it announces new defects, and looks for a tray host.
+
+    Used when nothing would show the icon (said in one line at start). A tray started at
+    login often runs before the panel that will show it: once a host that takes the icon
+    appears, the process starts again as a tray with an icon.
+    """
+
+    def __init__(self, paths: Paths, interval: float = POLL_SECONDS) -> None:
+        self.paths = paths
+        self.interval = interval
+        self.notifier = Notifier(None)
+        self.cat: Catalogue | None = None
+        self.announcer: Announcer | None = None
+
+    def run(self) -> None:
+        next_check = time.monotonic() + HOST_CHECK_SECONDS
+        try:
+            while True:
+                if self.cat is None and self.paths.catalogue.exists():
+                    self.cat = Catalogue(self.paths.catalogue)
+                    self.announcer = Announcer(self.cat, self.notifier.send)
+                    self.announcer.cursor()  # first start: begin at the newest event
+                if self.announcer is not None:
+                    self.announcer.poll()
+                if time.monotonic() >= next_check:
+                    next_check = time.monotonic() + HOST_CHECK_SECONDS
+                    plan = hosts.choose(hosts.detect())
+                    if plan.backend is not None:
+                        log.info("hotwatch tray: a tray host appeared; starting the icon")
+                        self._close()
+                        _restart()
+                time.sleep(self.interval)
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        if self.cat is not None:
+            self.cat.close()
+            self.cat = None
+
+
+def plan_tray(environ: Mapping[str, str] | None = None) -> hosts.Plan:
+    """What ``hotwatch tray`` will do here: a backend, or no icon and why (see
+    :func:`hosts.choose`). A ``PYSTRAY_BACKEND`` the user set is kept, and said."""
+    env = os.environ if environ is None else environ
+    forced = env.get("PYSTRAY_BACKEND", "")
+    plan = hosts.choose(hosts.detect(env))
+    if forced and forced != plan.backend:
+        where = plan.where or "wherever it may show"
+        return hosts.Plan(forced, f"{where} (PYSTRAY_BACKEND={forced} set by the user)")
+    return plan
+
+
 def run_tray(paths: Paths, interval: float = POLL_SECONDS) -> int:
-    """``hotwatch tray``: check the display, then import pystray and run until Quit."""
+    """``hotwatch tray``: find what shows the icon, choose pystray's backend, run until Quit.
+
+    Without a display at all, or on Wayland without any way to an icon, it fails with one
+    line; when no tray host takes the icon it says so and sends notifications only.
+    """
     problem = display_problem()
     if problem:
         raise CommandFailed(problem)
+    plan = plan_tray()
+    if plan.fatal:
+        raise CommandFailed(plan.why)
     lock = _single_instance(paths)
     try:
-        import pystray  # only here: its import needs the display
-    except Exception as exc:  # e.g. Xlib's DisplayNameError for a DISPLAY that is not there
-        lock.close()
-        raise CommandFailed(f"cannot use the display: {exc}") from exc
-    try:
-        TrayApp(paths, pystray, interval).run()
+        if plan.backend is None:
+            log.warning("%s; desktop notifications still come", plan.line())
+            NotifyOnly(paths, interval).run()
+            return 0
+        os.environ["PYSTRAY_BACKEND"] = plan.backend
+        try:
+            import pystray  # only here: its import needs the display
+        except Exception as exc:  # a backend that looked usable, and is not
+            raise CommandFailed(f"cannot start pystray's {plan.backend} backend: {exc}") from exc
+        TrayApp(paths, pystray, interval, plan).run()
     finally:
         lock.close()
     return 0
@@ -503,8 +648,13 @@ def popup(items: Sequence[Item], position: tuple[int, int] | None = None) -> str
     """Show ``items`` as a Tk popup menu at the pointer; return the chosen action or None.
 
     Used by ``hotwatch tray popup`` for pystray backends without menus (X11/XEmbed).
+    A distribution's Python may come without Tk (Debian's ``python3-tk``): said in one line,
+    which the tray logs when a click finds no menu.
     """
-    import tkinter as tk
+    try:
+        import tkinter as tk
+    except ImportError as exc:
+        raise CommandFailed(f"the tray's menu needs Tk for this Python: install {TK}") from exc
 
     root = tk.Tk()
     root.withdraw()

@@ -43,6 +43,7 @@ class Desktop:
     workdir: Path
     procs: list[subprocess.Popen] = field(default_factory=list)
     monitor_log: Path | None = None
+    trayer: subprocess.Popen | None = None
 
     @property
     def display(self) -> str:
@@ -106,6 +107,58 @@ class Desktop:
                 wid, name, w, h, x, y = m.groups()
                 found.append((wid, name, int(x), int(y), int(w), int(h)))
         return found
+
+    def keyboard_grabbed(self) -> bool:
+        """Does a client hold the keyboard (a Tk menu does once it is posted, and takes
+        keys only from then on)? Asked by trying to grab it for a moment."""
+        from Xlib import X
+        from Xlib.display import Display
+
+        conn = Display(self.display)
+        try:
+            root = conn.screen().root
+            got = root.grab_keyboard(True, X.GrabModeAsync, X.GrabModeAsync, X.CurrentTime)
+            if got == X.GrabSuccess:
+                conn.ungrab_keyboard(X.CurrentTime)
+                conn.sync()
+            return got == X.AlreadyGrabbed
+        finally:
+            conn.close()
+
+    # -- the XEmbed tray (trayer)
+
+    def start_trayer(self) -> None:
+        """Start trayer, the XEmbed tray host, and wait until its panel is mapped."""
+        self.trayer = subprocess.Popen(
+            [
+                "trayer",
+                "--edge",
+                "top",
+                "--align",
+                "right",
+                "--widthtype",
+                "request",
+                "--height",
+                "24",
+                "--SetDockType",
+                "true",
+                "--transparent",
+                "false",
+            ],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=(self.workdir / "trayer.log").open("a"),
+        )
+        self.procs.append(self.trayer)
+        assert wait_for(lambda: '"panel": ("panel" "trayer")' in self.tree(), 10), "no trayer"
+
+    def stop_trayer(self) -> None:
+        """End trayer: the desktop has no tray host until :meth:`start_trayer`."""
+        if self.trayer is not None:
+            _stop(self.trayer)
+            self.procs.remove(self.trayer)
+            self.trayer = None
+        assert wait_for(lambda: '"panel": ("panel" "trayer")' not in self.tree(), 10)
 
     def screenshot(self, path: Path) -> np.ndarray:
         self.run("import", "-window", "root", str(path)).check_returncode()
@@ -193,28 +246,7 @@ def start_desktop(workdir: Path) -> Desktop:
 
         assert wait_for(has_server, 10), "dunst did not take org.freedesktop.Notifications"
 
-        trayer = subprocess.Popen(
-            [
-                "trayer",
-                "--edge",
-                "top",
-                "--align",
-                "right",
-                "--widthtype",
-                "request",
-                "--height",
-                "24",
-                "--SetDockType",
-                "true",
-                "--transparent",
-                "false",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=(workdir / "trayer.log").open("w"),
-        )
-        desk.procs.append(trayer)
-        assert wait_for(lambda: '"panel": ("panel" "trayer")' in desk.tree(), 10), "no trayer"
+        desk.start_trayer()
     except BaseException:
         desk.close()
         raise
