@@ -5,12 +5,15 @@ Writes a simulated roll (camera JPEGs, one body, planted defects), then:
 1. ``hotwatch scan ROLL`` into a fresh home: wall time of the whole command, peak RSS;
 2. ``hotwatch watch INBOX`` into another fresh home: once it has said READY=1 (systemd
    notify protocol), the roll is copied into INBOX at once; the time runs from the start of
-   the copy until the catalogue holds every photo. Peak memory is the daemon's VmHWM.
+   the copy until the catalogue holds every photo. Peak memory is the daemon's VmHWM;
+3. then the daemon stays light: its RSS once the burst is absorbed and its queue ran dry
+   (it gives photo-sized buffers back then), and its CPU while idle over ``--idle``
+   seconds (from /proc: what the watcher, the settler and the rescan timer cost).
 
 The daemon's time includes one settle delay (a photo is read only after it has stayed
 unchanged that long) and the copy itself; scan's includes interpreter start-up.
 
-    python -m benchmarks.bench_daemon --frames 500 --size 320x240   # from the repository root
+    python -m benchmarks.bench_daemon --frames 1000 --size 320x240   # from the repository root
 """
 
 from __future__ import annotations
@@ -83,8 +86,33 @@ def vm_hwm(pid: int) -> float:
     return float("nan")
 
 
-def time_daemon(files: list[Path], inbox: Path, home: Path, settle: float) -> tuple[float, float]:
-    """Seconds from the start of the copy until every photo is in the catalogue; peak MiB."""
+def vm_rss(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its threads so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_cost(pid: int, seconds: float) -> tuple[float, float]:
+    """The daemon's RSS (MiB) once idle, and its CPU share (%) over ``seconds`` of idling."""
+    time.sleep(2.0)  # its queue ran dry: let it give its buffers back
+    rss = vm_rss(pid)
+    cpu, t = cpu_seconds(pid), time.perf_counter()
+    time.sleep(seconds)
+    return rss, 100 * (cpu_seconds(pid) - cpu) / (time.perf_counter() - t)
+
+
+def time_daemon(
+    files: list[Path], inbox: Path, home: Path, settle: float, idle: float
+) -> tuple[float, float]:
+    """Seconds from the start of the copy until every photo is in the catalogue; peak MiB;
+    then prints its idle RSS and CPU."""
     inbox.mkdir(parents=True)
     sock_path = home.parent / "notify.sock"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -123,6 +151,11 @@ def time_daemon(files: list[Path], inbox: Path, home: Path, settle: float) -> tu
         took = time.perf_counter() - t0
         peak = vm_hwm(proc.pid)
         print(f"  (copy of the burst took {copied:.2f} s)")
+        rss, share = idle_cost(proc.pid, idle)
+        print(
+            f"daemon after the burst of {len(files)}: RSS {rss:.1f} MiB; idle CPU {share:.2f} % "
+            f"of a core over {idle:g} s"
+        )
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
@@ -132,9 +165,10 @@ def time_daemon(files: list[Path], inbox: Path, home: Path, settle: float) -> tu
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=500)
+    parser.add_argument("--frames", type=int, default=1000)
     parser.add_argument("--size", default="320x240", help="WIDTHxHEIGHT (default 320x240)")
     parser.add_argument("--settle", type=float, default=0.5, help="daemon settle seconds")
+    parser.add_argument("--idle", type=float, default=30.0, help="seconds of idling measured")
     args = parser.parse_args()
     width, height = map(int, args.size.lower().split("x"))
     with tempfile.TemporaryDirectory(prefix="bench-daemon-") as tmp:
@@ -148,7 +182,9 @@ def main() -> None:
         )
         scan_s, scan_mb = time_scan(base / "roll", base / "scan-home")
         print(f"hotwatch scan:  {scan_s:6.2f} s  peak {scan_mb:6.1f} MiB")
-        daemon_s, daemon_mb = time_daemon(files, base / "inbox", base / "watch-home", args.settle)
+        daemon_s, daemon_mb = time_daemon(
+            files, base / "inbox", base / "watch-home", args.settle, args.idle
+        )
         print(f"hotwatch watch: {daemon_s:6.2f} s  peak {daemon_mb:6.1f} MiB (VmHWM)")
         ratio = daemon_s / scan_s
         print(f"daemon / scan = {ratio:.2f} (target <= 1.10)")

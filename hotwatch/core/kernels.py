@@ -58,6 +58,10 @@ OVERSHOOT = 3
 OVERSHOOT_RATIO = 1.5
 RING = 2 * OVERSHOOT + 1  #: rows of residuals kept around the row being read
 TOP = 16383  #: the largest element value the 16-bit arithmetic takes
+#: Why the calls below pass ``_NIL`` and computed flags (``c_n > 0``: always true) rather
+#: than ``0`` and ``True``: numba compiles a function once per literal value it is called
+#: with, and the literal calls doubled the first run's build of these passes.
+_NIL = np.int16(0)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -253,7 +257,7 @@ def frame_pass(
         rows = 0
         inner = 0
         for y in range(y0, y1, SAMPLE):
-            _resid_row(v, y, offs, p, r, c_n, level, resid, thr, 0, 0, hit, True)
+            _resid_row(v, y, offs, p, r, c_n, level, resid, thr, _NIL, _NIL, hit, c_n > 0)
             for j in range(wc):
                 a = abs(np.int32(resid[j]))
                 sums[j] += a
@@ -346,7 +350,7 @@ def _edge_noise(v, b, e_ptr, e_col, e_off, c_n, thr, level, resid, hit, e_sum, e
     e_sum[:] = 0
     e_n[:] = 0
     for y in range(b * BLOCK, min((b + 1) * BLOCK, h)):
-        _edge_row(v, y, e_ptr, e_col, e_off, level, resid, thr, 0, 0, hit)
+        _edge_row(v, y, e_ptr, e_col, e_off, level, resid, thr, _NIL, _NIL, hit)
         for k in range(e_ptr[y], e_ptr[y + 1]):
             j = e_col[k]
             x = j // c_n
@@ -397,7 +401,7 @@ def _row_outliers(
             _keep_peaks(up, res_row, down, c_n, hit)
         else:
             if inner_row:
-                _resid_row(v, y, offs, p, r, c_n, level, resid, thr, bright2, dark2, hit, False)
+                _resid_row(v, y, offs, p, r, c_n, level, resid, thr, bright2, dark2, hit, c_n < 0)
             _edge_row(v, y, e_ptr, e_col, e_off, level, resid, thr_e, bright2, dark2, hit)
             res_row = resid
         found = _emit_row(
@@ -414,8 +418,8 @@ def _levels_row(v, y, offs, p, r, c_n, e_ptr, e_col, e_off, level, resid, scratc
     """level2 and resid2 of every element of row ``y``, the edge ones included."""
     h = v.shape[0]
     if r <= y < h - r:
-        _resid_row(v, y, offs, p, r, c_n, level, resid, scratch, 0, 0, hit, True)
-    _edge_row(v, y, e_ptr, e_col, e_off, level, resid, scratch, 0, 0, hit)
+        _resid_row(v, y, offs, p, r, c_n, level, resid, scratch, _NIL, _NIL, hit, c_n > 0)
+    _edge_row(v, y, e_ptr, e_col, e_off, level, resid, scratch, _NIL, _NIL, hit)
 
 
 @njit(cache=True, nogil=True)
@@ -486,13 +490,19 @@ def _overshoot(ring_res, y, h, j, c_n):
     not dwarf it, and those are most: a dead pixel shows on lit scenes, a hot one on dark)."""
     wc = ring_res.shape[1]
     own = np.int32(ring_res[y % RING, j])
-    far = OVERSHOOT_RATIO * abs(own)
+    # the rival must stand out the other way at least this far (own is never 0: it is out)
+    far = np.int32(np.ceil(OVERSHOOT_RATIO * abs(own)))
+    j0 = j - c_n * min(OVERSHOOT, j // c_n)  # the window, clipped to the row: its channel
+    j1 = min(j + OVERSHOOT * c_n, wc - 1) + 1
     for yy in range(max(y - OVERSHOOT, 0), min(y + OVERSHOOT + 1, h)):
         nb = ring_res[yy % RING]
-        for jj in range(j - OVERSHOOT * c_n, j + OVERSHOOT * c_n + 1, c_n):
-            if 0 <= jj < wc:
-                other = np.int32(nb[jj])
-                if (own > 0) != (other > 0) and other != 0 and abs(other) >= far:
+        if own > 0:
+            for jj in range(j0, j1, c_n):
+                if np.int32(nb[jj]) <= -far:
+                    return True
+        else:
+            for jj in range(j0, j1, c_n):
+                if np.int32(nb[jj]) >= far:
                     return True
     return False
 
