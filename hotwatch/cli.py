@@ -102,6 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.errno == errno.ENOSPC:
             print(f"hotwatch: disk full: {exc}", file=sys.stderr)
             return 1
+        if exc.filename is not None and exc.strerror:  # a path the user gave or set up
+            print(f"hotwatch {args.command}: {exc.strerror}: {exc.filename}", file=sys.stderr)
+            return 1
         raise
 
 

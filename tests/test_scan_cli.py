@@ -10,7 +10,11 @@ import stat
 import pytest
 from PIL import Image
 
+from hotwatch.core.model import FileStatus
+from hotwatch.pipeline.ingest import Ingestor
+from hotwatch.pipeline.scan import scan
 from hotwatch.state.catalogue import Catalogue
+from hotwatch.state.config import resolve_paths
 from tests.support.cli import defects_json, hotwatch
 from tests.support.rolls import make_roll
 
@@ -66,12 +70,21 @@ def test_scan_twice_and_copies_count_once(small_roll, home, tmp_path):
 
 
 def test_workers_give_the_same_result(small_roll, tmp_path):
-    """The read-ahead threads (1 or 2 cores) and a pool of processes (3 cores: two decode,
-    this one absorbs) give the same defects."""
-    homes = {n: tmp_path / f"w{n}" for n in (1, 3)}
+    """One core's worth, the read-ahead threads, and a pool of processes (two decode, this
+    one absorbs) give the same defects. The command never asks for more cores than the
+    machine has (it would only be slower), so the pool is driven through the pipeline."""
+    homes = {n: tmp_path / f"w{n}" for n in (1, 64)}
     for n, home in homes.items():
-        hotwatch("scan", "--workers", str(n), str(small_roll.folder), home=home)
-    assert defects_json(homes[1]) == defects_json(homes[3])
+        out = hotwatch("scan", "--workers", str(n), str(small_roll.folder), home=home)
+        assert out.returncode == 0
+    pool = tmp_path / "pool"
+    paths = resolve_paths(pool).ensure()
+    with Catalogue(paths.catalogue) as cat:
+        ingestor = Ingestor(paths, cat)
+        summary = scan(ingestor, [small_roll.folder], workers=3)
+        ingestor.close()
+    assert summary.statuses[FileStatus.INGESTED] > 0
+    assert defects_json(homes[1]) == defects_json(homes[64]) == defects_json(pool)
 
 
 def test_bad_inputs_are_reported_and_skipped(small_roll, tmp_path, home):
@@ -130,6 +143,15 @@ def test_cameras_defects_and_export(small_roll, home, tmp_path):
     assert len(rt.read_text().splitlines()) == len(raw["defects"])
     missing = hotwatch("export", "nikon", "--format", "dcraw", home=home, check=False)
     assert missing.returncode == 1 and "no camera body matches" in missing.stderr
+    (tmp_path / "a-file").write_text("")  # not a folder: nothing can be written under it
+    nowhere = tmp_path / "a-file" / "map.txt"
+    bad_out = hotwatch(
+        "export", "CANON", "--format", "dcraw", "-o", str(nowhere), home=home, check=False
+    )
+    assert bad_out.returncode == 1 and "Traceback" not in bad_out.stderr
+    # one line naming what stood in the way (mkdir says "File exists" for its parent)
+    line = bad_out.stderr.strip()
+    assert line.startswith("hotwatch export: ") and "a-file" in line and "\n" not in line
 
 
 def test_home_env_and_usage_errors(tmp_path, small_roll):

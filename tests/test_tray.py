@@ -39,35 +39,12 @@ from hotwatch.state import runfiles
 from hotwatch.state.catalogue import Catalogue
 from hotwatch.state.config import Paths
 from tests.support.desktop import REPO, Desktop, TrayProcess, start_desktop, start_tray
+from tests.support.tray_catalogue import D80, KEY, MAY2, MAY3, add_defects, catalogue, paths_at
 from tests.support.waiting import wait_for
 
-D80 = BodyId("NIKON", "D80", "3012345")
 NOSERIAL = BodyId("Canon", "Canon EOS 5D", None)
-KEY = AccumulatorKey(D80, FrameKind.RAW, 640, 480)
 KEY_JPEG = AccumulatorKey(NOSERIAL, FrameKind.JPEG, 320, 240)
-MAY2 = datetime(2024, 5, 2, 21, 30, tzinfo=UTC)
-MAY3 = datetime(2024, 5, 3, 8, 0, tzinfo=UTC)
 SUMMARY = "NIKON D80 #3012345: new hot pixel at 107,214, first seen 2024-05-02"
-
-
-def paths_at(home: Path) -> Paths:
-    return Paths(data=home, config_dir=home).ensure()
-
-
-def catalogue(home: Path) -> Catalogue:
-    cat = Catalogue(paths_at(home).catalogue)
-    for _ in range(3):
-        cat.count_frame(KEY, MAY2)
-    return cat
-
-
-def add_defects(cat: Catalogue, n: int, start: int = 0, key: AccumulatorKey = KEY) -> None:
-    """Write ``n`` new defects (and their ``new_defect`` events) the way the daemon does."""
-    stored = [d.to_defect() for d in cat.defects(acc_slug=key.slug)]
-    new = [
-        Defect(100 + i, 200 + 2 * i, DefectKind.HOT, 12.0, MAY2) for i in range(start, start + n)
-    ]
-    cat.sync_defects(key, stored + new, MAY3)
 
 
 # --------------------------------------------------------------------------- no display

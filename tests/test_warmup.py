@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import select
 import subprocess
 import sys
@@ -168,6 +169,8 @@ def test_a_first_scan_shows_progress_at_once_and_says_the_kernels_are_built(
     gaps = [b - a for a, b in zip([building, *waiting], [*waiting, built], strict=True)]
     assert max(gaps) < 3.0, run.text()
     assert f"{files} files: {files} ingested" in run.text()
+    # the photos' line says how many cores the scan keeps busy
+    assert re.search(rf"\] \d+/{files} on \d+ cores? ", run.text()), run.text()
 
 
 def test_after_the_warm_up_the_scan_compiled_nothing_itself(first_run: Run, cache: Path) -> None:

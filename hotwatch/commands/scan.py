@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -22,7 +21,15 @@ from hotwatch.pipeline import warmup
 from hotwatch.pipeline.ingest import Ingestor
 from hotwatch.pipeline.rebuild import rebuild_outdated
 from hotwatch.pipeline.reidentify import reidentify
-from hotwatch.pipeline.scan import READING, ProgressBar, ScanSummary, scan
+from hotwatch.pipeline.scan import (
+    READING,
+    ProgressBar,
+    ScanSummary,
+    cores_in_use,
+    default_workers,
+    scan,
+    usable_cores,
+)
 from hotwatch.state import sensors
 from hotwatch.state.config import Paths
 from hotwatch.state.runfiles import daemon_pid
@@ -45,16 +52,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--workers",
         type=int,
-        default=1,
+        default=0,
         metavar="N",
-        help="decode on N processes (default 1; 0 = one per core)",
+        help="the cores to use (default 0: every core this process may use, as far as free "
+        "memory holds a worker for each; never more than there are); on up to 2 the next "
+        "photos are decoded on two threads, on more N-1 processes decode and this one absorbs",
     )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    workers = args.workers if args.workers > 0 else (os.cpu_count() or 1)
-    return scan_paths(args.paths, args.targets, workers, ProgressBar(), start_warmup())
+    # more processes than cores would only take turns: never slower than the default
+    workers = min(args.workers, usable_cores()) if args.workers > 0 else default_workers()
+    bar = ProgressBar(cores=cores_in_use(workers))
+    return scan_paths(args.paths, args.targets, workers, bar, start_warmup())
 
 
 def start_warmup(on_build: Callable[[], None] | None = None) -> warmup.Warmup | None:

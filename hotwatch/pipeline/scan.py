@@ -96,6 +96,14 @@ def default_workers() -> int:
     return max(1, min(cores, free // WORKER_BYTES))
 
 
+def cores_in_use(workers: int) -> int:
+    """The cores a scan asked for ``workers`` keeps busy: the read-ahead threads' two (one
+    on a one-core machine), or the pool's processes and this one."""
+    if workers > THREADED_CORES:
+        return min(workers, usable_cores())
+    return min(THREADED_CORES, usable_cores())
+
+
 #: the steps of a scan before its photos are read, as ``stage`` hears of them
 FINDING, ORDERING, READING = "finding", "ordering", "reading"
 STAGE_LABELS = {FINDING: "finding photos", ORDERING: "reading capture times"}
@@ -204,8 +212,9 @@ class ProgressBar:
     kernels being built). Each redraws the same line, at most ten times a second.
     """
 
-    def __init__(self, stream=None) -> None:
+    def __init__(self, stream=None, cores: int | None = None) -> None:
         self.stream = stream or sys.stderr
+        self.cores = cores  #: said in the photos' line: how many cores the scan keeps busy
         self.enabled = self.stream.isatty()
         self._last = 0.0
 
@@ -213,7 +222,8 @@ class ProgressBar:
         if not self._due(done >= total):
             return
         name = path.name[-30:]
-        self._draw(f"{self._bar(done, total)} {done}/{total} {name:<30}", end=done >= total)
+        on = f" on {self.cores} core{'s' if self.cores != 1 else ''}" if self.cores else ""
+        self._draw(f"{self._bar(done, total)} {done}/{total}{on} {name:<30}", end=done >= total)
 
     def stage(self, name: str, done: int, total: int) -> None:
         label = STAGE_LABELS.get(name)
