@@ -221,26 +221,34 @@ class _Whole:
 def _read_raw(data: bytes | bytearray) -> Frame:
     import rawpy
 
+    # Not ``with``: the photosites are LibRaw's own buffer, uncopied (a 10 MP copy cost 3-4
+    # ms a photo); the array keeps the RawPy object alive, which frees the buffer when
+    # the frame goes. A view with margins is copied to be contiguous, as the kernels read.
+    raw = rawpy.RawPy()
     try:
-        with rawpy.RawPy() as raw:
-            raw.open_buffer(_Whole(data))
-            sizes = raw.sizes  # known before unpacking: refuse pixel-less samples first
-            _check_has_pixels(len(data), int(sizes.raw_width), int(sizes.raw_height))
-            raw.unpack()
-            if raw.raw_type != rawpy.RawType.Flat:
-                raise UnsupportedFile("linear (already demosaiced) raw: no photosites to watch")
-            if raw.raw_pattern is None:
-                raise UnsupportedFile("raw has no colour filter pattern (not a mosaic sensor)")
-            pattern = np.array(raw.raw_pattern, dtype=np.uint8, copy=True)
-            colours = raw.color_desc.decode("ascii", "replace")
-            cfa = _colour_pattern(pattern, colours)
-            data = np.array(raw.raw_image_visible, dtype=np.uint16, copy=True)
-            black_levels = tuple(float(b) for b in raw.black_level_per_channel)
-            white = float(raw.white_level)
+        raw.open_buffer(_Whole(data))
+        sizes = raw.sizes  # known before unpacking: refuse pixel-less samples first
+        _check_has_pixels(len(data), int(sizes.raw_width), int(sizes.raw_height))
+        raw.unpack()
+        if raw.raw_type != rawpy.RawType.Flat:
+            raise UnsupportedFile("linear (already demosaiced) raw: no photosites to watch")
+        if raw.raw_pattern is None:
+            raise UnsupportedFile("raw has no colour filter pattern (not a mosaic sensor)")
+        pattern = np.array(raw.raw_pattern, dtype=np.uint8, copy=True)
+        colours = raw.color_desc.decode("ascii", "replace")
+        cfa = _colour_pattern(pattern, colours)
+        data = np.ascontiguousarray(raw.raw_image_visible, dtype=np.uint16)
+        black_levels = tuple(float(b) for b in raw.black_level_per_channel)
+        white = float(raw.white_level)
     except rawpy.LibRawFileUnsupportedError as exc:
+        raw.close()
         raise UnsupportedFile(f"raw format not supported by LibRaw: {exc}") from exc
     except (rawpy.LibRawError, OSError, ValueError) as exc:
+        raw.close()
         raise UnreadableFile(f"damaged or truncated raw: {exc}") from exc
+    except BaseException:
+        raw.close()
+        raise
     black_map = np.array([[black_levels[int(c)] for c in row] for row in pattern], dtype=np.float32)
     black: float | np.ndarray = (
         float(black_map.flat[0]) if np.all(black_map == black_map.flat[0]) else black_map
