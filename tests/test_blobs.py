@@ -8,12 +8,13 @@ import pytest
 from hotwatch.core.detect import DetectParams, _group
 
 
-def _statement(order, ys, xs, score, bright, onset, chroma, p: DetectParams):
+def _statement(order, ys, xs, score, bright, onset, dark_current, chroma, p: DetectParams):
     """Strongest first, each candidate not yet taken is a defect; it takes the weaker ones
     of its polarity in its chroma cell, or right beside it (within ``split_radius``, under
     ``split_ratio`` of its score), that did not stand out a day or more before it, as its
     own, and the much weaker ones within ``echo_radius`` (under ``echo_ratio``) as
-    echoes."""
+    echoes, but for a bright one that stood out mainly in long or high-ISO frames
+    beside a dark defect."""
     owner = np.full(order.size, -2)
     leaders = []
     for i in order:
@@ -26,6 +27,7 @@ def _statement(order, ys, xs, score, bright, onset, chroma, p: DetectParams):
         near = (dy <= p.split_radius) & (dx <= p.split_radius) & (score < p.split_ratio * score[i])
         split = (cell | near) & (bright == bright[i]) & ~earlier
         echo = (dy <= p.echo_radius) & (dx <= p.echo_radius) & (score < p.echo_ratio * score[i])
+        echo &= ~(dark_current & ~bright[i])
         free = owner == -2
         owner[free & split] = len(leaders)
         owner[free & ~split & echo] = -1
@@ -44,11 +46,32 @@ def test_compiled_grouping_follows_the_rule(seed, chroma):
         score = np.round(rng.uniform(1, 100, n), int(rng.integers(0, 3)))  # ties too
         bright = rng.random(n) < 0.7
         onset = np.where(rng.random(n) < 0.1, 0.0, rng.uniform(0, 10, n) * 86400)
+        dark_current = bright & (rng.random(n) < 0.3)
         order = np.argsort(-score, kind="stable")
         leaders, owner = _group(
-            order, ys, xs, score, bright, onset, *chroma, p.split_radius, p.split_ratio,
-            p.echo_radius, p.echo_ratio, p.onset_gap,
+            order, ys, xs, score, bright, onset, dark_current, *chroma, p.split_radius,
+            p.split_ratio, p.echo_radius, p.echo_ratio, p.onset_gap,
         )  # fmt: skip
-        want_leaders, want_owner = _statement(order, ys, xs, score, bright, onset, chroma, p)
+        want_leaders, want_owner = _statement(
+            order, ys, xs, score, bright, onset, dark_current, chroma, p
+        )
         assert leaders.tolist() == want_leaders
         np.testing.assert_array_equal(owner, want_owner)
+
+
+@pytest.mark.parametrize("dark_current", [False, True])
+def test_a_hot_pixel_beside_a_dead_one_is_no_ring(dark_current):
+    """A bright neighbour two pixels from a much stronger dead pixel is that one's ring,
+    unless it stood out mainly in long or high-ISO frames, where a dead pixel does not
+    show (nor its ring): then it is a hot pixel of its own."""
+    p = DetectParams()
+    ys, xs = np.array([10, 10]), np.array([12, 10])
+    score = np.array([270.0, 110.0])
+    bright = np.array([False, True])
+    order = np.argsort(-score, kind="stable")
+    leaders, owner = _group(
+        order, ys, xs, score, bright, np.zeros(2), np.array([False, dark_current]), 2, 1,
+        p.split_radius, p.split_ratio, p.echo_radius, p.echo_ratio, p.onset_gap,
+    )  # fmt: skip
+    assert leaders.tolist() == ([0, 1] if dark_current else [0])
+    assert owner.tolist() == ([0, 1] if dark_current else [0, -1])

@@ -262,18 +262,12 @@ def _classify(
     neg_sig: np.ndarray,
     p: DetectParams,
 ) -> list[DefectKind]:
-    a = acc.arrays
     vlo, vhi = c.vlo, c.vhi
     spread_limit = p.stuck_spread_jpeg if acc.kind == "jpeg" else p.stuck_spread_raw
     # One value whatever the scene... and whatever the exposure: a hot pixel that
     # clips to white whenever it shows is still hot if it shows mainly in long or
     # high-ISO frames.
-    rate_lo = c.pos_lo / np.maximum(a["opp_lo"][by, bx], 1.0)
-    rate_hi = c.pos_hi / np.maximum(a["opp_hi"][by, bx], 1.0)
-    exposure_bound = rate_lo < p.hot_rate_ratio * rate_hi
-    # ... unless its count in ordinary frames stopped at the ceiling while their number
-    # went on growing: then it showed in more of them than the rate says
-    exposure_bound &= ~c.lo_capped
+    exposure_bound = _exposure_bound(acc, c, by, bx, p)
     # A JPEG pixel's value mixes its neighbours' (demosaic, colour matrix, shared chroma),
     # so one bad photosite reads neither black when dead nor one exact value when stuck
     # there: in a JPEG only ever dark is dead, and stuck is bright whenever it stood out
@@ -298,6 +292,19 @@ def _classify(
         else:
             kinds.append(DefectKind.DEAD)
     return kinds
+
+
+def _exposure_bound(
+    acc: Accumulator, c: _Counts, by: np.ndarray, bx: np.ndarray, p: DetectParams
+) -> np.ndarray:
+    """Which stood out bright mainly in long or high-ISO frames (at under
+    ``hot_rate_ratio`` of that rate in ordinary ones): dark current's signature."""
+    a = acc.arrays
+    rate_lo = c.pos_lo / np.maximum(a["opp_lo"][by, bx], 1.0)
+    rate_hi = c.pos_hi / np.maximum(a["opp_hi"][by, bx], 1.0)
+    # ... unless its count in ordinary frames stopped at the ceiling while their number
+    # went on growing: then it showed in more of them than the rate says
+    return (rate_lo < p.hot_rate_ratio * rate_hi) & ~c.lo_capped
 
 
 def _drop_shadows(
@@ -357,9 +364,14 @@ def _jpeg_groups(
     block, and overshoot puts a dark ring around a bright defect and a bright one
     around a dark one). A neighbour that stands out nearly as often is a defect of its
     own, and so is one right beside it that stood out more than ``onset_gap`` before it
-    did. (Onsets tell no echo apart: an echo that stands out now and then has its
-    excursions restart, and a hot pixel's own onset waits for the long exposures.)
+    did, and so is a bright one beside a dark defect that stood out mainly in long or
+    high-ISO frames (dark current's signature): a dead pixel shows on lit scenes,
+    whatever the exposure, and its ring only where it shows. (Onsets tell no echo
+    apart: an echo that stands out now and then has its excursions restart, and a hot
+    pixel's own onset waits for the long exposures.)
     """
+    c = ev.counts
+    by, bx = ev.ys // BLOCK, ev.xs // BLOCK
     leaders, owner = _group(
         order.astype(np.int64),
         ev.ys.astype(np.int64),
@@ -367,6 +379,7 @@ def _jpeg_groups(
         ev.score.astype(np.float64),
         ev.pos_sig.astype(np.bool_),
         ev.onset_side().astype(np.float64),
+        (_exposure_bound(acc, c, by, bx, p) & ev.pos_sig).astype(np.bool_),
         acc.chroma[0],
         acc.chroma[1],
         p.split_radius,
@@ -380,9 +393,11 @@ def _jpeg_groups(
 
 @njit(cache=True, nogil=True)
 def _group(
-    order, ys, xs, score, bright, onset, cx, cy, split_r, split_ratio, echo_r, echo_ratio, gap
-):
-    """The loop of :func:`_jpeg_groups`, compiled: it runs after every JPEG frame."""
+    order, ys, xs, score, bright, onset, dark_current, cx, cy, split_r, split_ratio, echo_r,
+    echo_ratio, gap,
+):  # fmt: skip
+    """The loop of :func:`_jpeg_groups`, compiled: it runs after every JPEG frame
+    (``dark_current``: which stood out bright mainly in long or high-ISO frames)."""
     n = order.size
     owner = np.full(n, -2, np.int64)  # -2: not yet taken
     leaders = np.empty(n, np.int64)
@@ -400,9 +415,12 @@ def _group(
             earlier = onset[m] and onset[i] and onset[m] < onset[i] - gap
             cell = xs[m] // cx == xs[i] // cx and ys[m] // cy == ys[i] // cy
             near = dy <= split_r and dx <= split_r and score[m] < split_ratio * score[i]
+            # the ring of a dark defect shows where it does, on lit scenes: it explains
+            # no bright excess seen mainly in long or high-ISO frames
+            ring = not (dark_current[m] and not bright[i])
             if (cell or near) and bright[m] == bright[i] and not earlier:
                 owner[m] = found
-            elif dy <= echo_r and dx <= echo_r and score[m] < echo_ratio * score[i]:
+            elif ring and dy <= echo_r and dx <= echo_r and score[m] < echo_ratio * score[i]:
                 owner[m] = -1
         found += 1
     return leaders[:found].copy(), owner
