@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import rawpy
 
 from hotwatch.darktable.heal import SidecarTarget, heal_shapes
 from hotwatch.darktable.xmp import patch_sidecar
@@ -22,6 +21,8 @@ from tests.support.darktable import (
     HEALED,
     assert_healed,
     changed_far,
+    dng_target,
+    healed_and_base,
     oriented,
     points,
     render,
@@ -30,6 +31,7 @@ from tests.support.darktable import (
     write_dng,
     write_jpeg,
 )
+from tests.support.darktable import write_sidecar as _write
 
 pytestmark = pytest.mark.parametrize("darktable", DARKTABLES, ids=lambda d: d.name)
 
@@ -55,26 +57,12 @@ def _render(darktable: Darktable5, folder: Path, configs: Path, src, xmp, name: 
     return healed
 
 
-def _write(path: Path, text: str | None) -> Path:
-    assert text is not None
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 def test_dng_with_sensor_margins_heals_every_defect_and_nothing_else(tmp_path, configs, darktable):
     dng = tmp_path / "margins.dng"
     write_dng(dng, DEFECTS)
-    with rawpy.imread(str(dng)) as raw:
-        s = raw.sizes
-    assert (s.left_margin, s.top_margin) == (12, 6)  # the margins are real
-    target = SidecarTarget.raw(
-        s.raw_width, s.raw_height, s.width, s.height, s.left_margin, s.top_margin
-    )
-    shapes = heal_shapes(points(DEFECTS), target)
-    xmp = _write(tmp_path / "margins.dng.xmp", patch_sidecar(None, shapes, "raw", dng.name))
-    base_xmp = _write(
-        tmp_path / "base.xmp", patch_sidecar(None, [], "raw", dng.name, keep_empty=True)
-    )
+    target = dng_target(dng)
+    assert (target.left_margin, target.top_margin) == (12, 6)  # the margins are real
+    xmp, base_xmp = healed_and_base(tmp_path, dng, "raw", target, DEFECTS)
     healed = _render(darktable, tmp_path, configs, dng, xmp, "healed")
     base = _render(darktable, tmp_path, configs, dng, base_xmp, "base")
     assert healed.shape[:2] == (192, 256)
@@ -85,11 +73,8 @@ def test_dng_with_sensor_margins_heals_every_defect_and_nothing_else(tmp_path, c
 def test_rotated_jpeg_heals_every_defect_and_nothing_else(tmp_path, configs, darktable):
     jpg = tmp_path / "photo.jpg"
     write_jpeg(jpg, DEFECTS, orientation=6)
-    shapes = heal_shapes(points(DEFECTS), SidecarTarget.jpeg(256, 192, orientation=6))
-    xmp = _write(tmp_path / "photo.jpg.xmp", patch_sidecar(None, shapes, "jpeg", jpg.name))
-    base_xmp = _write(
-        tmp_path / "base.xmp", patch_sidecar(None, [], "jpeg", jpg.name, keep_empty=True)
-    )
+    target = SidecarTarget.jpeg(256, 192, orientation=6)
+    xmp, base_xmp = healed_and_base(tmp_path, jpg, "jpeg", target, DEFECTS)
     healed = _render(darktable, tmp_path, configs, jpg, xmp, "healed")
     base = _render(darktable, tmp_path, configs, jpg, base_xmp, "base")
     assert healed.shape[:2] == (256, 192)  # rotated by darktable's flip

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import rawpy
 
 from hotwatch.darktable.heal import SidecarTarget, defects_applicable, heal_shapes
 from hotwatch.darktable.xmp import patch_sidecar, sidecar_paths, write_sidecar_atomically
@@ -24,6 +23,8 @@ from tests.support.darktable import (
     DEFECTS,
     HEALED,
     changed_far,
+    dng_target,
+    healed_and_base,
     oriented,
     render,
     residual,
@@ -33,6 +34,7 @@ from tests.support.darktable import (
 )
 from tests.support.darktable import assert_healed as _assert_healed
 from tests.support.darktable import points as _points
+from tests.support.darktable import write_sidecar as _write
 
 
 @pytest.fixture(scope="module")
@@ -40,26 +42,12 @@ def configdir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("dtconf")
 
 
-def _write(path: Path, text: str | None) -> Path:
-    assert text is not None
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 def test_dng_with_sensor_margins_heals_every_defect_and_nothing_else(tmp_path, configdir):
     dng = tmp_path / "margins.dng"
     write_dng(dng, DEFECTS)
-    with rawpy.imread(str(dng)) as raw:
-        s = raw.sizes
-        assert (s.left_margin, s.top_margin) == (12, 6)  # the margins are real
-    target = SidecarTarget.raw(
-        s.raw_width, s.raw_height, s.width, s.height, s.left_margin, s.top_margin
-    )
-    shapes = heal_shapes(_points(DEFECTS), target)
-    xmp = _write(tmp_path / "margins.dng.xmp", patch_sidecar(None, shapes, "raw", dng.name))
-    base_xmp = _write(
-        tmp_path / "base.xmp", patch_sidecar(None, [], "raw", dng.name, keep_empty=True)
-    )
+    target = dng_target(dng)
+    assert (target.left_margin, target.top_margin) == (12, 6)  # the margins are real
+    xmp, base_xmp = healed_and_base(tmp_path, dng, "raw", target, DEFECTS)
     healed, _t1, log = render(dng, xmp, tmp_path / "healed.tif", configdir)
     base, _t2, _ = render(dng, base_xmp, tmp_path / "base.tif", configdir)
     assert "cannot get iop-order" not in log
@@ -67,7 +55,7 @@ def test_dng_with_sensor_margins_heals_every_defect_and_nothing_else(tmp_path, c
     _assert_healed(healed, base, DEFECTS)
     assert changed_far(healed, base, _points(DEFECTS)) == []
     # the cropped size instead of the sensor buffer misses: proves the margins matter
-    wrong = SidecarTarget.jpeg(s.width, s.height)
+    wrong = SidecarTarget.jpeg(target.visible_width, target.visible_height)
     _write(xmp, patch_sidecar(None, heal_shapes(_points(DEFECTS), wrong), "raw", dng.name))
     missed, _, _ = render(dng, xmp, tmp_path / "wrong.tif", configdir)
     assert any(abs(residual(missed, x, y)) > HEALED for x, y in _points(DEFECTS))
@@ -78,13 +66,7 @@ def test_jpeg_heals_with_orientation(tmp_path, configdir, orientation):
     jpg = tmp_path / "photo.jpg"
     write_jpeg(jpg, DEFECTS, orientation=orientation)
     target = SidecarTarget.jpeg(256, 192, orientation=orientation)
-    xmp = _write(
-        tmp_path / "photo.jpg.xmp",
-        patch_sidecar(None, heal_shapes(_points(DEFECTS), target), "jpeg", jpg.name),
-    )
-    base_xmp = _write(
-        tmp_path / "base.xmp", patch_sidecar(None, [], "jpeg", jpg.name, keep_empty=True)
-    )
+    xmp, base_xmp = healed_and_base(tmp_path, jpg, "jpeg", target, DEFECTS)
     healed, _t1, _ = render(jpg, xmp, tmp_path / "healed.tif", configdir)
     base, _t2, _ = render(jpg, base_xmp, tmp_path / "base.tif", configdir)
     assert healed.shape[:2] == (256, 192)  # rotated by darktable's flip
@@ -228,19 +210,11 @@ def test_defects_on_the_frames_edge_heal_where_they_are(tmp_path, configdir, kin
     src = tmp_path / ("edges.dng" if kind == "raw" else "edges.jpg")
     if kind == "raw":
         write_dng(src, EDGE_DEFECTS)
-        with rawpy.imread(str(src)) as raw:
-            s = raw.sizes
-        target = SidecarTarget.raw(
-            s.raw_width, s.raw_height, s.width, s.height, s.left_margin, s.top_margin
-        )
+        target = dng_target(src)
     else:
         write_jpeg(src, EDGE_DEFECTS)
         target = SidecarTarget.jpeg(256, 192)
-    shapes = heal_shapes(_points(EDGE_DEFECTS), target)
-    xmp = _write(tmp_path / f"{src.name}.xmp", patch_sidecar(None, shapes, kind, src.name))
-    base_xmp = _write(
-        tmp_path / "base.xmp", patch_sidecar(None, [], kind, src.name, keep_empty=True)
-    )
+    xmp, base_xmp = healed_and_base(tmp_path, src, kind, target, EDGE_DEFECTS)
     healed, _t1, _ = render(src, xmp, tmp_path / "healed.tif", configdir)
     base, _t2, _ = render(src, base_xmp, tmp_path / "base.tif", configdir)
     assert healed.shape[:2] == (192, 256)

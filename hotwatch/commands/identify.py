@@ -54,16 +54,7 @@ def to_dict(a: Explanation) -> dict:
         "file": str(a.path),
         "action": a.action,
         "reason": a.reason,
-        "body": None
-        if body is None
-        else {
-            "make": body.make,
-            "model": body.model,
-            "serial": body.serial_shown,
-            "serial_key": body.serial,
-            "key": body.key,
-            "label": body.label,
-        },
+        "body": None if body is None else body.fields(),
         "sources": dict(a.sources),
         "exiftool_asked": a.exiftool,
         "frame": None

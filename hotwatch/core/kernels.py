@@ -82,6 +82,16 @@ def divmod_by(n, d, inv):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _hit(res, m, thr, bright2, dark2):
+    """Whether an element with residual ``res`` and level ``m`` stands out: bright above
+    the threshold where its neighbours are not bright (a bright defect could not show in
+    a highlight), or dark where they are not black (nor a dark one in a shadow)."""
+    bright = (res > thr) & (m < np.int16(bright2))
+    dark = (np.int16(-res) > thr) & (m > np.int16(dark2))
+    return bright | dark
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _mid2(a, b, c, d):
     return np.int16(max(min(a, b), min(c, d)) + min(max(a, b), max(c, d)))
 
@@ -159,9 +169,7 @@ def _mid(a, b, c, d, own, level, resid, thr, bright2, dark2, hit, levels):
             m = _mid2(_ld(a[i]), _ld(b[i]), _ld(c[i]), _ld(d[i]))
             res = np.int16(np.int16(2) * _ld(own[i]) - m)
             resid[i] = res
-            bright = (res > thr[i]) & (m < np.int16(bright2))
-            dark = (np.int16(-res) > thr[i]) & (m > np.int16(dark2))
-            hit[i] = bright | dark
+            hit[i] = _hit(res, m, thr[i], bright2, dark2)
 
 
 @njit(cache=True, nogil=True)
@@ -182,9 +190,7 @@ def _edge_row(v, y, e_ptr, e_col, e_off, level, resid, thr, bright2, dark2, hit)
         res = np.int16(np.int16(2) * _ld(row[j]) - m)
         level[j] = m
         resid[j] = res
-        bright = (res > thr[j]) & (m < np.int16(bright2))
-        dark = (np.int16(-res) > thr[j]) & (m > np.int16(dark2))
-        hit[j] = bright | dark
+        hit[j] = _hit(res, m, thr[j], bright2, dark2)
 
 
 @njit(cache=True, nogil=True)
@@ -439,9 +445,7 @@ def _flags(resid, level, thr, bright2, dark2, hit):
     """Over 0-based slices, which the compiler vectorises (no index can be negative)."""
     for j in range(resid.size):
         res, m = resid[j], level[j]
-        bright = (res > thr[j]) & (m < np.int16(bright2))
-        dark = (np.int16(-res) > thr[j]) & (m > np.int16(dark2))
-        hit[j] = bright | dark
+        hit[j] = _hit(res, m, thr[j], bright2, dark2)
 
 
 @njit(cache=True, nogil=True)

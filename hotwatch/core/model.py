@@ -69,6 +69,17 @@ class BodyId:
         """Stable text key, unique per body: ``make|model|serial``."""
         return f"{self.make}|{self.model}|{self.serial or ''}"
 
+    def fields(self) -> dict[str, str | None]:
+        """The body as JSON names it: the serial as shown, beside its key's spelling."""
+        return {
+            "make": self.make,
+            "model": self.model,
+            "serial": self.serial_shown,
+            "serial_key": self.serial,
+            "key": self.key,
+            "label": self.label,
+        }
+
 
 @dataclass(frozen=True)
 class ShotInfo:

@@ -120,13 +120,7 @@ def identify(path: Path, cat: Catalogue | None, exiftool: ExifTool | None) -> Ph
 def _body_dict(body: BodyId) -> dict:
     """The body as the photo's tags name it: the serial as the camera shows it (the key's
     spelling beside it)."""
-    return {
-        "make": body.make,
-        "model": body.model,
-        "serial": body.serial_shown,
-        "serial_key": body.serial,
-        "label": body.label,
-    }
+    return {name: value for name, value in body.fields().items() if name != "key"}
 
 
 def _defect_dict(d: DefectRow) -> dict:

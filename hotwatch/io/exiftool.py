@@ -31,6 +31,19 @@ from typing import IO, Any
 
 from hotwatch.core.errors import HotwatchError
 
+#: the tags that date a shot (also asked for alone, when only a date is missing)
+DATE_TAGS: tuple[str, ...] = (
+    "DateTimeOriginal",
+    "CreateDate",
+    "ModifyDate",
+    "SubSecTimeOriginal",
+    "SubSecTimeDigitized",
+    "SubSecTime",
+    "OffsetTimeOriginal",
+    "OffsetTimeDigitized",
+    "OffsetTime",
+)
+
 # Tags asked for by default: identity (every tag a maker uses for the body
 # serial) and the shot facts. Asking for named tags keeps the answer small;
 # ``-a -D -G1:4`` keeps duplicates apart, named by group ("ExifIFD:SerialNumber",
@@ -43,15 +56,7 @@ IDENTITY_TAGS: tuple[str, ...] = (
     "InternalSerialNumber",
     "CameraSerialNumber",  # DNG 0xC62F
     "BodySerialNumber",
-    "DateTimeOriginal",
-    "CreateDate",
-    "ModifyDate",
-    "SubSecTimeOriginal",
-    "SubSecTimeDigitized",
-    "SubSecTime",
-    "OffsetTimeOriginal",
-    "OffsetTimeDigitized",
-    "OffsetTime",
+    *DATE_TAGS,
     "ExposureTime",
     "ISO",
     "PhotographicSensitivity",

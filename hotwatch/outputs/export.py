@@ -226,12 +226,7 @@ def body_dict(
             entry["map"] = _map_dict(view.maps.get(g), status)
         geometries.append(entry)
     return {
-        "make": body.make,
-        "model": body.model,
-        "serial": body.serial_shown,
-        "serial_key": body.serial,
-        "key": body.key,
-        "label": body.label,
+        **body.fields(),
         "sensor": None if view.sensor is None else view.sensor.label,
         "unified": view.unified,
         "note": apart_note(view),

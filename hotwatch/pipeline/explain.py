@@ -15,13 +15,12 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from hotwatch.core.errors import HotwatchError
 from hotwatch.core.model import AccumulatorKey, BodyId, FileStatus, FrameKind, ShotInfo
-from hotwatch.io.exif import identify_file
+from hotwatch.io.exif import CameraFile, Identification, identify_file
 from hotwatch.io.exiftool import ExifTool
 from hotwatch.state.catalogue import Catalogue
 
-from .ingest import Held, decode, identify, is_quiet
+from .ingest import decode, identify, is_quiet
 
 INGEST, SKIP, FAIL, IGNORE, UNCHANGED = "ingest", "skip", "fail", "ignore", "unchanged"
 
@@ -54,15 +53,14 @@ def explain(path: Path, exiftool: ExifTool | None, cat: Catalogue | None) -> Exp
         return Explanation(path, IGNORE, "a sidecar, video or other companion file")
     if not path.exists() and not path.is_symlink():
         return Explanation(path, FAIL, "no such file")
-    photo = identify(path, exiftool)
-    found = None
-    if photo.status is None and photo.data is not None:
-        data = photo.data.take()
-        try:
-            found = identify_file(path, exiftool, data=data)
-        except HotwatchError:
-            found = None  # identify() read it: cannot differ, but never fail the answer
-        photo = replace(photo, data=Held(data) if data is not None else None)
+    read: list[Identification] = []  # the one reading of the file, with its sources
+
+    def reading(path: Path, exiftool: object | None, *, data: bytes | bytearray) -> CameraFile:
+        read.append(identify_file(path, exiftool, data=data))  # type: ignore[arg-type]
+        return read[-1].camera
+
+    photo = identify(path, exiftool, read=reading)
+    found = read[0] if read and photo.status is None else None
     base = Explanation(
         path,
         FAIL,

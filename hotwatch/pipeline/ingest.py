@@ -211,9 +211,14 @@ def prepare(path: Path, exiftool: object | None = None) -> Prepared:
     return extract(decode(identify(path, exiftool)))
 
 
-def identify(path: Path, exiftool: object | None = None) -> Photo:
+def identify(
+    path: Path,
+    exiftool: object | None = None,
+    read: Callable[..., CameraFile] | None = None,
+) -> Photo:
     """Read one file (once, under guard), hash it and read its EXIF; a file that cannot
-    be used says why."""
+    be used says why. ``read``: what reads the body and shot from the bytes, in place of
+    :func:`read_camera_file` (``hotwatch identify`` keeps where each fact came from)."""
     try:
         st = path.stat()
     except OSError as exc:
@@ -233,7 +238,7 @@ def identify(path: Path, exiftool: object | None = None) -> Photo:
         return Photo(path, size, mtime, None, *_failure(path, exc))
     digest = digest_bytes(data)
     try:
-        camera = read_camera_file(path, exiftool, data=data)  # type: ignore[arg-type]
+        camera = (read or read_camera_file)(path, exiftool, data=data)  # type: ignore[arg-type]
     except Exception as exc:
         return Photo(path, size, mtime, digest, *_failure(path, exc))
     return Photo(path, size, mtime, digest, None, "", False, camera, data=Held(data))

@@ -18,6 +18,9 @@ import numpy as np
 import tifffile
 from PIL import Image
 
+from hotwatch.darktable.heal import SidecarTarget, heal_shapes
+from hotwatch.darktable.xmp import patch_sidecar
+
 from .cli import hotwatch
 
 W, H = 256, 192  # rendered size: a darktable-cli run stays well under a second
@@ -186,6 +189,37 @@ def render(
     assert out.exists(), log
     arr = tifffile.imread(out)
     return arr[..., :3].astype(np.float64), seconds, log
+
+
+def dng_target(dng: Path) -> SidecarTarget:
+    """Where darktable's raw buffer puts a DNG's photosites: its sensor and margins, read
+    as LibRaw reads them."""
+    import rawpy
+
+    with rawpy.imread(str(dng)) as raw:
+        s = raw.sizes
+    return SidecarTarget.raw(
+        s.raw_width, s.raw_height, s.width, s.height, s.left_margin, s.top_margin
+    )
+
+
+def write_sidecar(path: Path, text: str | None) -> Path:
+    assert text is not None
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def healed_and_base(
+    folder: Path, src: Path, kind: str, target: SidecarTarget, defects
+) -> tuple[Path, Path]:
+    """Two sidecars for ``src``: hotwatch's heal of ``defects``, and the same history with
+    no shape (what the healed render is compared with)."""
+    shapes = heal_shapes(points(defects), target)
+    healed = write_sidecar(folder / f"{src.name}.xmp", patch_sidecar(None, shapes, kind, src.name))
+    base = write_sidecar(
+        folder / "base.xmp", patch_sidecar(None, [], kind, src.name, keep_empty=True)
+    )
+    return healed, base
 
 
 def residual(img: np.ndarray, x: int, y: int) -> float:

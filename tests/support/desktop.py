@@ -35,6 +35,25 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait(timeout=5)
 
 
+def notify_summaries(monitor_log: Path) -> list[str]:
+    """The summaries of the ``Notify`` calls a ``dbus-monitor`` log holds, in order.
+
+    dbus-monitor prints a call as a ``method call ... member=Notify`` line followed by its
+    arguments: app name, id, icon, summary, body, ...
+    """
+    lines = monitor_log.read_text(errors="replace").splitlines()
+    calls = []
+    for i, line in enumerate(lines):
+        if line.startswith("method call") and "member=Notify" in line:
+            strings = [
+                m.group(1)
+                for m in (re.match(r'\s+string "(.*)"$', x) for x in lines[i + 1 : i + 8])
+                if m
+            ]
+            calls.append(strings[2] if len(strings) > 2 else "")
+    return calls
+
+
 @dataclass
 class Desktop:
     """The running programs and the environment that reaches them."""
@@ -57,23 +76,9 @@ class Desktop:
     # -- notifications
 
     def notify_calls(self) -> list[str]:
-        """The ``Notify`` method calls seen on the bus so far, each as its summary text.
-
-        dbus-monitor prints a call as a ``method call ... member=Notify`` line
-        followed by its arguments: app name, id, icon, summary, body, ...
-        """
+        """The ``Notify`` method calls seen on the bus so far, each as its summary text."""
         assert self.monitor_log is not None
-        lines = self.monitor_log.read_text(errors="replace").splitlines()
-        calls = []
-        for i, line in enumerate(lines):
-            if line.startswith("method call") and "member=Notify" in line:
-                strings = [
-                    m.group(1)
-                    for m in (re.match(r'\s+string "(.*)"$', x) for x in lines[i + 1 : i + 8])
-                    if m
-                ]
-                calls.append(strings[2] if len(strings) > 2 else "")
-        return calls
+        return notify_summaries(self.monitor_log)
 
     def wait_notify_count(self, n: int, timeout: float = 10.0) -> list[str]:
         wait_for(lambda: len(self.notify_calls()) >= n, timeout)

@@ -22,7 +22,6 @@ import fcntl
 import hashlib
 import os
 import pwd
-import re
 import shutil
 import signal
 import subprocess
@@ -37,6 +36,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from .desktop import notify_summaries
 from .waiting import wait_for
 
 HERE = Path(__file__).resolve().parent
@@ -340,17 +340,7 @@ class SniDesktop:
     def notify_calls(self) -> list[str]:
         """The summaries of the ``Notify`` calls seen on the bus so far."""
         assert self.monitor_log is not None
-        lines = self.monitor_log.read_text(errors="replace").splitlines()
-        calls = []
-        for i, line in enumerate(lines):
-            if line.startswith("method call") and "member=Notify" in line:
-                strings = [
-                    m.group(1)
-                    for m in (re.match(r'\s+string "(.*)"$', x) for x in lines[i + 1 : i + 8])
-                    if m
-                ]
-                calls.append(strings[2] if len(strings) > 2 else "")
-        return calls
+        return notify_summaries(self.monitor_log)
 
     # -- pixels
 

@@ -34,7 +34,7 @@ from hotwatch.core.errors import HotwatchError, UnreadableFile, UnsupportedFile
 from hotwatch.core.model import BodyId, CameraFile
 from hotwatch.core.serial_display import display_serial
 from hotwatch.io import guarded
-from hotwatch.io.exiftool import ExifTool, ExifToolError
+from hotwatch.io.exiftool import DATE_TAGS, ExifTool, ExifToolError
 
 from .names import normalise_make, normalise_model
 from .serials import (
@@ -47,7 +47,6 @@ from .serials import (
     exiftool_serials,
 )
 from .shot import (
-    EXIFTOOL_DATE_TAGS,
     fill,
     lacks,
     merge,
@@ -343,7 +342,7 @@ def capture_time(path: Path, exiftool: ExifTool | None = None) -> datetime | Non
     more: dict[str, Any] = {}
     if own.get("taken_at") is None and exiftool is not None:
         with contextlib.suppress(ExifToolError):
-            more = shot_from_exiftool(exiftool.read(path, EXIFTOOL_DATE_TAGS))
+            more = shot_from_exiftool(exiftool.read(path, DATE_TAGS))
     return when(own, more)
 
 

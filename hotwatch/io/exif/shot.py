@@ -60,20 +60,6 @@ _EXIFREAD_ISO_WIDE = (  # where the real value sits when 0x8827 overflowed (>= 6
 )
 
 
-#: exiftool tags that date a shot, for a reading of the date alone
-EXIFTOOL_DATE_TAGS = (
-    "DateTimeOriginal",
-    "CreateDate",
-    "ModifyDate",
-    "SubSecTimeOriginal",
-    "SubSecTimeDigitized",
-    "SubSecTime",
-    "OffsetTimeOriginal",
-    "OffsetTimeDigitized",
-    "OffsetTime",
-)
-
-
 #: the key of a facts dict that says where each fact was read (fact name -> reader and tag,
 #: "exifread EXIF ExposureTime", "exiftool ExifIFD:ISO", "xmp exif:DateTimeOriginal");
 #: ``fill`` carries it along with the facts it fills
