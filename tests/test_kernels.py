@@ -178,6 +178,7 @@ def _frame(kind: str, h: int, w: int, seed: int) -> tuple[np.ndarray, np.ndarray
         ("bayer", 37, 53),
         ("rgb", 40, 70),
         ("rgb", 18, 33),
+        ("rgb", 150, 41),  # an 8-bit frame is read in pieces of kernels.PIECE block rows
         ("xtrans", 50, 61),
         ("raw16", 34, 40),
     ],
@@ -218,3 +219,17 @@ def test_sixteen_bit_raws_are_scaled_to_the_arithmetic():
     grid = evidence.Grid.of(data, pattern, white)
     assert grid.shift == 2 and int(grid.v.max()) <= kernels.TOP
     np.testing.assert_array_equal(grid.v, data >> 2)
+
+
+def test_the_passes_are_compiled_once_for_every_frame_type():
+    """8-bit and 16-bit frames, mosaics and RGB, writable or not, all run the one 16-bit
+    build of the passes: a first run compiles them once, not once per type (only the
+    small widening copy is compiled per type)."""
+    frames = [_frame(kind, 70, 50, seed=7) for kind in ("rgb", "bayer", "xtrans", "raw16")]
+    data, pattern, white = _frame("bayer", 70, 50, seed=8)
+    data.setflags(write=False)  # as a simulated camera hands its frames out
+    frames.append((data, pattern, white))
+    for data, pattern, white in frames:
+        evidence.extract(data, black=0.0, white=white, cfa=pattern)
+    for kernel in (kernels._block_rows, kernels._row_outliers, kernels._resid_row):
+        assert len(kernel.signatures) == 1, kernel.signatures

@@ -120,7 +120,7 @@ def extract(
         dead_opp=blocks.dead_opp,
         dead_clear=blocks.dead_clear,
         hot_clear=blocks.hot_clear,
-        thumb=_thumbnail(blocks.level_mean),
+        thumb=thumbnail(blocks.level_mean),
         phase=8 if cfa is None else int(np.asarray(cfa).shape[0]),
         edge=grid.border,
         chroma=chroma,
@@ -281,7 +281,7 @@ class _Scale:
         return 3.0
 
 
-def _thumbnail(level_mean: np.ndarray) -> np.ndarray:
+def thumbnail(level_mean: np.ndarray) -> np.ndarray:
     """A coarse brightness map (float16) for recognising repeated scenes."""
     by, bx = level_mean.shape
     cy, cx = max(1, by // THUMB), max(1, bx // THUMB)

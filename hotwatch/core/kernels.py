@@ -58,6 +58,7 @@ OVERSHOOT = 3
 OVERSHOOT_RATIO = 1.5
 RING = 2 * OVERSHOOT + 1  #: rows of residuals kept around the row being read
 TOP = 16383  #: the largest element value the 16-bit arithmetic takes
+PIECE = 4  #: block rows of an 8-bit frame widened at a time (see :func:`frame_pass`)
 #: Why the calls below pass ``_NIL`` and computed flags (``c_n > 0``: always true) rather
 #: than ``0`` and ``True``: numba compiles a function once per literal value it is called
 #: with, and the literal calls doubled the first run's build of these passes.
@@ -97,15 +98,16 @@ def _mid2(a, b, c, d):
 
 
 @njit(cache=True, nogil=True)
-def _resid_row(v, y, offs, p, r, c_n, level, resid, thr, bright2, dark2, hit, levels):
+def _resid_row(v, y0, h, y, offs, p, r, c_n, level, resid, thr, bright2, dark2, hit, levels):
     """One row's resid2 (int16), and either its level2 (``levels``) or its hit flags.
 
     With ``levels``, border elements get level 2 x own and resid 0; without, the
     hit flags of the non-border elements are written (see :func:`frame_pass`;
     border flags are left as they are: the caller keeps them 0).
     """
-    h, wc = v.shape
-    row = v[y]
+    wc = v.shape[1]
+    yb = y - y0  # the row in ``v``
+    row = v[yb]
     if y < r or y >= h - r:
         if levels:
             for j in range(wc):
@@ -123,10 +125,10 @@ def _resid_row(v, y, offs, p, r, c_n, level, resid, thr, bright2, dark2, hit, le
     if p == 1:  # the same four offsets everywhere: one contiguous pass, vectorised
         o = offs[0, 0]
         _mid(
-            v[y + o[0, 0], lo + o[0, 1] : hi + o[0, 1]],
-            v[y + o[1, 0], lo + o[1, 1] : hi + o[1, 1]],
-            v[y + o[2, 0], lo + o[2, 1] : hi + o[2, 1]],
-            v[y + o[3, 0], lo + o[3, 1] : hi + o[3, 1]],
+            v[yb + o[0, 0], lo + o[0, 1] : hi + o[0, 1]],
+            v[yb + o[1, 0], lo + o[1, 1] : hi + o[1, 1]],
+            v[yb + o[2, 0], lo + o[2, 1] : hi + o[2, 1]],
+            v[yb + o[3, 0], lo + o[3, 1] : hi + o[3, 1]],
             row[lo:hi],
             level[lo:hi],
             resid[lo:hi],
@@ -142,10 +144,10 @@ def _resid_row(v, y, offs, p, r, c_n, level, resid, thr, bright2, dark2, hit, le
         j0 = lo + (px - lo) % p
         o = offs[py, px]
         _mid(
-            v[y + o[0, 0], j0 + o[0, 1] : hi + o[0, 1] : p],
-            v[y + o[1, 0], j0 + o[1, 1] : hi + o[1, 1] : p],
-            v[y + o[2, 0], j0 + o[2, 1] : hi + o[2, 1] : p],
-            v[y + o[3, 0], j0 + o[3, 1] : hi + o[3, 1] : p],
+            v[yb + o[0, 0], j0 + o[0, 1] : hi + o[0, 1] : p],
+            v[yb + o[1, 0], j0 + o[1, 1] : hi + o[1, 1] : p],
+            v[yb + o[2, 0], j0 + o[2, 1] : hi + o[2, 1] : p],
+            v[yb + o[3, 0], j0 + o[3, 1] : hi + o[3, 1] : p],
             row[j0:hi:p],
             level[j0:hi:p],
             resid[j0:hi:p],
@@ -173,19 +175,20 @@ def _mid(a, b, c, d, own, level, resid, thr, bright2, dark2, hit, levels):
 
 
 @njit(cache=True, nogil=True)
-def _edge_row(v, y, e_ptr, e_col, e_off, level, resid, thr, bright2, dark2, hit):
+def _edge_row(v, y0, y, e_ptr, e_col, e_off, level, resid, thr, bright2, dark2, hit):
     """Row ``y``'s elements near the frame's edge: level2 from the middle two of the
     four in-frame neighbours their table gives, resid2, and their hit flags (as
     :func:`_mid`)."""
-    row = v[y]
+    yb = y - y0
+    row = v[yb]
     for k in range(e_ptr[y], e_ptr[y + 1]):
         j = e_col[k]
         o = e_off[k]
         m = _mid2(
-            _ld(v[y + o[0, 0], j + o[0, 1]]),
-            _ld(v[y + o[1, 0], j + o[1, 1]]),
-            _ld(v[y + o[2, 0], j + o[2, 1]]),
-            _ld(v[y + o[3, 0], j + o[3, 1]]),
+            _ld(v[yb + o[0, 0], j + o[0, 1]]),
+            _ld(v[yb + o[1, 0], j + o[1, 1]]),
+            _ld(v[yb + o[2, 0], j + o[2, 1]]),
+            _ld(v[yb + o[3, 0], j + o[3, 1]]),
         )
         res = np.int16(np.int16(2) * _ld(row[j]) - m)
         level[j] = m
@@ -193,7 +196,6 @@ def _edge_row(v, y, e_ptr, e_col, e_off, level, resid, thr, bright2, dark2, hit)
         hit[j] = _hit(res, m, thr[j], bright2, dark2)
 
 
-@njit(cache=True, nogil=True)
 def frame_pass(
     v, offs, p, r, c_n, e_ptr, e_col, e_off, hit_z, noise_per_abs, floor, bright2, dark2,
     black, span, cap,
@@ -219,21 +221,82 @@ def frame_pass(
     a 0-255 scale, bright and dark apart, in pixel order. A pixel out in several channels
     keeps its most deviant one, of either sign. The last value is False when
     more than ``cap`` outliers were found (the caller retries with room for more).
+
+    Why the passes are compiled for 16-bit rows only, and an 8-bit frame is widened a
+    few block rows at a time into a small buffer (:func:`_widen`, the only code compiled
+    per type): numba compiles a function once per argument type, and these passes are
+    most of a first run's build (about 8 s of CPU each time). Widened in pieces that stay
+    in the CPU cache, an 8-bit frame costs about 2 ms more at 10 MP; a whole-frame copy
+    would cost 10. (A read-only 16-bit frame is another type to numba: it is copied the
+    same way.)
     """
     h, wc = v.shape
     w = wc // c_n
     by, bx = -(-h // BLOCK), -(-w // BLOCK)
-    abs_sum = np.zeros((by, bx, c_n), np.int64)
-    abs_n = np.zeros((by, bx, c_n), np.int64)
-    lmax = np.zeros((by, bx, c_n), np.int32)
-    lmin = np.zeros((by, bx, c_n), np.int32)
-    lsum = np.zeros((by, bx, c_n), np.int64)
-    ln = np.zeros((by, bx, c_n), np.int64)
-    sigma = np.zeros((by, bx, c_n), np.float32)
-    pos_idx, neg_idx = np.empty(cap, np.int64), np.empty(cap, np.int64)
-    pos_z, neg_z = np.empty(cap, np.float32), np.empty(cap, np.float32)
-    pos_val, neg_val = np.empty(cap, np.uint8), np.empty(cap, np.uint8)
-    n = np.zeros(2, np.int64)  # bright and dark outliers so far
+    stats = (
+        np.zeros((by, bx, c_n), np.int64),  # |resid2| sum
+        np.zeros((by, bx, c_n), np.int64),  # and count
+        np.zeros((by, bx, c_n), np.int32),  # level2 max
+        np.zeros((by, bx, c_n), np.int32),  # min
+        np.zeros((by, bx, c_n), np.int64),  # sum
+        np.zeros((by, bx, c_n), np.int64),  # and count
+        np.zeros((by, bx, c_n), np.float32),  # sigma
+    )
+    found = (
+        np.empty(cap, np.int64), np.empty(cap, np.float32), np.empty(cap, np.uint8),
+        np.empty(cap, np.int64), np.empty(cap, np.float32), np.empty(cap, np.uint8),
+        np.zeros(2, np.int64),  # bright and dark outliers so far
+    )  # fmt: skip
+    # demosaiced frames: levels and residuals of the rows around the one being read, and
+    # the last row there (they carry over from one piece of the frame to the next)
+    ring = (np.zeros((RING, wc), np.int16), np.zeros((RING, wc), np.int16), np.full(1, -1))
+    rules = (hit_z, noise_per_abs, floor, bright2, dark2, black, span)
+    edge = (e_ptr, e_col, e_off)
+    if v.dtype == np.uint16 and v.flags.writeable and v.flags.c_contiguous:
+        complete = _block_rows(v, 0, h, 0, by, offs, p, r, c_n, edge, rules, stats, found, ring)
+    else:
+        reach = max(int(np.abs(offs[..., 0]).max()), int(np.abs(e_off[..., 0]).max(initial=0)))
+        buf = np.empty((min(h, PIECE * BLOCK + 2 * reach + OVERSHOOT), wc), np.uint16)
+        complete = True
+        for b0 in range(0, by, PIECE):
+            b1 = min(by, b0 + PIECE)
+            y0 = max(0, b0 * BLOCK - reach)  # the rows this piece reads
+            y1 = min(h, b1 * BLOCK + OVERSHOOT + reach)
+            _widen(v, y0, y1, buf)
+            piece = buf[: y1 - y0]
+            complete = _block_rows(piece, y0, h, b0, b1, offs, p, r, c_n, edge, rules, stats,
+                                   found, ring)  # fmt: skip
+            if not complete:
+                break
+    pos_idx, pos_z, pos_val, neg_idx, neg_z, neg_val, n = found
+    k_pos, k_neg = (n[0], n[1]) if complete else (0, 0)
+    pos = (pos_idx[:k_pos].copy(), pos_z[:k_pos].copy(), pos_val[:k_pos].copy())
+    neg = (neg_idx[:k_neg].copy(), neg_z[:k_neg].copy(), neg_val[:k_neg].copy())
+    return stats, pos, neg, complete
+
+
+@njit(cache=True, nogil=True)
+def _widen(v, y0, y1, out):
+    """Rows ``y0`` to ``y1`` of ``v`` into the first rows of ``out`` (16-bit)."""
+    for y in range(y0, y1):
+        row, dst = v[y], out[y - y0]
+        for j in range(row.size):
+            dst[j] = row[j]
+
+
+@njit(cache=True, nogil=True)
+def _block_rows(v, y0, h, b0, b1, offs, p, r, c_n, edge, rules, stats, found, ring):
+    """Block rows ``b0`` to ``b1`` of :func:`frame_pass`; ``v`` holds the frame's rows
+    from ``y0`` on (all that these block rows read), ``h`` is the frame's height.
+    False when there was no room for the outliers."""
+    e_ptr, e_col, e_off = edge
+    hit_z, noise_per_abs, floor, bright2, dark2, black, span = rules
+    abs_sum, abs_n, lmax, lmin, lsum, ln, sigma = stats
+    pos_idx, pos_z, pos_val, neg_idx, neg_z, neg_val, n = found
+    ring_lvl, ring_res, ready = ring
+    wc = v.shape[1]
+    w = wc // c_n
+    bx = -(-w // BLOCK)
     level = np.empty(wc, np.int16)
     resid = np.zeros(wc, np.int16)
     thr = np.empty(wc, np.int16)
@@ -243,17 +306,13 @@ def frame_pass(
     e_sum = np.zeros((bx, c_n), np.int64)
     e_n = np.zeros((bx, c_n), np.int64)
     hit = np.zeros(-(-wc // 8) * 8, np.uint8)  # flags, read eight at a time
-    # demosaiced frames: levels and residuals of the rows around the one being read
-    ring_lvl = np.zeros((RING, wc), np.int16)
-    ring_res = np.zeros((RING, wc), np.int16)
-    ready = np.full(1, -1, np.int64)  # the last row in the ring
     sums = np.empty(wc, np.int32)
     peak = np.empty(wc, np.int32)  # each element's largest |resid2| over the sampled rows
     hi_ = np.empty(wc, np.int16)
     lo_ = np.empty(wc, np.int16)
     tot = np.empty(wc, np.int32)
-    for b in range(by):
-        y0, y1 = b * BLOCK, min(h, (b + 1) * BLOCK)
+    for b in range(b0, b1):
+        y_lo, y_hi = b * BLOCK, min(h, (b + 1) * BLOCK)
         # -- the block statistics, from the sampled rows folded element by element
         sums[:] = 0
         peak[:] = 0
@@ -262,8 +321,8 @@ def frame_pass(
         tot[:] = 0
         rows = 0
         inner = 0
-        for y in range(y0, y1, SAMPLE):
-            _resid_row(v, y, offs, p, r, c_n, level, resid, thr, _NIL, _NIL, hit, c_n > 0)
+        for y in range(y_lo, y_hi, SAMPLE):
+            _resid_row(v, y0, h, y, offs, p, r, c_n, level, resid, thr, _NIL, _NIL, hit, c_n > 0)
             for j in range(wc):
                 a = abs(np.int32(resid[j]))
                 sums[j] += a
@@ -305,7 +364,7 @@ def frame_pass(
                 thr[j0:j1:c_n] = np.int16(t)
                 inv_sigma[j0:j1:c_n] = np.float32(1.0) / sig
         # -- the noise of the elements near the edge, per block and channel
-        _edge_noise(v, b, e_ptr, e_col, e_off, c_n, thr, level, resid, hit, e_sum, e_n)
+        _edge_noise(v, y0, h, b, e_ptr, e_col, e_off, c_n, thr, level, resid, hit, e_sum, e_n)
         for k in range(bx):
             x0, x1 = k * BLOCK, min(w, (k + 1) * BLOCK)
             for c in range(c_n):
@@ -317,22 +376,17 @@ def frame_pass(
                 thr_e[x0 * c_n + c : x1 * c_n : c_n] = np.int16(t)
                 inv_e[x0 * c_n + c : x1 * c_n : c_n] = np.float32(1.0) / sig
         # -- the outliers of this block row's rows, while they are in the cache
-        found = _row_outliers(
-            v, offs, p, r, c_n, e_ptr, e_col, e_off, b, thr, inv_sigma, thr_e, inv_e, bright2,
-            dark2, black, span, level, resid, hit, ring_lvl, ring_res, ready, pos_idx, pos_z,
-            pos_val, neg_idx, neg_z, neg_val, n,
+        room = _row_outliers(
+            v, y0, h, offs, p, r, c_n, e_ptr, e_col, e_off, b, thr, inv_sigma, thr_e, inv_e,
+            bright2, dark2, black, span, level, resid, hit, ring_lvl, ring_res, ready,
+            pos_idx, pos_z, pos_val, neg_idx, neg_z, neg_val, n,
         )  # fmt: skip
-        if not found:
-            n[:] = -1
-            break
-    stats = (abs_sum, abs_n, lmax, lmin, lsum, ln, sigma)
-    k_pos, k_neg = max(n[0], 0), max(n[1], 0)
-    pos = (pos_idx[:k_pos].copy(), pos_z[:k_pos].copy(), pos_val[:k_pos].copy())
-    neg = (neg_idx[:k_neg].copy(), neg_z[:k_neg].copy(), neg_val[:k_neg].copy())
-    return stats, pos, neg, n[0] >= 0
+        if not room:
+            return False
+    return True
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _largest(a, k):
     """The sum of the ``k`` largest values of ``a`` (k small)."""
     best = np.zeros(k, np.int64)
@@ -347,16 +401,15 @@ def _largest(a, k):
     return best.sum()
 
 
-@njit(cache=True, nogil=True)
-def _edge_noise(v, b, e_ptr, e_col, e_off, c_n, thr, level, resid, hit, e_sum, e_n):
+@njit(cache=True, nogil=True, inline="always")
+def _edge_noise(v, y0, h, b, e_ptr, e_col, e_off, c_n, thr, level, resid, hit, e_sum, e_n):
     """Sum and count of the edge elements' |resid2| in block row ``b``, per block column
     and channel, each taken up to twice its block's threshold ``thr`` (``level``,
     ``resid`` and ``hit`` are scratch)."""
-    h = v.shape[0]
     e_sum[:] = 0
     e_n[:] = 0
     for y in range(b * BLOCK, min((b + 1) * BLOCK, h)):
-        _edge_row(v, y, e_ptr, e_col, e_off, level, resid, thr, _NIL, _NIL, hit)
+        _edge_row(v, y0, y, e_ptr, e_col, e_off, level, resid, thr, _NIL, _NIL, hit)
         for k in range(e_ptr[y], e_ptr[y + 1]):
             j = e_col[k]
             x = j // c_n
@@ -367,7 +420,7 @@ def _edge_noise(v, b, e_ptr, e_col, e_off, c_n, thr, level, resid, hit, e_sum, e
 
 @njit(cache=True, nogil=True)
 def _row_outliers(
-    v, offs, p, r, c_n, e_ptr, e_col, e_off, b, thr, inv_sigma, thr_e, inv_e, bright2, dark2,
+    v, y0, h, offs, p, r, c_n, e_ptr, e_col, e_off, b, thr, inv_sigma, thr_e, inv_e, bright2, dark2,
     black, span, level, resid, hit, ring_lvl, ring_res, ready, pos_idx, pos_z, pos_val,
     neg_idx, neg_z, neg_val, n,
 ):  # fmt: skip
@@ -384,7 +437,7 @@ def _row_outliers(
     defect, not more evidence at other places. The residuals of the rows above and
     below are kept in ``ring_*`` (``ready``: the last row there).
     """
-    h, wc = v.shape
+    wc = v.shape[1]
     to255 = np.float32(255.0 / span)
     black32 = np.float32(black)
     lo, hi = r * c_n, wc - r * c_n
@@ -394,7 +447,7 @@ def _row_outliers(
         if peaks:
             for yy in range(max(ready[0] + 1, y), min(y + OVERSHOOT + 1, h)):
                 _levels_row(
-                    v, yy, offs, p, r, c_n, e_ptr, e_col, e_off, ring_lvl[yy % RING],
+                    v, y0, h, yy, offs, p, r, c_n, e_ptr, e_col, e_off, ring_lvl[yy % RING],
                     ring_res[yy % RING], thr, hit,
                 )  # fmt: skip
                 ready[0] = yy
@@ -407,11 +460,13 @@ def _row_outliers(
             _keep_peaks(up, res_row, down, c_n, hit)
         else:
             if inner_row:
-                _resid_row(v, y, offs, p, r, c_n, level, resid, thr, bright2, dark2, hit, c_n < 0)
-            _edge_row(v, y, e_ptr, e_col, e_off, level, resid, thr_e, bright2, dark2, hit)
+                _resid_row(
+                    v, y0, h, y, offs, p, r, c_n, level, resid, thr, bright2, dark2, hit, c_n < 0
+                )
+            _edge_row(v, y0, y, e_ptr, e_col, e_off, level, resid, thr_e, bright2, dark2, hit)
             res_row = resid
         found = _emit_row(
-            v, y, c_n, res_row, hit, inv_sigma, inv_e, inner_row, lo, hi, to255, black32,
+            v, y0, h, y, c_n, res_row, hit, inv_sigma, inv_e, inner_row, lo, hi, to255, black32,
             peaks, ring_res, pos_idx, pos_z, pos_val, neg_idx, neg_z, neg_val, n,
         )  # fmt: skip
         if not found:
@@ -419,16 +474,15 @@ def _row_outliers(
     return True
 
 
-@njit(cache=True, nogil=True)
-def _levels_row(v, y, offs, p, r, c_n, e_ptr, e_col, e_off, level, resid, scratch, hit):
+@njit(cache=True, nogil=True, inline="always")
+def _levels_row(v, y0, h, y, offs, p, r, c_n, e_ptr, e_col, e_off, level, resid, scratch, hit):
     """level2 and resid2 of every element of row ``y``, the edge ones included."""
-    h = v.shape[0]
     if r <= y < h - r:
-        _resid_row(v, y, offs, p, r, c_n, level, resid, scratch, _NIL, _NIL, hit, c_n > 0)
-    _edge_row(v, y, e_ptr, e_col, e_off, level, resid, scratch, _NIL, _NIL, hit)
+        _resid_row(v, y0, h, y, offs, p, r, c_n, level, resid, scratch, _NIL, _NIL, hit, c_n > 0)
+    _edge_row(v, y0, y, e_ptr, e_col, e_off, level, resid, scratch, _NIL, _NIL, hit)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _flags_row(resid, level, thr, thr_e, inner_row, lo, hi, bright2, dark2, hit):
     """The hit flags of a row whose residuals are known (as :func:`_mid` would set them)."""
     wc = resid.size
@@ -450,7 +504,7 @@ def _flags(resid, level, thr, bright2, dark2, hit):
 
 @njit(cache=True, nogil=True)
 def _emit_row(
-    v, y, c_n, resid, hit, inv_sigma, inv_e, inner_row, lo, hi, to255, black32, peaks,
+    v, y0, h, y, c_n, resid, hit, inv_sigma, inv_e, inner_row, lo, hi, to255, black32, peaks,
     ring_res, pos_idx, pos_z, pos_val, neg_idx, neg_z, neg_val, n,
 ):  # fmt: skip
     """Record the flagged elements of row ``y``; with ``peaks``, only those that are their
@@ -458,7 +512,7 @@ def _emit_row(
     of a far stronger one of the other sign (see :func:`_overshoot`)."""
     wc = v.shape[1]
     hit_words = hit.view(np.uint64)
-    row = v[y]
+    row = v[y - y0]
     base = np.int64(y) * (wc // c_n)
     for word in range(hit_words.size):
         if hit_words[word] == 0:
@@ -470,7 +524,7 @@ def _emit_row(
                 not peaks
                 or (
                     _most_deviant(resid, j, c, c_n, z, inv_sigma, inv_e, inner_row, lo, hi)
-                    and not _overshoot(ring_res, y, v.shape[0], j, c_n)
+                    and not _overshoot(ring_res, y, h, j, c_n)
                 )
             )
             if keep:
@@ -550,7 +604,7 @@ def _peaks_inner(ul, uc, ur, ml, mc, mr, dl, dc, dr, hit):
         hit[i] = hit[i] & np.uint8(peak)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _keep_peaks(up, mid, down, c_n, hit):
     """Clear the flags of the elements of row ``mid`` that another pixel around them
     outdoes in their channel, their way (``up`` and ``down``: the rows above and below;
