@@ -56,6 +56,11 @@ TRIM = 2
 OVERSHOOT = 3
 #: ... at least this many times as far, in the same frame and channel, is its ringing
 OVERSHOOT_RATIO = 1.5
+#: JPEG: and a pixel within this many pixels of one whose *other* channel stands out the
+#: other way far more: the demosaic and colour matrix draw an opposite dip
+#: in the other channels around a bright photosite (and the reverse), a shade of it
+SMEAR = 2
+SMEAR_RATIO = 3.0  #: ... this many times as far (scene colour edges come close to 1.5)
 RING = 2 * OVERSHOOT + 1  #: rows of residuals kept around the row being read
 TOP = 16383  #: the largest element value the 16-bit arithmetic takes
 PIECE = 4  #: block rows of an 8-bit frame widened at a time (see :func:`frame_pass`)
@@ -545,7 +550,9 @@ def _overshoot(ring_res, y, h, j, c_n):
     channel that stands out the other way ``OVERSHOOT_RATIO`` times as far, in this frame:
     the ring JPEG's ringing and shared chroma draw around a strong defect, not a defect of
     its own (a defect beside a strong one still counts in the frames where that one does
-    not dwarf it, and those are most: a dead pixel shows on lit scenes, a hot one on dark)."""
+    not dwarf it, and those are most: a dead pixel shows on lit scenes, a hot one on dark).
+    Within ``SMEAR`` pixels the other channels count too: the demosaic and the colour
+    matrix put an opposite dip in the other channels around a bright photosite."""
     wc = ring_res.shape[1]
     own = np.int32(ring_res[y % RING, j])
     # the rival must stand out the other way at least this far (own is never 0: it is out)
@@ -560,6 +567,21 @@ def _overshoot(ring_res, y, h, j, c_n):
                     return True
         else:
             for jj in range(j0, j1, c_n):
+                if np.int32(nb[jj]) >= far:
+                    return True
+    # every channel of the pixels within SMEAR (its own channel there was seen above)
+    far = np.int32(np.ceil(SMEAR_RATIO * abs(own)))
+    x = j // c_n
+    k0 = max(x - SMEAR, 0) * c_n
+    k1 = (min(x + SMEAR, wc // c_n - 1) + 1) * c_n
+    for yy in range(max(y - SMEAR, 0), min(y + SMEAR + 1, h)):
+        nb = ring_res[yy % RING]
+        if own > 0:
+            for jj in range(k0, k1):
+                if np.int32(nb[jj]) <= -far:
+                    return True
+        else:
+            for jj in range(k0, k1):
                 if np.int32(nb[jj]) >= far:
                     return True
     return False
