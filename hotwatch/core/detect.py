@@ -364,9 +364,10 @@ def _jpeg_groups(
     block, and overshoot puts a dark ring around a bright defect and a bright one
     around a dark one). A neighbour that stands out nearly as often is a defect of its
     own, and so is one right beside it that stood out more than ``onset_gap`` before it
-    did, and so is a bright one beside a dark defect that stood out mainly in long or
-    high-ISO frames (dark current's signature): a dead pixel shows on lit scenes,
-    whatever the exposure, and its ring only where it shows. (Onsets tell no echo
+    did, and so is a bright one that stood out mainly in long or high-ISO frames (dark
+    current's signature) beside a dead or stuck one (standing out both ways): those show
+    whatever the exposure, a dead pixel on lit scenes and a stuck one on any, and their
+    smear and ring only where they show. (Onsets tell no echo
     apart: an echo that stands out now and then has its excursions restart, and a hot
     pixel's own onset waits for the long exposures.)
     """
@@ -378,6 +379,7 @@ def _jpeg_groups(
         ev.xs.astype(np.int64),
         ev.score.astype(np.float64),
         ev.pos_sig.astype(np.bool_),
+        (ev.pos_sig & ev.neg_sig).astype(np.bool_),
         ev.onset_side().astype(np.float64),
         (_exposure_bound(acc, c, by, bx, p) & ev.pos_sig).astype(np.bool_),
         acc.chroma[0],
@@ -393,11 +395,12 @@ def _jpeg_groups(
 
 @njit(cache=True, nogil=True)
 def _group(
-    order, ys, xs, score, bright, onset, dark_current, cx, cy, split_r, split_ratio, echo_r,
-    echo_ratio, gap,
+    order, ys, xs, score, bright, both, onset, dark_current, cx, cy, split_r, split_ratio,
+    echo_r, echo_ratio, gap,
 ):  # fmt: skip
     """The loop of :func:`_jpeg_groups`, compiled: it runs after every JPEG frame
-    (``dark_current``: which stood out bright mainly in long or high-ISO frames)."""
+    (``both``: which stood out both ways, as a stuck pixel does; ``dark_current``: which
+    stood out bright mainly in long or high-ISO frames)."""
     n = order.size
     owner = np.full(n, -2, np.int64)  # -2: not yet taken
     leaders = np.empty(n, np.int64)
@@ -415,12 +418,13 @@ def _group(
             earlier = onset[m] and onset[i] and onset[m] < onset[i] - gap
             cell = xs[m] // cx == xs[i] // cx and ys[m] // cy == ys[i] // cy
             near = dy <= split_r and dx <= split_r and score[m] < split_ratio * score[i]
-            # the ring of a dark defect shows where it does, on lit scenes: it explains
-            # no bright excess seen mainly in long or high-ISO frames
-            ring = not (dark_current[m] and not bright[i])
-            if (cell or near) and bright[m] == bright[i] and not earlier:
+            # a dead or stuck pixel shows whatever the exposure, and so do its smear,
+            # displaced peak and ring: a bright excess beside it seen mainly in long or
+            # high-ISO frames is dark current of its own
+            own = dark_current[m] and (both[i] or not bright[i])
+            if (cell or near) and bright[m] == bright[i] and not earlier and not own:
                 owner[m] = found
-            elif ring and dy <= echo_r and dx <= echo_r and score[m] < echo_ratio * score[i]:
+            elif not own and dy <= echo_r and dx <= echo_r and score[m] < echo_ratio * score[i]:
                 owner[m] = -1
         found += 1
     return leaders[:found].copy(), owner
