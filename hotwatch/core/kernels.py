@@ -557,18 +557,14 @@ def _overshoot(ring_res, y, h, j, c_n):
     own = np.int32(ring_res[y % RING, j])
     # the rival must stand out the other way at least this far (own is never 0: it is out)
     far = np.int32(np.ceil(OVERSHOOT_RATIO * abs(own)))
+    sign = np.int32(1) if own > 0 else np.int32(-1)  # a rival is below -far, signed so
     j0 = j - c_n * min(OVERSHOOT, j // c_n)  # the window, clipped to the row: its channel
     j1 = min(j + OVERSHOOT * c_n, wc - 1) + 1
     for yy in range(max(y - OVERSHOOT, 0), min(y + OVERSHOOT + 1, h)):
         nb = ring_res[yy % RING]
-        if own > 0:
-            for jj in range(j0, j1, c_n):
-                if np.int32(nb[jj]) <= -far:
-                    return True
-        else:
-            for jj in range(j0, j1, c_n):
-                if np.int32(nb[jj]) >= far:
-                    return True
+        for jj in range(j0, j1, c_n):
+            if sign * np.int32(nb[jj]) <= -far:
+                return True
     # every channel of the pixels within SMEAR (its own channel there was seen above)
     far = np.int32(np.ceil(SMEAR_RATIO * abs(own)))
     x = j // c_n
@@ -576,14 +572,9 @@ def _overshoot(ring_res, y, h, j, c_n):
     k1 = (min(x + SMEAR, wc // c_n - 1) + 1) * c_n
     for yy in range(max(y - SMEAR, 0), min(y + SMEAR + 1, h)):
         nb = ring_res[yy % RING]
-        if own > 0:
-            for jj in range(k0, k1):
-                if np.int32(nb[jj]) <= -far:
-                    return True
-        else:
-            for jj in range(k0, k1):
-                if np.int32(nb[jj]) >= far:
-                    return True
+        for jj in range(k0, k1):
+            if sign * np.int32(nb[jj]) <= -far:
+                return True
     return False
 
 
