@@ -308,15 +308,25 @@ class SniDesktop:
         walk(layout, -1)
         return out
 
-    def click(self, item: str, label: str) -> None:
+    def click(self, item: str, label: str, tries: int = 5) -> None:
         """Choose the entry labelled ``label`` (ids change with every menu update, so it is
-        looked up now)."""
-        entries = self.menu(item)
-        matches = [ident for ident, text, _ in entries if text.strip() == label]
-        assert matches, f"no menu entry {label!r} in {[t for _, t, _ in entries]}"
+        looked up now, and again if the menu was rebuilt between the look-up and the click:
+        the tray rebuilds it when it notices a state change, such as the pause before)."""
+        from jeepney.wrappers import DBusErrorResponse
+
         service = item.partition("/")[0]
         path = self.item(item, "Menu")
-        self.call(path, service, MENU, "Event", "isvu", matches[0], "clicked", ("s", ""), 0)
+        for attempt in range(tries):
+            entries = self.menu(item)
+            matches = [ident for ident, text, _ in entries if text.strip() == label]
+            assert matches, f"no menu entry {label!r} in {[t for _, t, _ in entries]}"
+            try:
+                self.call(path, service, MENU, "Event", "isvu", matches[0], "clicked", ("s", ""), 0)
+                return
+            except DBusErrorResponse as exc:
+                if "does not refer to a menu item" not in str(exc) or attempt == tries - 1:
+                    raise
+                time.sleep(0.2)
 
     # -- notifications
 
