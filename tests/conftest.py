@@ -1,5 +1,5 @@
-"""Fixtures only: a simulated camera roll with known defects, and a hotwatch home. What
-tests call lives in ``tests.support``."""
+"""Fixtures only: a simulated camera roll with known defects, a hotwatch home, and a running
+exiftool. What tests call lives in ``tests.support``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from hotwatch.io.exiftool import ExifTool
 from tests.support.rolls import Roll, make_roll
 
 
@@ -19,3 +20,12 @@ def roll(tmp_path_factory) -> Roll:
 @pytest.fixture
 def home(tmp_path) -> Path:
     return tmp_path / "home"
+
+
+@pytest.fixture(scope="module")
+def et():
+    """One exiftool process for a test module (a missing exiftool fails, never skips)."""
+    tool = ExifTool.find()
+    assert tool is not None, "exiftool must be installed (Debian libimage-exiftool-perl)"
+    with tool:
+        yield tool

@@ -38,14 +38,6 @@ from tests.support.exif_layouts import (
 TAKEN = datetime(2024, 5, 6, 7, 8, 9, 420000, tzinfo=timezone(timedelta(hours=2)))
 
 
-@pytest.fixture(scope="module")
-def et():
-    tool = ExifTool.find()
-    assert tool is not None, "exiftool must be installed (libimage-exiftool-perl)"
-    with tool:
-        yield tool
-
-
 def facts(path: Path, tool: ExifTool | None = None) -> tuple:
     shot = read_camera_file(path, tool).shot
     return shot.taken_at, shot.exposure, shot.iso

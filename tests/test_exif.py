@@ -70,14 +70,6 @@ from tests.support.exif_layouts import (
 )
 
 
-@pytest.fixture(scope="module")
-def et():
-    tool = ExifTool.find()
-    assert tool is not None, "exiftool must be installed (Debian libimage-exiftool-perl)"
-    with tool:
-        yield tool
-
-
 def exifread_tags(path: Path) -> dict:
     with path.open("rb") as fh:
         return dict(exifread.process_file(fh, details=True, extract_thumbnail=False))

@@ -20,7 +20,6 @@ import pytest
 from hotwatch.core.serial_display import display_serial
 from hotwatch.io.exif import identify_file
 from hotwatch.io.exif.names import normalise_make, normalise_model, normalise_serial
-from hotwatch.io.exiftool import ExifTool
 from hotwatch.state.catalogue import Catalogue
 from tests.support.cli import hotwatch
 from tests.support.shared_data import (
@@ -49,14 +48,6 @@ def _photo(p: Path) -> bool:
 @pytest.fixture(scope="module", autouse=True)
 def _samples_are_there() -> None:
     shared_data(CAMERA_SAMPLES, CAMERA_SAMPLES_ORIGIN)
-
-
-@pytest.fixture(scope="module")
-def et():
-    tool = ExifTool.find()
-    assert tool is not None, "exiftool must be installed (Debian libimage-exiftool-perl)"
-    with tool:
-        yield tool
 
 
 def exiftool_json(paths: list[Path], *args: str) -> dict[str, dict]:

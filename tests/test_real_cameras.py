@@ -167,14 +167,6 @@ def reference() -> dict[str, dict]:
     return exiftool_cli([DATA / s.path for s in SAMPLES])
 
 
-@pytest.fixture(scope="module")
-def et():
-    tool = ExifTool.find()
-    assert tool is not None
-    with tool:
-        yield tool
-
-
 def _id(s: Sample) -> str:
     return s.path
 

@@ -47,14 +47,6 @@ START = datetime(2024, 3, 2, 10, 0, tzinfo=timezone(timedelta(hours=1)))
 SENSOR = camsim.SensorSpec(width=320, height=240, cfa="RGGB")
 
 
-@pytest.fixture(scope="module")
-def et():
-    tool = ExifTool.find()
-    assert tool is not None, "exiftool must be installed (Debian libimage-exiftool-perl)"
-    with tool:
-        yield tool
-
-
 def pentax_camera(serial: str, seed: int) -> camsim.Camera:
     defects = camsim.plant_defects(
         SENSOR, {"hot": 2, "stuck": 2, "dead": 1}, late_fraction=0.0, seed=seed, n_shots=10

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .desktop import notify_summaries
+from .desktop import TrayProcess, notify_summaries
 from .waiting import wait_for
 
 HERE = Path(__file__).resolve().parent
@@ -444,17 +444,11 @@ def start_sni_desktop(
 # --------------------------------------------------------------------------- the tray
 
 
-@dataclass
-class SniTray:
-    """``python -m hotwatch --home HOME -v tray`` run by the desktop's user."""
+class SniTray(TrayProcess):
+    """``python -m hotwatch --home HOME -v tray`` run by the desktop's user: stopped with
+    its whole process group (it runs under ``runuser``)."""
 
-    proc: subprocess.Popen
-    log: Path
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self) -> None:
+    def stop(self, sig: int = signal.SIGTERM) -> None:
         _end_group(self.proc)
 
 

@@ -195,19 +195,24 @@ def shot_from_exiftool(meta: Mapping[str, Any]) -> dict[str, Any]:
     return facts
 
 
-def when(primary: Mapping[str, Any], fallback: Mapping[str, Any]) -> datetime | None:
-    """The capture time: a capture date from the file's own tags (EXIF IFD, IFD0, XMP),
-    else exiftool's (maker notes, formats exifread cannot read), else when the file was
-    last written (IFD0 DateTime), else None: the file keeps no date."""
-    for facts, name in (
-        (primary, "taken_at"),
-        (fallback, "taken_at"),
-        (primary, "modified"),
-        (fallback, "modified"),
-    ):
-        if facts.get(name) is not None:
-            return facts[name]
+def _dated(
+    primary: Mapping[str, Any], fallback: Mapping[str, Any]
+) -> tuple[Mapping[str, Any], str] | None:
+    """Which facts give the capture time, and under which name: a capture date from the
+    file's own tags (EXIF IFD, IFD0, XMP), else exiftool's (maker notes, formats exifread
+    cannot read), else when the file was last written (IFD0 DateTime), else None: the file
+    keeps no date."""
+    for name in ("taken_at", "modified"):
+        for facts in (primary, fallback):
+            if facts.get(name) is not None:
+                return facts, name
     return None
+
+
+def when(primary: Mapping[str, Any], fallback: Mapping[str, Any]) -> datetime | None:
+    """The capture time (see :func:`_dated` for which)."""
+    found = _dated(primary, fallback)
+    return None if found is None else found[0][found[1]]
 
 
 def merge(primary: Mapping[str, Any], fallback: Mapping[str, Any]) -> ShotInfo:
@@ -234,16 +239,11 @@ def sources(primary: Mapping[str, Any], fallback: Mapping[str, Any]) -> dict[str
     """Where :func:`merge` took each of the capture time, exposure and ISO from (absent: found
     nowhere). A capture time that is only the file's last write (IFD0 DateTime) says so."""
     out: dict[str, str] = {}
-    for facts, name in (
-        (primary, "taken_at"),
-        (fallback, "taken_at"),
-        (primary, "modified"),
-        (fallback, "modified"),
-    ):
-        if facts.get(name) is not None:
-            where = facts.get(FROM, {}).get(name, "?")
-            out["taken_at"] = where if name == "taken_at" else f"{where} (when last written)"
-            break
+    found = _dated(primary, fallback)
+    if found is not None:
+        facts, name = found
+        where = facts.get(FROM, {}).get(name, "?")
+        out["taken_at"] = where if name == "taken_at" else f"{where} (when last written)"
     for name in ("exposure", "iso"):
         for facts in (primary, fallback):
             if facts.get(name) is not None:
