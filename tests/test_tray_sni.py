@@ -239,27 +239,35 @@ def test_pygobject_without_the_appindicator_typelib_is_caught(desk, pythons, hom
     assert "gir1.2-ayatanaappindicator3-0.1 (Debian/Ubuntu)" in lines[0]
 
 
+def _iconless_tray_notifies(desk, python, src, home, trays):
+    """Start a tray that gets no icon: it says so in exactly one line, and a new defect
+    still brings exactly one notification. The tray, that line, and the notifications
+    before the defect."""
+    desk.start_monitor()
+    catalogue_tool(desk, python, src, home, "init")
+    t = start_sni_tray(desk, python, src, home)
+    trays.append(t)
+    assert wait_for(lambda: "no icon" in t.text(), 30), t.text()
+    lines = [ln for ln in t.text().splitlines() if "hotwatch tray:" in ln]
+    assert len(lines) == 1, t.text()
+    before = len(desk.notify_calls())
+    catalogue_tool(desk, python, src, home, "add", "1", "7")
+    assert wait_for(lambda: len(desk.notify_calls()) > before, 15), t.text()
+    assert desk.notify_calls()[before:] == [SUMMARY]
+    return t, lines[0], before
+
+
 def test_xwayland_without_pygobject_says_so_once_and_still_notifies(user, pythons, home, trays):
     """GNOME's or KDE's Wayland session with Xwayland and a plain venv: pystray's X11
     backend would find no XEmbed tray and run with no icon, silently. Now: one line, and
     every new defect still becomes a notification."""
     desk = start_sni_desktop(user, xwayland=True)
     try:
-        desk.start_monitor()
         python, src = pythons.plain, pythons.source
-        catalogue_tool(desk, python, src, home, "init")
-        t = start_sni_tray(desk, python, src, home)
-        trays.append(t)
-        assert wait_for(lambda: "no icon" in t.text(), 30), t.text()
-        lines = [ln for ln in t.text().splitlines() if "hotwatch tray:" in ln]
-        assert len(lines) == 1, t.text()
-        assert "waybar shows StatusNotifierItems, which need PyGObject" in lines[0]
-        assert "no XEmbed system tray on DISPLAY=" in lines[0]
-        assert lines[0].endswith("desktop notifications still come")
-        before = len(desk.notify_calls())
-        catalogue_tool(desk, python, src, home, "add", "1", "7")
-        assert wait_for(lambda: len(desk.notify_calls()) > before, 15), t.text()
-        assert desk.notify_calls()[before:] == [SUMMARY]
+        t, line, _ = _iconless_tray_notifies(desk, python, src, home, trays)
+        assert "waybar shows StatusNotifierItems, which need PyGObject" in line
+        assert "no XEmbed system tray on DISPLAY=" in line
+        assert line.endswith("desktop notifications still come")
         assert t.proc.poll() is None
         assert our_item(desk, t) is None
     finally:
@@ -273,18 +281,9 @@ def test_without_a_panel_it_notifies_and_shows_the_icon_once_one_starts(
     starts before the panel): one line, notifications; the icon once a panel appears."""
     desk = start_sni_desktop(user, panel=False)
     try:
-        desk.start_monitor()
         python, src = pythons.system_site, pythons.source
-        catalogue_tool(desk, python, src, home, "init")
-        t = start_sni_tray(desk, python, src, home)
-        trays.append(t)
-        assert wait_for(lambda: "no icon" in t.text(), 30), t.text()
-        lines = [ln for ln in t.text().splitlines() if "hotwatch tray:" in ln]
-        assert len(lines) == 1 and "no tray host will take the icon" in lines[0], t.text()
-        before = len(desk.notify_calls())
-        catalogue_tool(desk, python, src, home, "add", "1", "7")
-        assert wait_for(lambda: len(desk.notify_calls()) > before, 15), t.text()
-        assert desk.notify_calls()[before:] == [SUMMARY]
+        t, line, before = _iconless_tray_notifies(desk, python, src, home, trays)
+        assert "no tray host will take the icon" in line, t.text()
 
         desk.start_panel()
         item = registered(desk, t)
