@@ -5,16 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hotwatch.core.detect import DetectParams, _group
+from hotwatch.core.detect import DetectParams, _group, _GroupParams
 
 
-def _statement(order, ys, xs, score, bright, both, onset, dark_current, chroma, p: DetectParams):
+def _statement(order, ys, xs, score, bright, both, dark_current, rates, chroma, p: DetectParams):
     """Strongest first, each candidate not yet taken is a defect; it takes the weaker ones
     of its polarity in its chroma cell, or right beside it (within ``split_radius``, under
-    ``split_ratio`` of its score), that did not stand out a day or more before it, as its
-    own, and the much weaker ones within ``echo_radius`` (under ``echo_ratio``) as
-    echoes, but for a bright one that stood out mainly in long or high-ISO frames
-    beside one that stood out dark or both ways."""
+    ``split_ratio`` of its score), as its own, and the much weaker ones within
+    ``echo_radius`` (under ``echo_ratio``) as echoes; but not a bright one that stood out
+    mainly in long or high-ISO frames beside one that stood out dark or both ways, and,
+    outside its chroma cell and of its polarity, not a bright one that stood out over
+    ``apart_ratio`` times as often in one kind of frame (at ``apart_rate`` or more), nor one
+    two pixels away at least as strong as the strongest pixel of that polarity between
+    them."""
+    rate_lo, rate_hi = rates
     owner = np.full(order.size, -2)
     leaders = []
     for i in order:
@@ -22,11 +26,22 @@ def _statement(order, ys, xs, score, bright, both, onset, dark_current, chroma, 
             continue
         owner[i] = len(leaders)
         dy, dx = np.abs(ys - ys[i]), np.abs(xs - xs[i])
-        earlier = (onset > 0) & (onset[i] > 0) & (onset < onset[i] - p.onset_gap)
         cell = (xs // chroma[0] == xs[i] // chroma[0]) & (ys // chroma[1] == ys[i] // chroma[1])
         near = (dy <= p.split_radius) & (dx <= p.split_radius) & (score < p.split_ratio * score[i])
         own = dark_current & (both[i] | ~bright[i])
-        split = (cell | near) & (bright == bright[i]) & ~earlier & ~own
+        kin = ~cell & (bright == bright[i])
+        apart = (rate_lo >= p.apart_rate) & (rate_lo > p.apart_ratio * rate_lo[i])
+        apart |= (rate_hi >= p.apart_rate) & (rate_hi > p.apart_ratio * rate_hi[i])
+        own |= kin & apart
+        for m in np.flatnonzero(kin & (np.maximum(dy, dx) == 2)):
+            between = (np.maximum(np.abs(ys - ys[m]), np.abs(xs - xs[m])) <= 1) & (
+                np.maximum(dy, dx) <= 1
+            )
+            between &= bright == bright[i]
+            between[[i, m]] = False
+            if between.any() and score[m] >= score[between].max():
+                own[m] = True
+        split = (cell | near) & (bright == bright[i]) & ~own
         echo = (dy <= p.echo_radius) & (dx <= p.echo_radius) & (score < p.echo_ratio * score[i])
         echo &= ~own
         free = owner == -2
@@ -34,6 +49,16 @@ def _statement(order, ys, xs, score, bright, both, onset, dark_current, chroma, 
         owner[free & ~split & echo] = -1
         leaders.append(int(i))
     return leaders, owner
+
+
+def _grouped(order, ys, xs, score, bright, both, dark_current, rates=None, chroma=(2, 1)):
+    """The compiled grouping with the default thresholds (no bright evidence by rate)."""
+    n = order.size
+    rate_lo, rate_hi = rates if rates is not None else (np.zeros(n), np.zeros(n))
+    return _group(
+        order, ys, xs, score, bright, both, dark_current, rate_lo, rate_hi, chroma,
+        _GroupParams.of(DetectParams()),
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -46,16 +71,13 @@ def test_compiled_grouping_follows_the_rule(seed, chroma):
         ys, xs = rng.integers(0, 40, n), rng.integers(0, 40, n)
         score = np.round(rng.uniform(1, 100, n), int(rng.integers(0, 3)))  # ties too
         bright = rng.random(n) < 0.7
-        onset = np.where(rng.random(n) < 0.1, 0.0, rng.uniform(0, 10, n) * 86400)
         dark_current = bright & (rng.random(n) < 0.3)
         both = bright & (rng.random(n) < 0.3)
+        rates = tuple(np.where(bright, np.round(rng.exponential(0.3, n), 2), 0.0) for _ in "lh")
         order = np.argsort(-score, kind="stable")
-        leaders, owner = _group(
-            order, ys, xs, score, bright, both, onset, dark_current, *chroma, p.split_radius,
-            p.split_ratio, p.echo_radius, p.echo_ratio, p.onset_gap,
-        )  # fmt: skip
+        leaders, owner = _grouped(order, ys, xs, score, bright, both, dark_current, rates, chroma)
         want_leaders, want_owner = _statement(
-            order, ys, xs, score, bright, both, onset, dark_current, chroma, p
+            order, ys, xs, score, bright, both, dark_current, rates, chroma, p
         )
         assert leaders.tolist() == want_leaders
         np.testing.assert_array_equal(owner, want_owner)
@@ -66,16 +88,12 @@ def test_a_hot_pixel_beside_a_dead_one_is_no_ring(dark_current):
     """A bright neighbour two pixels from a much stronger dead pixel is that one's ring,
     unless it stood out mainly in long or high-ISO frames, where a dead pixel does not
     show (nor its ring): then it is a hot pixel of its own."""
-    p = DetectParams()
     ys, xs = np.array([10, 10]), np.array([12, 10])
     score = np.array([270.0, 110.0])
     bright = np.array([False, True])
     order = np.argsort(-score, kind="stable")
     both = np.array([False, False])
-    leaders, owner = _group(
-        order, ys, xs, score, bright, both, np.zeros(2), np.array([False, dark_current]), 2, 1,
-        p.split_radius, p.split_ratio, p.echo_radius, p.echo_ratio, p.onset_gap,
-    )  # fmt: skip
+    leaders, owner = _grouped(order, ys, xs, score, bright, both, np.array([False, dark_current]))
     assert leaders.tolist() == ([0, 1] if dark_current else [0])
     assert owner.tolist() == ([0, 1] if dark_current else [0, -1])
 
@@ -88,16 +106,58 @@ def test_a_hot_pixel_right_beside_a_stuck_one_is_its_own(dark_current, stuck):
     whatever the exposure) and the neighbour stood out mainly in long or high-ISO frames:
     then it is a hot pixel of its own (the 10 MP benchmark's pair at 3291,176-177: a hot
     pixel appearing 40 days after its stuck neighbour)."""
-    p = DetectParams()
     ys, xs = np.array([176, 177]), np.array([3291, 3291])
     score = np.array([300.0, 120.0])
     bright = np.array([True, True])
     order = np.argsort(-score, kind="stable")
-    leaders, owner = _group(
-        order, ys, xs, score, bright, np.array([stuck, False]), np.zeros(2),
-        np.array([False, dark_current]), 2, 1, p.split_radius, p.split_ratio, p.echo_radius,
-        p.echo_ratio, p.onset_gap,
-    )  # fmt: skip
+    leaders, owner = _grouped(
+        order, ys, xs, score, bright, np.array([stuck, False]), np.array([False, dark_current])
+    )
     apart = stuck and dark_current
     assert leaders.tolist() == ([0, 1] if apart else [0])
     assert owner.tolist() == ([0, 1] if apart else [0, 0])
+
+
+@pytest.mark.parametrize(("lo", "hi", "apart"), [
+    ((0.37, 0.0), (0.08, 2.23), True),  # it showed in ordinary frames 4.5x as often
+    ((0.72, 0.0), (0.42, 2.27), True),  # 1.7x
+    ((0.29, 0.0), (0.21, 1.54), False),  # 1.4x: a peak placed one pixel over, often
+    ((0.04, 0.67), (0.0, 2.28), False),  # under a tenth of a weight per frame
+    ((0.23, 0.88), (1.75, 2.34), False),  # less often in both: a displaced peak
+])  # fmt: skip
+def test_a_bright_neighbour_showing_where_the_defect_does_not_is_its_own(lo, hi, apart):
+    """Rates (bright weight per ordinary, per long/high-ISO frame) of the neighbours the
+    simulated rolls gave: the small roll's hot pixel appearing 21 days after the one
+    diagonally beside it (the first), the 10 MP roll's partially stuck pixel two pixels
+    from a hot one, whose peak sits between them (the second), and displaced peaks of
+    one defect (the rest)."""
+    ys, xs = np.array([433, 434]), np.array([460, 461])
+    score = np.array([32.7, 14.2])
+    bright = np.array([True, True])
+    rates = (np.array([hi[0], lo[0]]), np.array([hi[1], lo[1]]))
+    order = np.argsort(-score, kind="stable")
+    no = np.zeros(2, bool)
+    leaders, _ = _grouped(order, ys, xs, score, bright, no, no, rates)
+    assert leaders.tolist() == ([0, 1] if apart else [0])
+    # within one chroma cell the JPEG keeps one colour for both: never apart by rates
+    leaders, _ = _grouped(order, ys - 1, xs, score, bright, no, no, rates, chroma=(2, 2))
+    assert leaders.tolist() == [0]
+
+
+@pytest.mark.parametrize(("between", "apart"), [(12.1, True), (13.0, False), (None, False)])
+def test_a_peak_two_pixels_beyond_the_smear_is_its_own(between, apart):
+    """The small roll's partially stuck pixel at 92,440, two pixels above a hot one at
+    92,442: the pixel between them stands out too (12.1), and it at least as much (12.7),
+    where a smear fades with distance. With nothing standing out between them it is the
+    hot pixel's ring, and so it is when the pixel between stands out more."""
+    ys, xs = [442, 440], [92, 92]
+    score = [35.2, 12.7]
+    if between is not None:
+        ys, xs, score = [*ys, 441], [*xs, 92], [*score, between]
+    ys, xs, score = np.array(ys), np.array(xs), np.array(score)
+    bright = np.ones(ys.size, bool)
+    order = np.argsort(-score, kind="stable")
+    no = np.zeros(ys.size, bool)
+    leaders, owner = _grouped(order, ys, xs, score, bright, no, no)
+    assert (1 in leaders.tolist()) is apart
+    assert owner[1] == (1 if apart else -1)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -52,9 +53,10 @@ class DetectParams:
     split_ratio: float = 0.9  #: ... under this share of its score is the same defect
     echo_radius: int = 15  #: JPEG: ... and weaker ones this close (one 16x8 MCU) its ringing
     echo_ratio: float = 0.5
-    #: JPEG: a neighbour right beside it whose onset is this much earlier (seconds) is a
-    #: defect of its own
-    onset_gap: float = 86400.0
+    #: JPEG: a bright neighbour (outside its chroma cell) that stood out in ordinary, or in
+    #: long/high-ISO, frames over this many times as often as it did is a defect of its own
+    apart_ratio: float = 1.5
+    apart_rate: float = 0.1  #: ... counting only a rate of this much weight per frame or more
     #: RAW: a weaker opposite-polarity neighbour is a shade only this much weaker or more
     shadow_ratio: float = 0.5
 
@@ -207,12 +209,6 @@ class _Evidence:
             [self.kinds[i] for i in idx],
         )
 
-    def onset_side(self) -> np.ndarray:
-        """Each one's onset on the side it stands out on (its other side's if none)."""
-        c = self.counts
-        first = np.where(self.pos_sig, c.tail_pos, c.tail_neg)
-        return np.where(first > 0, first, np.where(self.pos_sig, c.tail_neg, c.tail_pos))
-
     def defect(self, i: int, x: int, y: int) -> Defect:
         kind = self.kinds[i]
         onset = _onset(kind, float(self.counts.tail_pos[i]), float(self.counts.tail_neg[i]))
@@ -299,12 +295,21 @@ def _exposure_bound(
 ) -> np.ndarray:
     """Which stood out bright mainly in long or high-ISO frames (at under
     ``hot_rate_ratio`` of that rate in ordinary ones): dark current's signature."""
-    a = acc.arrays
-    rate_lo = c.pos_lo / np.maximum(a["opp_lo"][by, bx], 1.0)
-    rate_hi = c.pos_hi / np.maximum(a["opp_hi"][by, bx], 1.0)
+    rate_lo, rate_hi = _rates(acc, c, by, bx)
     # ... unless its count in ordinary frames stopped at the ceiling while their number
     # went on growing: then it showed in more of them than the rate says
     return (rate_lo < p.hot_rate_ratio * rate_hi) & ~c.lo_capped
+
+
+def _rates(
+    acc: Accumulator, c: _Counts, by: np.ndarray, bx: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weight of bright evidence per frame that could show it, in ordinary and in long or
+    high-ISO frames."""
+    a = acc.arrays
+    rate_lo = c.pos_lo / np.maximum(a["opp_lo"][by, bx], 1.0)
+    rate_hi = c.pos_hi / np.maximum(a["opp_hi"][by, bx], 1.0)
+    return rate_lo, rate_hi
 
 
 def _drop_shadows(
@@ -358,21 +363,32 @@ def _jpeg_groups(
     one of the same polarity in its chroma cell (the pixels whose colour the JPEG
     keeps once: ``acc.chroma``), or right beside it (within ``split_radius``, under
     ``split_ratio`` of its score) as the same defect, whose peak some frames placed
-    one pixel over; and a much
-    weaker one within ``echo_radius`` (under ``echo_ratio``) as its echo (chroma
-    subsampling and the ringing of the 8x8 DCT repeat a strong defect along its
-    block, and overshoot puts a dark ring around a bright defect and a bright one
-    around a dark one). A neighbour that stands out nearly as often is a defect of its
-    own, and so is one right beside it that stood out more than ``onset_gap`` before it
-    did, and so is a bright one that stood out mainly in long or high-ISO frames (dark
-    current's signature) beside a dead or stuck one (standing out both ways): those show
-    whatever the exposure, a dead pixel on lit scenes and a stuck one on any, and their
-    smear and ring only where they show. (Onsets tell no echo
-    apart: an echo that stands out now and then has its excursions restart, and a hot
-    pixel's own onset waits for the long exposures.)
+    one pixel over; and a much weaker one within ``echo_radius`` (under
+    ``echo_ratio``) as its echo (chroma subsampling and the ringing of the 8x8 DCT
+    repeat a strong defect along its block, and overshoot puts a dark ring around a
+    bright defect and a bright one around a dark one).
+
+    A neighbour that stands out nearly as often is a defect of its own, and so is one
+    that shows where this one does not:
+
+    * a bright one that stood out mainly in long or high-ISO frames (dark current's
+      signature) beside a dead or stuck one (standing out both ways): those show
+      whatever the exposure, a dead pixel on lit scenes and a stuck one on any, and
+      their smear and ring only where they show;
+    * outside the chroma cell, a bright one that stood out in ordinary frames, or in
+      long or high-ISO ones, over ``apart_ratio`` times as often as this one (no echo
+      or displaced peak can);
+    * outside the chroma cell, one two pixels away that stands out at least as much as
+      the pixel between them, itself standing out (a smear fades with distance, and a
+      ring skips the pixel between).
+
+    Onsets tell no echo apart: an echo that stands out now and then has its
+    excursions restart, and so does a defect's own position (a neighbour "seen first"
+    days earlier is as often its displaced peak as a defect of its own).
     """
     c = ev.counts
     by, bx = ev.ys // BLOCK, ev.xs // BLOCK
+    rate_lo, rate_hi = _rates(acc, c, by, bx)
     leaders, owner = _group(
         order.astype(np.int64),
         ev.ys.astype(np.int64),
@@ -380,27 +396,41 @@ def _jpeg_groups(
         ev.score.astype(np.float64),
         ev.pos_sig.astype(np.bool_),
         (ev.pos_sig & ev.neg_sig).astype(np.bool_),
-        ev.onset_side().astype(np.float64),
         (_exposure_bound(acc, c, by, bx, p) & ev.pos_sig).astype(np.bool_),
-        acc.chroma[0],
-        acc.chroma[1],
-        p.split_radius,
-        p.split_ratio,
-        p.echo_radius,
-        p.echo_ratio,
-        p.onset_gap,
+        np.where(ev.pos_sig, rate_lo, 0.0),
+        np.where(ev.pos_sig, rate_hi, 0.0),
+        acc.chroma,
+        _GroupParams.of(p),
     )
     return leaders, owner
 
 
+class _GroupParams(NamedTuple):
+    """The thresholds :func:`_group` uses, as one tuple a compiled function takes."""
+
+    split_r: int
+    split_ratio: float
+    echo_r: int
+    echo_ratio: float
+    apart_ratio: float
+    apart_rate: float
+
+    @classmethod
+    def of(cls, p: DetectParams) -> _GroupParams:
+        return cls(
+            p.split_radius, p.split_ratio, p.echo_radius, p.echo_ratio,
+            p.apart_ratio, p.apart_rate,
+        )  # fmt: skip
+
+
 @njit(cache=True, nogil=True)
-def _group(
-    order, ys, xs, score, bright, both, onset, dark_current, cx, cy, split_r, split_ratio,
-    echo_r, echo_ratio, gap,
-):  # fmt: skip
+def _group(order, ys, xs, score, bright, both, dark_current, rate_lo, rate_hi, chroma, g):
     """The loop of :func:`_jpeg_groups`, compiled: it runs after every JPEG frame
     (``both``: which stood out both ways, as a stuck pixel does; ``dark_current``: which
-    stood out bright mainly in long or high-ISO frames)."""
+    stood out bright mainly in long or high-ISO frames; ``rate_*``: bright evidence per
+    ordinary / long or high-ISO frame, 0 for the dark ones; ``g``: a _GroupParams)."""
+    split_r, split_ratio, echo_r, echo_ratio, apart_ratio, apart_rate = g
+    cx, cy = chroma
     n = order.size
     owner = np.full(n, -2, np.int64)  # -2: not yet taken
     leaders = np.empty(n, np.int64)
@@ -415,19 +445,44 @@ def _group(
             if owner[m] != -2:
                 continue
             dy, dx = abs(ys[m] - ys[i]), abs(xs[m] - xs[i])
-            earlier = onset[m] and onset[i] and onset[m] < onset[i] - gap
             cell = xs[m] // cx == xs[i] // cx and ys[m] // cy == ys[i] // cy
             near = dy <= split_r and dx <= split_r and score[m] < split_ratio * score[i]
             # a dead or stuck pixel shows whatever the exposure, and so do its smear,
             # displaced peak and ring: a bright excess beside it seen mainly in long or
             # high-ISO frames is dark current of its own
             own = dark_current[m] and (both[i] or not bright[i])
-            if (cell or near) and bright[m] == bright[i] and not earlier and not own:
+            if not cell and bright[m] == bright[i]:
+                own = own or _shows_apart(m, i, rate_lo, rate_hi, apart_ratio, apart_rate)
+                if max(dy, dx) == 2:
+                    own = own or _peak_beyond(m, i, ys, xs, score, bright)
+            if (cell or near) and bright[m] == bright[i] and not own:
                 owner[m] = found
             elif not own and dy <= echo_r and dx <= echo_r and score[m] < echo_ratio * score[i]:
                 owner[m] = -1
         found += 1
     return leaders[:found].copy(), owner
+
+
+@njit(cache=True, nogil=True)
+def _shows_apart(m, i, rate_lo, rate_hi, ratio, least):
+    """Whether ``m`` stood out in one kind of frame (ordinary, or long/high-ISO) over
+    ``ratio`` times as often as ``i``, at a rate of ``least`` or more."""
+    lo = rate_lo[m] >= least and rate_lo[m] > ratio * rate_lo[i]
+    return lo or (rate_hi[m] >= least and rate_hi[m] > ratio * rate_hi[i])
+
+
+@njit(cache=True, nogil=True)
+def _peak_beyond(m, i, ys, xs, score, bright):
+    """Whether ``m``, two pixels from ``i``, stands out at least as much as the strongest
+    of the pixels between them, one of which stands out too (with the same polarity)."""
+    between = 0.0
+    for k in range(ys.size):
+        if k in (i, m) or bright[k] != bright[i]:
+            continue
+        beside_i = max(abs(ys[k] - ys[i]), abs(xs[k] - xs[i])) <= 1
+        if beside_i and max(abs(ys[k] - ys[m]), abs(xs[k] - xs[m])) <= 1:
+            between = max(between, score[k])
+    return between > 0 and score[m] >= between
 
 
 def _onset(kind: DefectKind, tail_pos: float, tail_neg: float) -> datetime | None:
