@@ -11,13 +11,13 @@ from hotwatch.core.detect import DetectParams, _group, _GroupParams
 def _statement(order, ys, xs, score, bright, both, dark_current, rates, chroma, p: DetectParams):
     """Strongest first, each candidate not yet taken is a defect; it takes the weaker ones
     of its polarity in its chroma cell, or right beside it (within ``split_radius``, under
-    ``split_ratio`` of its score), as its own, and the much weaker ones within
-    ``echo_radius`` (under ``echo_ratio``) as echoes; but not a bright one that stood out
-    mainly in long or high-ISO frames beside one that stood out dark or both ways, and,
-    outside its chroma cell and of its polarity, not a bright one that stood out over
-    ``apart_ratio`` times as often in one kind of frame (at ``apart_rate`` or more), nor one
-    two pixels away at least as strong as the strongest pixel of that polarity between
-    them."""
+    ``split_ratio`` of its score), as its own, and the much weaker ones (under
+    ``echo_ratio``) within ``echo_radius`` or in its MCU, give or take a pixel, as echoes;
+    but not a bright one that stood out mainly in long or high-ISO frames beside one that
+    stood out dark or both ways, and, outside its chroma cell and of its polarity, not a
+    bright one that stood out over ``apart_ratio`` times as often in one kind of frame (at
+    ``apart_rate`` or more), nor one two pixels away at least as strong as the strongest
+    pixel of that polarity between them."""
     rate_lo, rate_hi = rates
     owner = np.full(order.size, -2)
     leaders = []
@@ -42,7 +42,11 @@ def _statement(order, ys, xs, score, bright, both, dark_current, rates, chroma, 
             if between.any() and score[m] >= score[between].max():
                 own[m] = True
         split = (cell | near) & (bright == bright[i]) & ~own
-        echo = (dy <= p.echo_radius) & (dx <= p.echo_radius) & (score < p.echo_ratio * score[i])
+        w, h = 8 * chroma[0], 8 * chroma[1]
+        x0, y0 = xs[i] // w * w, ys[i] // h * h
+        mcu = (xs >= x0 - 1) & (xs <= x0 + w) & (ys >= y0 - 1) & (ys <= y0 + h)
+        blob = ((dy <= p.echo_radius) & (dx <= p.echo_radius)) | mcu
+        echo = blob & (score < p.echo_ratio * score[i])
         echo &= ~own
         free = owner == -2
         owner[free & split] = len(leaders)
@@ -161,3 +165,23 @@ def test_a_peak_two_pixels_beyond_the_smear_is_its_own(between, apart):
     leaders, owner = _grouped(order, ys, xs, score, bright, no, no)
     assert (1 in leaders.tolist()) is apart
     assert owner[1] == (1 if apart else -1)
+
+
+@pytest.mark.parametrize(("y", "x", "echo"), [
+    (234, 609, False),  # 13 rows up, in another MCU: a partially stuck pixel of its own
+    (247, 609, True),  # 6 pixels beside it: its blob
+    (240, 624, True),  # 9 across, in the 16 x 8 MCU it was coded in (608-623, 240-247)
+    (248, 624, True),  # a pixel past its last row and column: the margin upsampling blends
+    (240, 606, False),  # 9 across the other way, in the MCU before: another block
+])  # fmt: skip
+def test_an_echo_stays_in_the_blob_or_the_mcu(y, x, echo):
+    """The 4:2:2 simulated roll of seed 13: a stuck pixel at 615,247 and a much weaker
+    bright pixel around it."""
+    ys, xs = np.array([247, y]), np.array([615, x])
+    score = np.array([120.0, 18.5])
+    bright = np.array([True, True])
+    order = np.argsort(-score, kind="stable")
+    no = np.zeros(2, bool)
+    leaders, owner = _grouped(order, ys, xs, score, bright, no, no)
+    assert leaders.tolist() == ([0] if echo else [0, 1])
+    assert owner[1] == (-1 if echo else 1)

@@ -67,14 +67,16 @@ def confirm(
         here = [(d.x, d.y) for d in found]
         for idx in list(acc.confirmed):
             pos = (idx % acc.width, idx // acc.width)
-            if pos not in here and absorbed_by(pos, here, params.echo_radius):
+            if pos not in here and absorbed_by(pos, here, params.echo_radius, acc.chroma):
                 del acc.confirmed[idx]
     return new
 
 
-def absorbed_by(pos: tuple[int, int], found: list[tuple[int, int]], radius: int) -> bool:
+def absorbed_by(
+    pos: tuple[int, int], found: list[tuple[int, int]], radius: int, chroma: tuple[int, int]
+) -> bool:
     """Whether a JPEG position lies in the blob of another reported defect."""
-    return any(abs(pos[0] - x) <= radius and abs(pos[1] - y) <= radius for x, y in found)
+    return any(detect.in_blob(pos[1], pos[0], y, x, *chroma, radius) for x, y in found)
 
 
 def reported(

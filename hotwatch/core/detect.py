@@ -51,7 +51,8 @@ class DetectParams:
     hot_rate_ratio: float = 0.25  #: shows this much less often at short exposures: hot
     split_radius: int = 1  #: JPEG: a weaker candidate this close to a stronger one ...
     split_ratio: float = 0.9  #: ... under this share of its score is the same defect
-    echo_radius: int = 15  #: JPEG: ... and weaker ones this close (one 16x8 MCU) its ringing
+    #: JPEG: ... and weaker ones this close, or in its MCU, its echoes (see in_blob)
+    echo_radius: int = 8
     echo_ratio: float = 0.5
     #: JPEG: a bright neighbour (outside its chroma cell) that stood out in ordinary, or in
     #: long/high-ISO, frames over this many times as often as it did is a defect of its own
@@ -363,10 +364,11 @@ def _jpeg_groups(
     one of the same polarity in its chroma cell (the pixels whose colour the JPEG
     keeps once: ``acc.chroma``), or right beside it (within ``split_radius``, under
     ``split_ratio`` of its score) as the same defect, whose peak some frames placed
-    one pixel over; and a much weaker one within ``echo_radius`` (under
-    ``echo_ratio``) as its echo (chroma subsampling and the ringing of the 8x8 DCT
-    repeat a strong defect along its block, and overshoot puts a dark ring around a
-    bright defect and a bright one around a dark one).
+    one pixel over; and a much weaker one (under ``echo_ratio``) in its blob, within
+    ``echo_radius`` or in its MCU (:func:`in_blob`), as its echo (chroma subsampling
+    and the ringing of the 8x8 DCT repeat a strong defect along its block, and
+    overshoot puts a dark ring around a bright defect and a bright one around a dark
+    one). A defect farther away, in another MCU, is one of its own however weak.
 
     A neighbour that stands out nearly as often is a defect of its own, and so is one
     that shows where this one does not:
@@ -455,12 +457,27 @@ def _group(order, ys, xs, score, bright, both, dark_current, rate_lo, rate_hi, c
                 own = own or _shows_apart(m, i, rate_lo, rate_hi, apart_ratio, apart_rate)
                 if max(dy, dx) == 2:
                     own = own or _peak_beyond(m, i, ys, xs, score, bright)
+            ring = in_blob(ys[m], xs[m], ys[i], xs[i], cx, cy, echo_r)
             if (cell or near) and bright[m] == bright[i] and not own:
                 owner[m] = found
-            elif not own and dy <= echo_r and dx <= echo_r and score[m] < echo_ratio * score[i]:
+            elif not own and ring and score[m] < echo_ratio * score[i]:
                 owner[m] = -1
         found += 1
     return leaders[:found].copy(), owner
+
+
+@njit(cache=True, nogil=True)
+def in_blob(y, x, yi, xi, cx, cy, halo):
+    """Whether JPEG pixel (y, x) can carry an echo of a defect at (yi, xi): within ``halo``
+    of it (the camera's demosaic and sharpening, chroma upsampling), or in its MCU, the
+    8 x 8 chroma samples (``cx`` x ``cy`` pixels each) coded together, give or take the
+    pixel that upsampling blends across the MCU's edge (the DCT's ringing stays in
+    the block it was coded in)."""
+    if abs(y - yi) <= halo and abs(x - xi) <= halo:
+        return True
+    w, h = 8 * cx, 8 * cy
+    x0, y0 = (xi // w) * w, (yi // h) * h
+    return x0 - 1 <= x <= x0 + w and y0 - 1 <= y <= y0 + h
 
 
 @njit(cache=True, nogil=True)
