@@ -58,8 +58,9 @@ class DetectParams:
     #: long/high-ISO, frames over this many times as often as it did is a defect of its own
     apart_ratio: float = 1.5
     apart_rate: float = 0.1  #: ... counting only a rate of this much weight per frame or more
-    #: RAW: a weaker opposite-polarity neighbour is a shade only this much weaker or more
-    shadow_ratio: float = 0.5
+    #: RAW: a weaker opposite-polarity neighbour is a shade only under this share of its
+    #: score (the simulated rolls' shades: 0.07-0.18; hot pixels beside dead ones: 0.33-0.47)
+    shadow_ratio: float = 0.25
 
 
 def detect(
