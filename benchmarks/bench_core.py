@@ -43,7 +43,14 @@ from hotwatch.sim.scoring import score
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def build_camera(width: int, height: int, n: int, seed: int, dng_compression: str = "none"):
+def build_camera(
+    width: int,
+    height: int,
+    n: int,
+    seed: int,
+    dng_compression: str = "none",
+    subsampling: str = "4:2:2",
+):
     """The body: the hard cases (edges, pairs, faint night-only hot pixels, emerging ones)
     and the plain kinds, planted on purpose (camsim.plant_hard_cases). Its DNGs keep
     their capture time, exposure and ISO in IFD0, as pidng (Raspberry Pi cameras) writes
@@ -60,12 +67,15 @@ def build_camera(width: int, height: int, n: int, seed: int, dng_compression: st
         seed=seed,
         dng_compression=dng_compression,
         dng_shot_tags="ifd0",
+        subsampling=subsampling,
     )
     return cam, shots, defects
 
 
-def make_roll(folder: Path, width: int, height: int, n: int, seed: int) -> dict:
-    cam, shots, defects = build_camera(width, height, n, seed)
+def make_roll(
+    folder: Path, width: int, height: int, n: int, seed: int, subsampling: str = "4:2:2"
+) -> dict:
+    cam, shots, defects = build_camera(width, height, n, seed, subsampling=subsampling)
     t0 = time.perf_counter()
     camsim.write_roll(cam, shots, folder)
     info = {
@@ -98,10 +108,12 @@ def qualifying(truth: list[dict], vis: np.ndarray, field: str, scene: np.ndarray
     return out
 
 
-def jpeg_truth(info: dict, width: int, height: int, n: int, seed: int) -> list[dict]:
+def jpeg_truth(
+    info: dict, width: int, height: int, n: int, seed: int, subsampling: str = "4:2:2"
+) -> list[dict]:
     """The defects the camera JPEGs show (camsim's ``jpeg_visibility``), computed once."""
     if "jpeg_truth" not in info:
-        cam, shots, _ = build_camera(width, height, n, seed)
+        cam, shots, _ = build_camera(width, height, n, seed, subsampling=subsampling)
         vis = np.array([cam.jpeg_visibility(s) for s in shots])
         info["jpeg_truth"] = qualifying(info["all_truth"], vis, "first_visible_jpeg", scenes(shots))
     return info["jpeg_truth"]
@@ -265,6 +277,13 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument(
+        "--subsampling",
+        default="4:2:2",
+        choices=("4:4:4", "4:2:2", "4:2:0"),
+        help="the camera JPEGs' chroma subsampling (4:2:2 as most cameras write; 4:2:0 as "
+        "phones and some cameras do)",
+    )
+    ap.add_argument(
         "--rawpy-frames",
         type=int,
         default=60,
@@ -294,7 +313,7 @@ def main() -> None:
     if args.reuse and saved.exists():
         info = json.loads(saved.read_text())
     else:
-        info = make_roll(roll, args.width, args.height, args.frames, args.seed)
+        info = make_roll(roll, args.width, args.height, args.frames, args.seed, args.subsampling)
         saved.write_text(json.dumps(info, default=str))
     from datetime import datetime
 
@@ -349,7 +368,9 @@ def main() -> None:
             print(f"  defects identical to the uncompressed DNGs': {'yes' if same else 'NO'}")
             continue
         if kind == "jpeg":
-            shown = jpeg_truth(info, args.width, args.height, args.frames, args.seed)
+            shown = jpeg_truth(
+                info, args.width, args.height, args.frames, args.seed, args.subsampling
+            )
             saved.write_text(json.dumps(info, default=str))
             by_raw = s
             s = score(found, shown, times, kind=frame, first_shown="first_visible_jpeg")
