@@ -16,8 +16,8 @@ def _statement(order, ys, xs, score, bright, both, dark_current, rates, chroma, 
     but not a bright one that stood out mainly in long or high-ISO frames beside one that
     stood out dark or both ways, and, outside its chroma cell and of its polarity, not a
     bright one that stood out over ``apart_ratio`` times as often in one kind of frame (at
-    ``apart_rate`` or more), nor one two pixels away at least as strong as the strongest
-    pixel of that polarity between them."""
+    ``apart_rate`` or more), nor one two pixels away in a row, column or diagonal at least
+    as strong as the pixel midway, standing out the same way."""
     rate_lo, rate_hi = rates
     owner = np.full(order.size, -2)
     leaders = []
@@ -34,13 +34,12 @@ def _statement(order, ys, xs, score, bright, both, dark_current, rates, chroma, 
         apart |= (rate_hi >= p.apart_rate) & (rate_hi > p.apart_ratio * rate_hi[i])
         own |= kin & apart
         for m in np.flatnonzero(kin & (np.maximum(dy, dx) == 2)):
-            between = (np.maximum(np.abs(ys - ys[m]), np.abs(xs - xs[m])) <= 1) & (
-                np.maximum(dy, dx) <= 1
-            )
-            between &= bright == bright[i]
-            between[[i, m]] = False
-            if between.any() and score[m] >= score[between].max():
-                own[m] = True
+            sy, sx = ys[m] - ys[i], xs[m] - xs[i]
+            if sy % 2 or sx % 2:
+                continue  # a knight's move: no one pixel midway
+            midway = np.flatnonzero((ys == ys[i] + sy // 2) & (xs == xs[i] + sx // 2))
+            if midway.size and bright[midway[0]] == bright[i]:
+                own[m] |= score[m] >= score[midway[0]]
         split = (cell | near) & (bright == bright[i]) & ~own
         w, h = 8 * chroma[0], 8 * chroma[1]
         x0, y0 = xs[i] // w * w, ys[i] // h * h
@@ -165,6 +164,21 @@ def test_a_peak_two_pixels_beyond_the_smear_is_its_own(between, apart):
     leaders, owner = _grouped(order, ys, xs, score, bright, no, no)
     assert (1 in leaders.tolist()) is apart
     assert owner[1] == (1 if apart else -1)
+
+
+def test_a_rings_crest_two_pixels_out_is_no_defect():
+    """The 4:2:0 10 MP roll's stuck pixel at 3469,1075: two pixels below it a bright crest
+    of its ring (48.0), the pixel midway dark (not a candidate), and a bright pixel beside
+    both (12.7) that is not midway: the crest is an echo, not a defect of its own (it was
+    reported while any pixel next to both counted as the one between)."""
+    ys, xs = np.array([1075, 1077, 1076]), np.array([3469, 3469, 3468])
+    score = np.array([191.5, 48.0, 12.7])
+    bright = np.ones(3, bool)
+    order = np.argsort(-score, kind="stable")
+    no = np.zeros(3, bool)
+    leaders, owner = _grouped(order, ys, xs, score, bright, no, no, chroma=(2, 2))
+    assert leaders.tolist() == [0]
+    assert owner[1] == -1
 
 
 @pytest.mark.parametrize(("y", "x", "echo"), [

@@ -383,9 +383,9 @@ def _jpeg_groups(
     * outside the chroma cell, a bright one that stood out in ordinary frames, or in
       long or high-ISO ones, over ``apart_ratio`` times as often as this one (no echo
       or displaced peak can);
-    * outside the chroma cell, one two pixels away that stands out at least as much as
-      the pixel between them, itself standing out (a smear fades with distance, and a
-      ring skips the pixel between).
+    * outside the chroma cell, one two pixels away in a row, column or diagonal that
+      stands out at least as much as the pixel midway, itself standing out the same way (a
+      smear fades with distance; a ring's crest two pixels out has a trough midway).
 
     Onsets tell no echo apart: an echo that stands out now and then has its
     excursions restart, and so does a defect's own position (a neighbour "seen first"
@@ -493,16 +493,18 @@ def _shows_apart(m, i, rate_lo, rate_hi, ratio, least):
 
 @njit(cache=True, nogil=True)
 def _peak_beyond(m, i, ys, xs, score, bright):
-    """Whether ``m``, two pixels from ``i``, stands out at least as much as the strongest
-    of the pixels between them, one of which stands out too (with the same polarity)."""
-    between = 0.0
+    """Whether ``m``, two pixels from ``i`` in a row, a column or a diagonal, stands out at
+    least as much as the pixel midway, which stands out too, the same way. (Not a knight's
+    move away: which pixel is between is not clear there. And a midway pixel standing out
+    the other way is the ring of ``i``, whose next crest ``m`` is.)"""
+    dy, dx = ys[m] - ys[i], xs[m] - xs[i]
+    if dy % 2 or dx % 2:
+        return False
+    y, x = ys[i] + dy // 2, xs[i] + dx // 2
     for k in range(ys.size):
-        if k in (i, m) or bright[k] != bright[i]:
-            continue
-        beside_i = max(abs(ys[k] - ys[i]), abs(xs[k] - xs[i])) <= 1
-        if beside_i and max(abs(ys[k] - ys[m]), abs(xs[k] - xs[m])) <= 1:
-            between = max(between, score[k])
-    return between > 0 and score[m] >= between
+        if ys[k] == y and xs[k] == x:
+            return bright[k] == bright[i] and score[m] >= score[k]
+    return False
 
 
 def _onset(kind: DefectKind, tail_pos: float, tail_neg: float) -> datetime | None:
