@@ -267,7 +267,7 @@ def _classify(
     # One value whatever the scene... and whatever the exposure: a hot pixel that
     # clips to white whenever it shows is still hot if it shows mainly in long or
     # high-ISO frames.
-    exposure_bound = _exposure_bound(acc, c, by, bx, p)
+    exposure_bound = _exposure_bound(*_rates(acc, c, by, bx), c.lo_capped, p)
     # A JPEG pixel's value mixes its neighbours' (demosaic, colour matrix, shared chroma),
     # so one bad photosite reads neither black when dead nor one exact value when stuck
     # there: in a JPEG only ever dark is dead, and stuck is bright whenever it stood out
@@ -295,14 +295,14 @@ def _classify(
 
 
 def _exposure_bound(
-    acc: Accumulator, c: _Counts, by: np.ndarray, bx: np.ndarray, p: DetectParams
+    rate_lo: np.ndarray, rate_hi: np.ndarray, lo_capped: np.ndarray, p: DetectParams
 ) -> np.ndarray:
     """Which stood out bright mainly in long or high-ISO frames (at under
-    ``hot_rate_ratio`` of that rate in ordinary ones): dark current's signature."""
-    rate_lo, rate_hi = _rates(acc, c, by, bx)
+    ``hot_rate_ratio`` of that rate in ordinary ones, see :func:`_rates`): dark current's
+    signature."""
     # ... unless its count in ordinary frames stopped at the ceiling while their number
     # went on growing: then it showed in more of them than the rate says
-    return (rate_lo < p.hot_rate_ratio * rate_hi) & ~c.lo_capped
+    return (rate_lo < p.hot_rate_ratio * rate_hi) & ~lo_capped
 
 
 def _rates(
@@ -401,7 +401,7 @@ def _jpeg_groups(
         ev.score.astype(np.float64),
         ev.pos_sig.astype(np.bool_),
         (ev.pos_sig & ev.neg_sig).astype(np.bool_),
-        (_exposure_bound(acc, c, by, bx, p) & ev.pos_sig).astype(np.bool_),
+        (_exposure_bound(rate_lo, rate_hi, c.lo_capped, p) & ev.pos_sig).astype(np.bool_),
         np.where(ev.pos_sig, rate_lo, 0.0),
         np.where(ev.pos_sig, rate_hi, 0.0),
         acc.chroma,
@@ -460,10 +460,13 @@ def _group(order, ys, xs, score, bright, both, dark_current, rate_lo, rate_hi, c
                 own = own or _shows_apart(m, i, rate_lo, rate_hi, apart_ratio, apart_rate)
                 if max(dy, dx) == 2:
                     own = own or _peak_beyond(m, i, ys, xs, score, bright)
-            ring = in_blob(ys[m], xs[m], ys[i], xs[i], cx, cy, echo_r)
             if (cell or near) and bright[m] == bright[i] and not own:
                 owner[m] = found
-            elif not own and ring and score[m] < echo_ratio * score[i]:
+            elif (
+                not own
+                and score[m] < echo_ratio * score[i]
+                and in_blob(ys[m], xs[m], ys[i], xs[i], cx, cy, echo_r)
+            ):
                 owner[m] = -1
         found += 1
     return leaders[:found].copy(), owner
