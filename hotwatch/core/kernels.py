@@ -573,14 +573,15 @@ def _cell_extremes(resid, hi, lo):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _no_rival(ring_hi, ring_lo, y, h, j0, j1, sign, far):
+def _no_rival(extreme, y, h, j0, j1, sign, far):
     """Whether no element ``j0`` to ``j1`` of the rows within ``OVERSHOOT`` of row y stands
-    out the other way ``far`` or more: judged on the cells' extremes (on detailed 10 MP
-    JPEGs this clears enough outliers to save 12 of the check's 21 ms)."""
+    out the other way ``far`` or more (``extreme``: the cells' smallest residuals for a
+    bright element, their largest for a dark one): judged on the cells' extremes (on
+    detailed 10 MP JPEGs this clears enough outliers to save 12 of the check's 21 ms)."""
     for yy in range(max(y - OVERSHOOT, 0), min(y + OVERSHOOT + 1, h)):
-        r = yy % RING
+        cells = extreme[yy % RING]
         for k in range(j0 // CELL, (j1 - 1) // CELL + 1):
-            if (sign > 0 and ring_lo[r, k] <= -far) or (sign < 0 and ring_hi[r, k] >= far):
+            if sign * np.int32(cells[k]) <= -far:
                 return False
     return True
 
@@ -601,7 +602,7 @@ def _overshoot(ring_res, ring_hi, ring_lo, y, h, j, c_n):
     sign = np.int32(1) if own > 0 else np.int32(-1)  # a rival is below -far, signed so
     x, w = j // c_n, wc // c_n
     e0, e1 = max(x - OVERSHOOT, 0) * c_n, (min(x + OVERSHOOT, w - 1) + 1) * c_n
-    if _no_rival(ring_hi, ring_lo, y, h, e0, e1, sign, far):
+    if _no_rival(ring_lo if own > 0 else ring_hi, y, h, e0, e1, sign, far):
         return False
     j0 = j - c_n * min(OVERSHOOT, x)  # the window, clipped to the row: its channel
     j1 = min(j + OVERSHOOT * c_n, wc - 1) + 1
