@@ -243,3 +243,15 @@ def test_the_passes_are_compiled_once_for_every_frame_type():
         evidence.extract(data, black=0.0, white=white, cfa=pattern)
     # the entry point of the passes (loaded from numba's cache, its callees are in it)
     assert len(kernels._block_rows.signatures) == 1, kernels._block_rows.signatures
+
+
+def test_the_lowest_set_bit_is_found_in_every_place():
+    """The outliers' flags are visited by their set bits: every place of a 64-bit word,
+    alone or under higher bits, is named right."""
+    rng = np.random.default_rng(5)
+    for place in range(64):
+        low = np.uint64(1) << np.uint64(place)
+        above = np.uint64(rng.integers(0, 2**63)) << np.uint64(1) << np.uint64(place)
+        for word in (low, low | above):
+            got_low, got_place = kernels._lowest_bit(np.uint64(word))
+            assert (int(got_low), int(got_place)) == (int(low), place)
