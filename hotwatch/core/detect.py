@@ -329,32 +329,48 @@ def _drop_shadows(
     colour beside it (one step away on a Bayer sensor), or one that stands out
     at least ``shadow_ratio`` times as much, is a defect of its own.
     """
-    pattern = None if acc.cfa is None else np.array(acc.cfa, dtype=np.uint8)
+    near = _Neighbours.of(acc)
     kept: list[int] = []
+    at: dict[tuple[int, int], int] = {}  # the kept ones by position
     for i in order:
         y, x = int(ev.ys[i]), int(ev.xs[i])
-        near = _neighbours(pattern, y, x, acc.height, acc.width)
+        shades = (at.get((y + dy, x + dx), -1) for dy, dx in near(y, x))
         shadow = any(
-            ev.pos_sig[k] != ev.pos_sig[i]
-            and (int(ev.ys[k]) - y, int(ev.xs[k]) - x) in near
-            and ev.score[i] < p.shadow_ratio * ev.score[k]
-            for k in kept
+            k >= 0 and ev.pos_sig[k] != ev.pos_sig[i] and ev.score[i] < p.shadow_ratio * ev.score[k]
+            for k in shades
         )
         if not shadow:
             kept.append(int(i))
+            at[(y, x)] = int(i)
     return np.array(kept, dtype=np.int64)
 
 
-def _neighbours(
-    pattern: np.ndarray | None, y: int, x: int, height: int, width: int
-) -> set[tuple[int, int]]:
-    """The (dy, dx) of the same-colour neighbours whose level photosite (y, x) is judged by."""
-    r = cfa_mod.border(pattern)
-    if r <= y < height - r and r <= x < width - r:
+@dataclass(frozen=True)
+class _Neighbours:
+    """The (dy, dx) of the same-colour neighbours whose level a photosite is judged by:
+    the pattern's offsets away from the edge (worked out once per detection, not once
+    per candidate), the edge table's near it."""
+
+    pattern: np.ndarray | None
+    height: int
+    width: int
+    border: int
+    phases: tuple[tuple[tuple[int, int], ...], ...]
+
+    @classmethod
+    def of(cls, acc: Accumulator) -> _Neighbours:
+        pattern = None if acc.cfa is None else np.array(acc.cfa, dtype=np.uint8)
         phases = cfa_mod.neighbour_offsets(pattern)
-        n = 1 if len(phases) == 1 else int(np.asarray(pattern).shape[0])
-        return set(phases[(y % n) * n + x % n] if n > 1 else phases[0])
-    return set(cfa_mod.edge_offsets(pattern, y, x, height, width))
+        return cls(pattern, acc.height, acc.width, cfa_mod.border(pattern), phases)
+
+    def __call__(self, y: int, x: int) -> tuple[tuple[int, int], ...]:
+        r = self.border
+        if r <= y < self.height - r and r <= x < self.width - r:
+            if len(self.phases) == 1:
+                return self.phases[0]
+            n = int(np.asarray(self.pattern).shape[0])
+            return self.phases[(y % n) * n + x % n]
+        return tuple(cfa_mod.edge_offsets(self.pattern, y, x, self.height, self.width))
 
 
 def _jpeg_groups(
