@@ -22,7 +22,15 @@ from hotwatch.core.accumulator import (
     Accumulator,
     FormatVersionError,
 )
-from hotwatch.core.detect import DetectParams, candidates, describe, detect, least_count
+from hotwatch.core.confirm import grow_candidates
+from hotwatch.core.detect import (
+    DetectParams,
+    candidates,
+    describe,
+    detect,
+    least_count,
+    least_counts,
+)
 from hotwatch.core.errors import DamagedState
 from hotwatch.core.evidence import extract
 from hotwatch.state import store
@@ -246,20 +254,44 @@ def test_merge_equals_sequential_on_random_streams(seed):
     assert (merged.frames, merged.counted) == (seq.frames, seq.counted)
 
 
-def test_the_elements_a_frame_brings_to_the_watch_are_reported_as_it_does():
-    """What ``update`` says reached the watch, frame by frame, adds up to exactly the
-    elements whose counts reach it in the end (the ingest's candidates)."""
+def test_the_candidates_kept_frame_by_frame_are_those_the_accumulator_gives():
+    """The ingest keeps its candidates from frame to frame (what each frame brought to the
+    watch, the others dropped once they are no longer significant): after every frame
+    they are exactly the significant elements of the accumulator, looked up afresh."""
     acc = Accumulator(H, W, "raw")
     params = DetectParams(min_weight=12)
-    seen: set[int] = set()
+    known = None
     for i, raw in enumerate(_roll(30)):
         ev = extract(raw, black=200, white=4095, cfa=PATTERN)
         ei = 3000.0 if i % 4 == 0 else 20.0
-        got = acc.update(ev, 1.7e9 + i * 60.0, ei, watch=least_count(params))
+        got = acc.update(ev, 1.7e9 + i * 60.0, ei, watch=least_counts(acc, params))
         assert set(got.watched.tolist()) <= set(np.concatenate([ev.pos_idx, ev.neg_idx]).tolist())
-        seen |= set(got.watched.tolist())
-    want = set(candidates(acc, params).tolist())
-    assert want and seen == want
+        known = grow_candidates(acc, params, known, got.watched)
+        assert known.tolist() == candidates(acc, params).tolist(), i
+    planted = {20 * W + 30, 50 * W + 70, 80 * W + 100}
+    assert planted <= set(known.tolist())  # (with a shade, which detection then drops)
+
+
+def test_a_long_stream_keeps_its_candidates_few():
+    """Every element gathers chance outliers: after enough photos most have ``min_weight``
+    of them. Detection, which runs after every photo, must not be handed them all (a scan
+    would slow down with every photo absorbed): only the significant ones are candidates
+    (here the few elements that show in every frame), and only they reach the watch."""
+    rng = np.random.default_rng(3)
+    h, w = 96, 128
+    acc = Accumulator(h, w, "raw")
+    params = DetectParams(min_weight=2)
+    watched: set[int] = set()
+    for i in range(300):
+        scene = float(rng.uniform(0.05, 0.9))  # no repeats: every frame counts
+        ev = _random_evidence(rng, h, w, scene, late=False)
+        got = acc.update(ev, 1.7e9 + 900.0 * i, 100.0, watch=least_counts(acc, params))
+        watched |= set(got.watched.tolist())
+    total = acc.counts("pos") + acc.counts("neg")
+    assert np.count_nonzero(total >= least_count(params)) > 3000  # chance outliers add up
+    always = set(range(0, h * w, 1999))  # the elements _random_evidence shows in every frame
+    assert set(candidates(acc, params).tolist()) == always
+    assert always <= watched and len(watched) < 2 * len(always)
 
 
 def test_a_count_at_its_ceiling_does_not_turn_a_defect_hot():

@@ -162,7 +162,7 @@ class Accumulator:
         exposure_index: float | None,
         digest: bytes | None = None,
         *,
-        watch: int = 0,
+        watch: int | np.ndarray = 0,
     ) -> Absorbed:
         """Absorb one frame's evidence.
 
@@ -170,8 +170,8 @@ class Accumulator:
         exposure time x ISO (None if unknown: treated as an ordinary frame).
         A frame whose ``digest`` was already absorbed is ignored, so nothing is
         counted twice. ``watch``: a weighted count worth knowing about (detection's
-        least); the elements this frame brought there are noted while their
-        records are at hand.
+        least), for all elements or per block (0: none); the elements this frame hit
+        that are there are noted while their records are at hand.
         """
         if ev.shape != self.shape:
             raise ValueError(f"frame is {ev.shape}, accumulator is {self.shape}")
@@ -229,7 +229,7 @@ class Accumulator:
         weights: np.ndarray,
         high: bool,
         n_opp: int,
-        watch: int,
+        watch: int | np.ndarray,
     ) -> np.ndarray:
         """Add one side's hits; return those whose total weighted count reached ``watch``."""
         a = self.arrays
@@ -245,7 +245,10 @@ class Accumulator:
         # the value range over clear outliers only: one chance outlier of a healthy
         # pixel before it got stuck must not make its one value look like many
         clear = ONSET_WEIGHT * WEIGHT_STEPS
-        return _scatter(idx, weights, val, self.records(), field, clear, watch)
+        per_block = np.broadcast_to(np.asarray(watch, dtype=np.int64), opp.shape)
+        least = int(per_block.min()) if per_block.size else 0
+        blocks = (np.ascontiguousarray(per_block), least, self.width)
+        return _scatter(idx, weights, val, self.records(), field, clear, blocks)
 
     def records(self) -> np.ndarray:
         """The element records as (elements, 4): a view, indexed by flat index."""
@@ -583,7 +586,10 @@ def _weight_of(count, per_phase, rarity):
 def _scatter(idx, weights, val, records, field, clear_weight, watch):
     """Add each hit's weight to its element's count (saturating), widen the value range
     of the clear ones, and return the elements whose counts now add up to ``watch``
-    (while their record is in the cache: a later pass would fetch it again)."""
+    (while their record is in the cache: a later pass would fetch it again): per block,
+    with the least of the blocks' (0: none) and the frame's width to find the block."""
+    per_block, least, width = watch
+    inv_w = 1.0 / width
     watched = np.empty(idx.size, np.int64)
     n = 0
     for i in range(idx.size):
@@ -596,9 +602,12 @@ def _scatter(idx, weights, val, records, field, clear_weight, watch):
             low = min(rec[RANGE] & 0xFF, val[i])
             high = max(rec[RANGE] >> 8, val[i])
             rec[RANGE] = low | (high << 8)
-        if watch > 0 and np.int64(rec[POS_LO]) + rec[POS_HI] + rec[NEG] >= watch:
-            watched[n] = idx[i]
-            n += 1
+        total = np.int64(rec[POS_LO]) + rec[POS_HI] + rec[NEG]
+        if least > 0 and total >= least:  # then the block's own (on a long roll, most are)
+            y, x = divmod_by(idx[i], width, inv_w)
+            if total >= per_block[y // BLOCK, x // BLOCK]:
+                watched[n] = idx[i]
+                n += 1
     return watched[:n].copy()
 
 

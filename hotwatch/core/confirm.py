@@ -30,12 +30,14 @@ def grow_candidates(
     known: np.ndarray | None,
     strong: np.ndarray,
 ) -> np.ndarray:
-    """The elements detection runs among: ``known`` (all candidates found so far; None to
-    look them up in the accumulator) with those a frame just made ``strong`` (whose
-    weighted counts reached ``min_weight``: only counts make candidates)."""
+    """The elements detection runs among, after a frame: those of ``known`` (the
+    candidates before it; None to look them up in the accumulator) and of ``strong`` (the
+    elements it hit whose counts reached :func:`detect.least_counts`) that are significant
+    now. An element the frame did not hit has the same counts against null expectations
+    that only grew: if it is significant now, it was before, and is in ``known``."""
     if known is None:
         return detect.candidates(acc, params)
-    return np.union1d(known, strong) if strong.size else known
+    return detect.significant(acc, np.union1d(known, strong), params)
 
 
 def confirm(

@@ -416,7 +416,7 @@ class Ingestor:
                 taken,
                 camera.shot.exposure_index,
                 digest=digest,
-                watch=detect_mod.least_count(self.params),
+                watch=detect_mod.least_counts(slot.acc, self.params),
             )
             slot.dirty = True
             among = self._candidates(slot, got.watched)

@@ -136,7 +136,7 @@ def _accumulate(acc: Accumulator, frames: Sequence[evidence.FrameEvidence]) -> N
             taken,
             500.0 if i % 2 else 10.0,  # high and low exposure indices both
             digest=content_digest(f"{i:032x}"),
-            watch=detect.least_count(params),
+            watch=detect.least_counts(acc, params),
         )
         known = confirm.grow_candidates(acc, params, known, got.watched)
         confirm.confirm(acc, params, known, taken, jpeg=acc.kind == "jpeg")
