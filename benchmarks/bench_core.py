@@ -202,9 +202,16 @@ def clean_body(work: Path, size: str, n: int, seed: int, reuse: bool) -> None:
     home = work / "home-clean"
     shutil.rmtree(home, ignore_errors=True)
     run = [sys.executable, "-m", "hotwatch", "--home", str(home)]
+    began = time.perf_counter()
     subprocess.run([*run, "scan", str(folder)], check=True, cwd=ROOT, capture_output=True)
+    took = time.perf_counter() - began
     out = subprocess.run([*run, "defects", "--json"], check=True, cwd=ROOT, capture_output=True)
-    print(f"\nclean body, {n} frames of {size} (JPEG and DNG): reports", end="")
+    # a scan's time per photo must not grow with the photos a body has absorbed
+    print(
+        f"\nclean body, {n} frames of {size} (JPEG and DNG), scanned in {took:.0f} s"
+        f" ({1000 * took / (2 * n):.1f} ms a file, start-up included): reports",
+        end="",
+    )
     for cam in json.loads(out.stdout)["cameras"]:
         found = [(d["x"], d["y"], d["kind"]) for d in cam["defects"]]
         print(f"  {cam['frame']}: {len(found)} {found if found else ''}", end="")
