@@ -198,8 +198,11 @@ class Accumulator:
         self.counted += 1
         self.frames_hi += int(high)
         watched = []
+        per_block = np.ascontiguousarray(np.broadcast_to(np.asarray(watch, np.int64), ev.blocks))
+        least = int(per_block.min()) if per_block.size else 0
+        marks = (per_block, least, self.width)  # see _scatter
         for side, (idx, weights) in hits.items():
-            watched.append(self._absorb_side(ev, side, idx, weights, high, n_opp[side], watch))
+            watched.append(self._absorb_side(ev, side, idx, weights, high, n_opp[side], marks))
             cost = _cost(ev, side, high)
             self.arrays[f"cost_{side}"] += cost.astype(np.uint32)
             self.onsets[side] = self.onsets[side].step(idx, weights, cost, self.width, now)
@@ -229,9 +232,10 @@ class Accumulator:
         weights: np.ndarray,
         high: bool,
         n_opp: int,
-        watch: int | np.ndarray,
+        watch: tuple[np.ndarray, int, int],
     ) -> np.ndarray:
-        """Add one side's hits; return those whose total weighted count reached ``watch``."""
+        """Add one side's hits; return those whose total weighted count reached ``watch``
+        (as :func:`_scatter` takes it)."""
         a = self.arrays
         if side == "pos":
             val, opp = ev.pos_val, ev.hot_opp
@@ -245,10 +249,7 @@ class Accumulator:
         # the value range over clear outliers only: one chance outlier of a healthy
         # pixel before it got stuck must not make its one value look like many
         clear = ONSET_WEIGHT * WEIGHT_STEPS
-        per_block = np.broadcast_to(np.asarray(watch, dtype=np.int64), opp.shape)
-        least = int(per_block.min()) if per_block.size else 0
-        blocks = (np.ascontiguousarray(per_block), least, self.width)
-        return _scatter(idx, weights, val, self.records(), field, clear, blocks)
+        return _scatter(idx, weights, val, self.records(), field, clear, watch)
 
     def records(self) -> np.ndarray:
         """The element records as (elements, 4): a view, indexed by flat index."""

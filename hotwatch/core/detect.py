@@ -76,7 +76,7 @@ def detect(
     frame confirmed them.
     """
     p = params or DetectParams()
-    cand = candidates(acc, p) if among is None else significant(acc, np.unique(among), p)
+    cand = candidates(acc, p) if among is None else np.unique(among)
     ev = _judge(acc, _Counts.of(acc, cand), p)
     keep = ev.pos_sig | ev.neg_sig
     if not keep.any():
@@ -109,12 +109,8 @@ def significant(acc: Accumulator, cand: np.ndarray, p: DetectParams) -> np.ndarr
     """
     cand = np.asarray(cand, dtype=np.int64)
     ys, xs = np.divmod(cand, acc.width)
-    pos = (
-        acc.field(POS_LO, cand).astype(np.float64) / WEIGHT_STEPS
-        + acc.field(POS_HI, cand).astype(np.float64) / WEIGHT_STEPS
-    )
-    neg = acc.field(NEG, cand).astype(np.float64) / WEIGHT_STEPS
-    sig = _significance(acc, pos, neg, ys // BLOCK, xs // BLOCK, p)
+    pos_lo, pos_hi, neg = _weights_at(acc, cand)
+    sig = _significance(acc, pos_lo + pos_hi, neg, ys // BLOCK, xs // BLOCK, p)
     return cand[sig.pos | sig.neg]
 
 
@@ -134,6 +130,14 @@ def least_counts(acc: Accumulator, params: DetectParams) -> np.ndarray:
     nulls = np.minimum(a["null_pos"], a["null_neg"]) / per + params.null_floor
     least = np.maximum(params.min_weight, _ratio(acc, params) * nulls)
     return np.floor(least * WEIGHT_STEPS).astype(np.int64)
+
+
+def _weights_at(acc: Accumulator, cand: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Bright evidence in ordinary and in long or high-ISO frames, and dark evidence, of
+    elements ``cand``, in whole weights."""
+    return tuple(
+        acc.field(f, cand).astype(np.float64) / WEIGHT_STEPS for f in (POS_LO, POS_HI, NEG)
+    )
 
 
 def _ratio(acc: Accumulator, p: DetectParams) -> float:
@@ -173,13 +177,10 @@ class _Counts:
     @classmethod
     def of(cls, acc: Accumulator, cand: np.ndarray) -> _Counts:
         vlo, vhi = acc.value_range(cand)
-        lo = acc.field(POS_LO, cand)
         return cls(
             cand,
-            lo.astype(np.float64) / WEIGHT_STEPS,
-            acc.field(POS_HI, cand).astype(np.float64) / WEIGHT_STEPS,
-            acc.field(NEG, cand).astype(np.float64) / WEIGHT_STEPS,
-            lo >= CEILING,
+            *_weights_at(acc, cand),
+            acc.field(POS_LO, cand) >= CEILING,
             vlo,
             vhi,
             acc.onsets["pos"].onset_of(cand),
@@ -413,19 +414,18 @@ class _Neighbours:
     width: int
     border: int
     phases: tuple[tuple[tuple[int, int], ...], ...]
+    period: int  #: the pattern's size, 1 when every photosite has the same offsets
 
     @classmethod
     def of(cls, acc: Accumulator) -> _Neighbours:
         pattern = None if acc.cfa is None else np.array(acc.cfa, dtype=np.uint8)
         phases = cfa_mod.neighbour_offsets(pattern)
-        return cls(pattern, acc.height, acc.width, cfa_mod.border(pattern), phases)
+        period = 1 if len(phases) == 1 else int(np.asarray(pattern).shape[0])
+        return cls(pattern, acc.height, acc.width, cfa_mod.border(pattern), phases, period)
 
     def __call__(self, y: int, x: int) -> tuple[tuple[int, int], ...]:
-        r = self.border
+        r, n = self.border, self.period
         if r <= y < self.height - r and r <= x < self.width - r:
-            if len(self.phases) == 1:
-                return self.phases[0]
-            n = int(np.asarray(self.pattern).shape[0])
             return self.phases[(y % n) * n + x % n]
         return tuple(cfa_mod.edge_offsets(self.pattern, y, x, self.height, self.width))
 
