@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,13 +44,23 @@ from hotwatch.sim.scoring import score
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@dataclass(frozen=True)
+class JpegStyle:
+    """How the body writes its JPEGs: cameras differ in both, and both change what a
+    defect looks like (chroma subsampling spreads it over a wider cell, a lower quality
+    rings more around it)."""
+
+    subsampling: str = "4:2:2"  #: as most cameras write; 4:2:0 as phones and some cameras do
+    quality: int = 92  #: a camera's "fine"; "normal" is nearer 80
+
+
 def build_camera(
     width: int,
     height: int,
     n: int,
     seed: int,
     dng_compression: str = "none",
-    subsampling: str = "4:2:2",
+    style: JpegStyle = JpegStyle(),
 ):
     """The body: the hard cases (edges, pairs, faint night-only hot pixels, emerging ones)
     and the plain kinds, planted on purpose (camsim.plant_hard_cases). Its DNGs keep
@@ -67,15 +78,16 @@ def build_camera(
         seed=seed,
         dng_compression=dng_compression,
         dng_shot_tags="ifd0",
-        subsampling=subsampling,
+        subsampling=style.subsampling,
+        jpeg_quality=style.quality,
     )
     return cam, shots, defects
 
 
 def make_roll(
-    folder: Path, width: int, height: int, n: int, seed: int, subsampling: str = "4:2:2"
+    folder: Path, width: int, height: int, n: int, seed: int, style: JpegStyle = JpegStyle()
 ) -> dict:
-    cam, shots, defects = build_camera(width, height, n, seed, subsampling=subsampling)
+    cam, shots, defects = build_camera(width, height, n, seed, style=style)
     t0 = time.perf_counter()
     camsim.write_roll(cam, shots, folder)
     info = {
@@ -109,11 +121,11 @@ def qualifying(truth: list[dict], vis: np.ndarray, field: str, scene: np.ndarray
 
 
 def jpeg_truth(
-    info: dict, width: int, height: int, n: int, seed: int, subsampling: str = "4:2:2"
+    info: dict, width: int, height: int, n: int, seed: int, style: JpegStyle = JpegStyle()
 ) -> list[dict]:
     """The defects the camera JPEGs show (camsim's ``jpeg_visibility``), computed once."""
     if "jpeg_truth" not in info:
-        cam, shots, _ = build_camera(width, height, n, seed, subsampling=subsampling)
+        cam, shots, _ = build_camera(width, height, n, seed, style=style)
         vis = np.array([cam.jpeg_visibility(s) for s in shots])
         info["jpeg_truth"] = qualifying(info["all_truth"], vis, "first_visible_jpeg", scenes(shots))
     return info["jpeg_truth"]
@@ -187,15 +199,25 @@ print(json.dumps({{"wall": {{k: v / n for k, v in wall.items()}},
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def clean_body(work: Path, size: str, n: int, seed: int, reuse: bool) -> None:
+def clean_body(
+    work: Path, size: str, n: int, seed: int, reuse: bool, style: JpegStyle = JpegStyle()
+) -> None:
     """A body without defects, ``n`` frames of a realistic roll as JPEG and DNG: every report
     hotwatch makes on it is a false alarm."""
     width, height = (int(v) for v in size.split("x"))
-    folder = work / f"clean-{size}-{n}-{seed}"
+    look = "" if style == JpegStyle() else f"-{style.subsampling.replace(':', '')}-q{style.quality}"
+    folder = work / f"clean-{size}-{n}-{seed}{look}"
     if not (reuse and (folder / "complete").exists()):
         shutil.rmtree(folder, ignore_errors=True)
         cam = camsim.Camera(
-            camsim.SensorSpec(width=width, height=height), (), "Canon", "Canon EOS 7D", "77", seed
+            camsim.SensorSpec(width=width, height=height),
+            (),
+            "Canon",
+            "Canon EOS 7D",
+            "77",
+            seed,
+            subsampling=style.subsampling,
+            jpeg_quality=style.quality,
         )
         camsim.write_roll(cam, camsim.plan_roll(n, seed=seed), folder)
         (folder / "complete").write_text("")
@@ -291,6 +313,12 @@ def main() -> None:
         "phones and some cameras do)",
     )
     ap.add_argument(
+        "--jpeg-quality",
+        type=int,
+        default=JpegStyle.quality,
+        help="the camera JPEGs' quality (92: a camera's fine; 80: nearer its normal)",
+    )
+    ap.add_argument(
         "--rawpy-frames",
         type=int,
         default=60,
@@ -313,6 +341,7 @@ def main() -> None:
     )
     ap.add_argument("--clean-size", default="1600x1200", help="its frame size, WxH")
     args = ap.parse_args()
+    style = JpegStyle(args.subsampling, args.jpeg_quality)
     work = args.keep or Path(tempfile.mkdtemp(prefix="hotwatch-bench-"))
     roll = work / "roll"
     roll.mkdir(parents=True, exist_ok=True)
@@ -320,7 +349,7 @@ def main() -> None:
     if args.reuse and saved.exists():
         info = json.loads(saved.read_text())
     else:
-        info = make_roll(roll, args.width, args.height, args.frames, args.seed, args.subsampling)
+        info = make_roll(roll, args.width, args.height, args.frames, args.seed, style)
         saved.write_text(json.dumps(info, default=str))
     from datetime import datetime
 
@@ -375,9 +404,7 @@ def main() -> None:
             print(f"  defects identical to the uncompressed DNGs': {'yes' if same else 'NO'}")
             continue
         if kind == "jpeg":
-            shown = jpeg_truth(
-                info, args.width, args.height, args.frames, args.seed, args.subsampling
-            )
+            shown = jpeg_truth(info, args.width, args.height, args.frames, args.seed, style)
             saved.write_text(json.dumps(info, default=str))
             by_raw = s
             s = score(found, shown, times, kind=frame, first_shown="first_visible_jpeg")
@@ -403,7 +430,7 @@ def main() -> None:
                 f"{time.perf_counter() - t0:.0f} s): {rps.summary()}"
             )
     if args.clean_frames:
-        clean_body(work, args.clean_size, args.clean_frames, args.seed + 1, args.reuse)
+        clean_body(work, args.clean_size, args.clean_frames, args.seed + 1, args.reuse, style)
     print(
         f"\nmax RSS of this process: "
         f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
