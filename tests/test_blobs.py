@@ -12,7 +12,8 @@ def _statement(order, ys, xs, score, bright, both, dark_current, rates, chroma, 
     """Strongest first, each candidate not yet taken is a defect; it takes the weaker ones
     of its polarity in its chroma cell, or right beside it (within ``split_radius``, under
     ``split_ratio`` of its score), as its own, and the much weaker ones (under
-    ``echo_ratio``) within ``echo_radius`` or in its MCU, give or take a pixel, as echoes;
+    ``echo_ratio`` of its evidence and its own ones' together) within ``echo_radius`` or
+    in its MCU, give or take a pixel, as echoes;
     but not a bright one that stood out mainly in long or high-ISO frames beside one that
     stood out dark or both ways, and, outside its chroma cell and of its polarity, not a
     bright one that stood out over ``apart_ratio`` times as often in one kind of frame (at
@@ -45,9 +46,10 @@ def _statement(order, ys, xs, score, bright, both, dark_current, rates, chroma, 
         x0, y0 = xs[i] // w * w, ys[i] // h * h
         mcu = (xs >= x0 - 1) & (xs <= x0 + w) & (ys >= y0 - 1) & (ys <= y0 + h)
         blob = ((dy <= p.echo_radius) & (dx <= p.echo_radius)) | mcu
-        echo = blob & (score < p.echo_ratio * score[i])
-        echo &= ~own
         free = owner == -2
+        total = score[i] + score[free & split].sum()
+        echo = blob & (score < p.echo_ratio * total)
+        echo &= ~own
         owner[free & split] = len(leaders)
         owner[free & ~split & echo] = -1
         leaders.append(int(i))
@@ -199,3 +201,16 @@ def test_an_echo_stays_in_the_blob_or_the_mcu(y, x, echo):
     leaders, owner = _grouped(order, ys, xs, score, bright, no, no)
     assert leaders.tolist() == ([0] if echo else [0, 1])
     assert owner[1] == (-1 if echo else 1)
+
+
+def test_an_echo_is_weighed_against_the_whole_defect():
+    """A low-quality JPEG spreads one dead photosite over its chroma cell, so the strongest
+    pixel holds only part of its evidence; a ring in its MCU is judged against all of it
+    (here 30 against 50 + 40), not against the strongest pixel alone (30 against 50)."""
+    ys, xs = np.array([0, 0, 4]), np.array([0, 1, 6])
+    score = np.array([50.0, 40.0, 30.0])
+    bright = np.zeros(3, bool)
+    order = np.argsort(-score, kind="stable")
+    leaders, owner = _grouped(order, ys, xs, score, bright, bright, bright)
+    assert leaders.tolist() == [0]
+    assert owner.tolist() == [0, 0, -1]

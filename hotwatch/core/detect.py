@@ -440,8 +440,10 @@ def _jpeg_groups(
     one of the same polarity in its chroma cell (the pixels whose colour the JPEG
     keeps once: ``acc.chroma``), or right beside it (within ``split_radius``, under
     ``split_ratio`` of its score) as the same defect, whose peak some frames placed
-    one pixel over; and a much weaker one (under ``echo_ratio``) in its blob, within
-    ``echo_radius`` or in its MCU (:func:`in_blob`), as its echo (chroma subsampling
+    one pixel over; and a much weaker one (under ``echo_ratio`` of its evidence and its
+    members' together: a lower-quality JPEG spreads one photosite over its chroma cell, so
+    its strongest pixel holds only part of it) in its blob, within ``echo_radius`` or in
+    its MCU (:func:`in_blob`), as its echo (chroma subsampling
     and the ringing of the 8x8 DCT repeat a strong defect along its block, and
     overshoot puts a dark ring around a bright defect and a bright one around a dark
     one). A defect farther away, in another MCU, is one of its own however weak.
@@ -519,6 +521,8 @@ def _group(order, ys, xs, score, bright, both, dark_current, rate_lo, rate_hi, c
             continue
         owner[i] = found
         leaders[found] = i
+        own = np.zeros(n, np.bool_)
+        total = score[i]  # the defect's evidence: its own and its members'
         for m in range(n):
             if owner[m] != -2:
                 continue
@@ -528,16 +532,19 @@ def _group(order, ys, xs, score, bright, both, dark_current, rate_lo, rate_hi, c
             # a dead or stuck pixel shows whatever the exposure, and so do its smear,
             # displaced peak and ring: a bright excess beside it seen mainly in long or
             # high-ISO frames is dark current of its own
-            own = dark_current[m] and (both[i] or not bright[i])
+            own[m] = dark_current[m] and (both[i] or not bright[i])
             if not cell and bright[m] == bright[i]:
-                own = own or _shows_apart(m, i, rate_lo, rate_hi, apart_ratio, apart_rate)
+                own[m] |= _shows_apart(m, i, rate_lo, rate_hi, apart_ratio, apart_rate)
                 if max(dy, dx) == 2:
-                    own = own or _peak_beyond(m, i, ys, xs, score, bright)
-            if (cell or near) and bright[m] == bright[i] and not own:
+                    own[m] |= _peak_beyond(m, i, ys, xs, score, bright)
+            if (cell or near) and bright[m] == bright[i] and not own[m]:
                 owner[m] = found
-            elif (
-                not own
-                and score[m] < echo_ratio * score[i]
+                total += score[m]
+        for m in range(n):
+            if (
+                owner[m] == -2
+                and not own[m]
+                and score[m] < echo_ratio * total
                 and in_blob(ys[m], xs[m], ys[i], xs[i], cx, cy, echo_r)
             ):
                 owner[m] = -1
