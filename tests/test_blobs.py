@@ -5,15 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hotwatch.core.detect import DetectParams, _group, _GroupParams
+from hotwatch.core.accumulator import NEG, NULL_SCALE, WEIGHT_STEPS, Accumulator
+from hotwatch.core.detect import DetectParams, _group, _GroupParams, detect
 
 
-def _statement(order, ys, xs, score, bright, both, dark_current, rates, chroma, p: DetectParams):
+def _statement(
+    order, ys, xs, score, cell_score, bright, both, dark_current, rates, chroma, p: DetectParams
+):
     """Strongest first, each candidate not yet taken is a defect; it takes the weaker ones
     of its polarity in its chroma cell, or right beside it (within ``split_radius``, under
     ``split_ratio`` of its score), as its own, and the much weaker ones (under
-    ``echo_ratio`` of its evidence and its own ones' together) within ``echo_radius`` or
-    in its MCU, give or take a pixel, as echoes;
+    ``echo_ratio`` of its evidence: its chroma cell's, ``cell_score``, and that of its own
+    ones beside the cell, together) within ``echo_radius`` or in its MCU, give or take a
+    pixel, as echoes;
     but not a bright one that stood out mainly in long or high-ISO frames beside one that
     stood out dark or both ways, and, outside its chroma cell and of its polarity, not a
     bright one that stood out over ``apart_ratio`` times as often in one kind of frame (at
@@ -47,7 +51,7 @@ def _statement(order, ys, xs, score, bright, both, dark_current, rates, chroma, 
         mcu = (xs >= x0 - 1) & (xs <= x0 + w) & (ys >= y0 - 1) & (ys <= y0 + h)
         blob = ((dy <= p.echo_radius) & (dx <= p.echo_radius)) | mcu
         free = owner == -2
-        total = score[i] + score[free & split].sum()
+        total = cell_score[i] + score[free & split & ~cell].sum()
         echo = blob & (score < p.echo_ratio * total)
         echo &= ~own
         owner[free & split] = len(leaders)
@@ -56,12 +60,24 @@ def _statement(order, ys, xs, score, bright, both, dark_current, rates, chroma, 
     return leaders, owner
 
 
-def _grouped(order, ys, xs, score, bright, both, dark_current, rates=None, chroma=(2, 1)):
-    """The compiled grouping with the default thresholds (no bright evidence by rate)."""
+def _in_cells(ys, xs, score, bright, chroma) -> np.ndarray:
+    """Each candidate's chroma cell's evidence when only candidates hold any: the scores of
+    the candidates of its polarity there."""
+    cell = (ys // chroma[1]) * 1000 + xs // chroma[0]
+    same = (cell[:, None] == cell[None, :]) & (bright[:, None] == bright[None, :])
+    return (same * score[None, :]).sum(axis=1)
+
+
+def _grouped(
+    order, ys, xs, score, bright, both, dark_current, rates=None, chroma=(2, 1), cell_score=None
+):
+    """The compiled grouping with the default thresholds (no bright evidence by rate; no
+    evidence in the chroma cells but the candidates')."""
     n = order.size
     rate_lo, rate_hi = rates if rates is not None else (np.zeros(n), np.zeros(n))
+    cells = _in_cells(ys, xs, score, bright, chroma) if cell_score is None else cell_score
     return _group(
-        order, ys, xs, score, bright, both, dark_current, rate_lo, rate_hi, chroma,
+        order, ys, xs, score, cells, bright, both, dark_current, rate_lo, rate_hi, chroma,
         _GroupParams.of(DetectParams()),
     )  # fmt: skip
 
@@ -79,10 +95,15 @@ def test_compiled_grouping_follows_the_rule(seed, chroma):
         dark_current = bright & (rng.random(n) < 0.3)
         both = bright & (rng.random(n) < 0.3)
         rates = tuple(np.where(bright, np.round(rng.exponential(0.3, n), 2), 0.0) for _ in "lh")
+        # the cell's evidence: the candidates' own, and some more beside them, unnoticed
+        cell_score = _in_cells(ys, xs, score, bright, chroma)
+        cell_score += rng.uniform(0, 20, n) * (chroma[0] * chroma[1] > 1)
         order = np.argsort(-score, kind="stable")
-        leaders, owner = _grouped(order, ys, xs, score, bright, both, dark_current, rates, chroma)
+        leaders, owner = _grouped(
+            order, ys, xs, score, bright, both, dark_current, rates, chroma, cell_score
+        )
         want_leaders, want_owner = _statement(
-            order, ys, xs, score, bright, both, dark_current, rates, chroma, p
+            order, ys, xs, score, cell_score, bright, both, dark_current, rates, chroma, p
         )
         assert leaders.tolist() == want_leaders
         np.testing.assert_array_equal(owner, want_owner)
@@ -214,3 +235,29 @@ def test_an_echo_is_weighed_against_the_whole_defect():
     leaders, owner = _grouped(order, ys, xs, score, bright, bright, bright)
     assert leaders.tolist() == [0]
     assert owner.tolist() == [0, 0, -1]
+
+
+def test_a_defect_s_evidence_is_its_whole_chroma_cell_s():
+    """A dead pixel on the frame's right edge, in a blown-out photo of a 4:2:0 JPEG: its
+    peak scores 16 (the edge's noise is higher), the other pixel of its chroma cell 5 (not
+    significant on its own), and the ring that the 16 x 16 MCU's chroma draws 13 px away
+    9.1: under half of the two together, so no defect of its own."""
+    h, w = 48, 48
+    acc = Accumulator(h, w, "jpeg", chroma=(2, 2))
+    acc.counted = 100
+    per = NULL_SCALE * WEIGHT_STEPS
+    acc.arrays["null_neg"][:] = per  # one weight of chance outliers expected per element
+    p = DetectParams()
+    bar = p.ratio + p.ratio_per_decade * max(0.0, np.log10(h * w / 1e5))
+    assert bar == p.ratio  # (a small frame: the bar is the ratio)
+
+    def plant(x: int, y: int, score: float) -> None:
+        acc.records()[y * w + x, NEG] = round(score * (1 + p.null_floor) * WEIGHT_STEPS)
+
+    plant(47, 43, 16.2)  # the peak
+    plant(47, 42, 4.9)  # the rest of its chroma cell (rows 42-43, columns 46-47)
+    plant(34, 40, 9.1)  # the ring, in the same MCU (columns 32-47, rows 32-47)
+    found = [(d.x, d.y) for d in detect(acc)]
+    assert found == [(47, 43)]
+    plant(47, 42, 0.0)  # without the cell's evidence the ring is over half the peak
+    assert sorted((d.x, d.y) for d in detect(acc)) == [(34, 40), (47, 43)]

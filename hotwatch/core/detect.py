@@ -440,11 +440,11 @@ def _jpeg_groups(
     one of the same polarity in its chroma cell (the pixels whose colour the JPEG
     keeps once: ``acc.chroma``), or right beside it (within ``split_radius``, under
     ``split_ratio`` of its score) as the same defect, whose peak some frames placed
-    one pixel over; and a much weaker one (under ``echo_ratio`` of its evidence and its
-    members' together: a lower-quality JPEG spreads one photosite over its chroma cell, so
-    its strongest pixel holds only part of it) in its blob, within ``echo_radius`` or in
-    its MCU (:func:`in_blob`), as its echo (chroma subsampling
-    and the ringing of the 8x8 DCT repeat a strong defect along its block, and
+    one pixel over; and a much weaker one (under ``echo_ratio`` of its evidence: that of
+    its whole chroma cell, significant or not, and of its members beside the cell; a JPEG
+    spreads one photosite over its cell, so its strongest pixel holds only part of it) in
+    its blob, within ``echo_radius`` or in its MCU (:func:`in_blob`), as its echo (chroma
+    subsampling and the ringing of the 8x8 DCT repeat a strong defect along its block, and
     overshoot puts a dark ring around a bright defect and a bright one around a dark
     one). A defect farther away, in another MCU, is one of its own however weak.
 
@@ -474,6 +474,7 @@ def _jpeg_groups(
         ev.ys.astype(np.int64),
         ev.xs.astype(np.int64),
         ev.score.astype(np.float64),
+        _cell_scores(acc, ev, p),
         ev.pos_sig.astype(np.bool_),
         (ev.pos_sig & ev.neg_sig).astype(np.bool_),
         (_exposure_bound(rate_lo, rate_hi, c.lo_capped, p) & ev.pos_sig).astype(np.bool_),
@@ -483,6 +484,28 @@ def _jpeg_groups(
         _GroupParams.of(p),
     )
     return leaders, owner
+
+
+def _cell_scores(acc: Accumulator, ev: _Evidence, p: DetectParams) -> np.ndarray:
+    """Each candidate's score plus its side's scores of the other pixels of its chroma
+    cell, significant or not: the JPEG keeps one colour for the cell, so a defect's
+    evidence spreads over it, and at the frame's edge (where the noise is higher) or in a
+    lower-quality JPEG the pixels beside the peak may hold much of it unnoticed."""
+    cx, cy = acc.chroma
+    if cx * cy == 1:
+        return ev.score.astype(np.float64)
+    dy, dx = (d.ravel() for d in np.mgrid[0:cy, 0:cx])
+    oy = (ev.ys // cy * cy)[:, None] + dy[None, :]
+    ox = (ev.xs // cx * cx)[:, None] + dx[None, :]
+    inside = (oy < acc.height) & (ox < acc.width)
+    others = inside & ~((oy == ev.ys[:, None]) & (ox == ev.xs[:, None]))
+    oy, ox = np.where(inside, oy, 0), np.where(inside, ox, 0)
+    pos_lo, pos_hi, neg = _weights_at(acc, (oy * acc.width + ox).ravel())
+    sig = _significance(acc, pos_lo + pos_hi, neg, (oy // BLOCK).ravel(), (ox // BLOCK).ravel(), p)
+    side = np.where(
+        ev.pos_sig[:, None], sig.pos_score.reshape(oy.shape), sig.neg_score.reshape(oy.shape)
+    )
+    return ev.score + np.where(others, side, 0.0).sum(axis=1)
 
 
 class _GroupParams(NamedTuple):
@@ -504,7 +527,9 @@ class _GroupParams(NamedTuple):
 
 
 @njit(cache=True, nogil=True)
-def _group(order, ys, xs, score, bright, both, dark_current, rate_lo, rate_hi, chroma, g):
+def _group(
+    order, ys, xs, score, cell_score, bright, both, dark_current, rate_lo, rate_hi, chroma, g
+):
     """The loop of :func:`_jpeg_groups`, compiled: it runs after every JPEG frame
     (``both``: which stood out both ways, as a stuck pixel does; ``dark_current``: which
     stood out bright mainly in long or high-ISO frames; ``rate_*``: bright evidence per
@@ -522,7 +547,7 @@ def _group(order, ys, xs, score, bright, both, dark_current, rate_lo, rate_hi, c
         owner[i] = found
         leaders[found] = i
         own = np.zeros(n, np.bool_)
-        total = score[i]  # the defect's evidence: its own and its members'
+        total = cell_score[i]  # the defect's evidence: its chroma cell's and its members'
         for m in range(n):
             if owner[m] != -2:
                 continue
@@ -539,7 +564,8 @@ def _group(order, ys, xs, score, bright, both, dark_current, rate_lo, rate_hi, c
                     own[m] |= _peak_beyond(m, i, ys, xs, score, bright)
             if (cell or near) and bright[m] == bright[i] and not own[m]:
                 owner[m] = found
-                total += score[m]
+                if not cell:  # (the cell's are in cell_score)
+                    total += score[m]
         for m in range(n):
             if (
                 owner[m] == -2
