@@ -159,6 +159,33 @@ def test_format_2_whole_weights_load_as_quarters(tmp_path):
         Accumulator.from_bytes(path.read_bytes())
 
 
+def test_format_4_loads_without_the_night_onsets(tmp_path, monkeypatch):
+    """Format 4 kept no onset statistic over long or high-ISO frames alone: such a file
+    loads with that statistic empty (it dates from the next such frames), everything else
+    as it was, and goes on absorbing."""
+    acc = Accumulator(H, W, "raw")
+    _feed(acc, _roll(30), 1.7e9)
+    assert acc.onsets["hi"].idx.size and acc.arrays["cost_hi"].any()
+    found = detect(acc)
+    full = Accumulator.state
+
+    def as_format_4(self):
+        return {k: v for k, v in full(self).items() if "hi_" not in k and k != "cost_hi"}
+
+    monkeypatch.setattr(Accumulator, "state", as_format_4)
+    path = tmp_path / "old.hwacc"
+    path.write_bytes(with_format_version(acc.to_bytes(), 4))
+    monkeypatch.setattr(Accumulator, "state", full)
+    back = store.load(path)
+    assert back is not None
+    assert back.onsets["hi"].idx.size == 0 and not back.arrays["cost_hi"].any()
+    for name, arr in as_format_4(acc).items():
+        assert np.array_equal(back.state()[name], arr), name
+    assert [(d.x, d.y, d.kind) for d in detect(back)] == [(d.x, d.y, d.kind) for d in found]
+    _feed(back, _roll(4, seed=2), 1.8e9, start=30)
+    assert back.counted == acc.counted + 4
+
+
 def test_kill_during_saves_leaves_old_or_new_state(tmp_path):
     """SIGKILL a process that saves in a loop: what is on disk always loads."""
     path = tmp_path / "acc.hwacc"
@@ -310,3 +337,57 @@ def test_a_count_at_its_ceiling_does_not_turn_a_defect_hot():
     records[at, POS_LO] = CEILING - 40_000  # a count that did not stop: the rates tell
     (d,) = describe(acc, np.array([at]))
     assert d.kind.value == "hot"
+
+
+def _night_or_day(rng, h, w, hot: int | None, scene: float):
+    """A made-up frame's evidence: a few chance outliers either way, every block able to
+    show a defect; with ``hot``, that element stands out bright, far."""
+    from hotwatch.core.evidence import FrameEvidence, block_shape
+
+    sides = []
+    for _ in range(2):
+        idx = np.unique(rng.integers(0, h * w, 4))
+        if hot is not None and not sides:
+            idx = np.unique(np.append(idx[idx != hot], hot))
+        z = rng.uniform(3, 5, idx.size).astype(np.float32)
+        z[idx == hot] = 30.0
+        sides.append((idx, z, np.full(idx.size, 200, np.uint8)))
+    everywhere = np.ones(block_shape(h, w), bool)
+    return FrameEvidence(
+        shape=(h, w),
+        pos_idx=sides[0][0],
+        pos_z=sides[0][1],
+        pos_val=sides[0][2],
+        neg_idx=sides[1][0],
+        neg_z=-sides[1][1],
+        neg_val=sides[1][2],
+        hot_opp=everywhere,
+        hot_clear=everywhere,
+        dead_opp=everywhere,
+        dead_clear=everywhere,
+        thumb=np.full((2, 2), scene, np.float16),
+        phase=2,
+        edge=2,
+    )
+
+
+def test_a_night_only_hot_pixel_is_dated_from_its_first_night():
+    """A faint hot pixel shows only in long exposures: in 4 night photos, then in none of
+    the 400 daylight photos that follow (they cannot show it), then in 4 more night
+    photos, which make it a defect. Its onset is the first night's, not the second's:
+    over all photos its evidence faded in the daylight ones, over the night ones it did
+    not."""
+    rng = np.random.default_rng(3)
+    h, w, hot = 64, 64, 64 * 20 + 33
+    acc = Accumulator(h, w, "raw")
+    t0, t = 1.7e9, 1.7e9
+    plan = [(True, 3000.0)] * 4 + [(False, 20.0)] * 400 + [(True, 3000.0)] * 4
+    for i, (night, ei) in enumerate(plan):
+        t = t0 + i * (RUN_GAP + 1)  # no photo repeats the last: no runs
+        ev = _night_or_day(rng, h, w, hot if night else None, float(rng.uniform(0.05, 0.9)))
+        acc.update(ev, t, ei, digest=i.to_bytes(16, "big"))
+    assert acc.onsets["pos"].onset_of(np.array([hot]))[0] > t0 + 400 * (RUN_GAP + 1)
+    found = {(d.x, d.y): d for d in detect(acc)}
+    assert set(found) == {(33, 20)}
+    assert found[(33, 20)].kind.value == "hot"
+    assert found[(33, 20)].onset.timestamp() == t0

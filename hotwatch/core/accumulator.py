@@ -17,7 +17,10 @@ a hit and the check of its total then touch one cache line, not four arrays):
   the scene);
 
 and per side (bright, dark) the excursions of the change-point statistic that
-dates an onset.
+dates an onset, and a third over the long or high-ISO frames alone ("hi"): a hot
+pixel that shows only in night photos is missing from every daylight photo between
+two nights, and the statistic over all frames forgot it there (its onset restarted
+with each night).
 
 A hit is weighed by how rare such outliers were in its frame (and in its
 position of the JPEG 8x8 grid or the CFA): a star field or a noisy night frame
@@ -52,12 +55,14 @@ from hotwatch.core.kernels import divmod_by
 from hotwatch.core.model import DefectKind
 from hotwatch.core.onset import Excursions
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 #: formats this hotwatch reads: format 2 counted whole weights, and its counts are
 #: converted to quarters as it loads (what it lacks, the fractions of the frames it
 #: absorbed, is lost; nothing else changes); a RAW accumulator of format 3 reads as it is
-#: (its edges simply have no evidence yet). Older formats are rebuilt (hotwatch.pipeline.rebuild).
-READS = (2, 3, 4)
+#: (its edges simply have no evidence yet); formats before 5 kept no onset statistic over
+#: the long or high-ISO frames alone, which starts empty (it dates from the next such
+#: frames). Older formats are rebuilt (hotwatch.pipeline.rebuild).
+READS = (2, 3, 4, 5)
 #: the first format whose JPEG evidence this hotwatch can use: before it, a JPEG frame
 #: counted every pixel of a defect's smear, since then only the peak
 JPEG_READS_FROM = 4
@@ -67,6 +72,8 @@ ONSET_WEIGHT = 2  #: least weight of an outlier whose value counts in the value 
 RUN_GAP = 600.0  #: seconds: a frame further from the previous one always starts a new run
 RUN_DIFF = 0.05  #: relative thumbnail difference under which a frame repeats the last counted one
 SIDES = ("pos", "neg")
+#: the onset statistics: per side, and the bright side over long or high-ISO frames alone
+ONSETS = (*SIDES, "hi")
 
 POS_LO, POS_HI, NEG, RANGE = range(4)  #: the fields of an element's record
 #: weights are kept in quarters: an outlier in a frame where 3% of the elements stand out
@@ -89,6 +96,7 @@ _BLOCK_ARRAYS = {
     "null_neg": np.uint32,
     "cost_pos": np.uint32,  #: the onset statistic's total cost (see hotwatch.core.onset)
     "cost_neg": np.uint32,
+    "cost_hi": np.uint32,
 }
 #: the onset tables, per side, in the order stored
 _EXCURSION_FIELDS = ("idx", "s", "tail", "pend_idx", "pend_time", "pend_s")
@@ -133,7 +141,7 @@ class Accumulator:
         for name, dtype in _BLOCK_ARRAYS.items():
             if name not in self.arrays:
                 self.arrays[name] = np.zeros(bshape, dtype=dtype)
-        for side in SIDES:
+        for side in ONSETS:
             self.onsets.setdefault(side, Excursions.empty())
         self._absorbed_set = set(self.absorbed)
 
@@ -148,7 +156,7 @@ class Accumulator:
     def state(self) -> dict[str, np.ndarray]:
         """Every array of the evidence (dense, per block and the onset tables), by name."""
         out = dict(self.arrays)
-        for side in SIDES:
+        for side in ONSETS:
             for name in _EXCURSION_FIELDS:
                 out[f"onset_{side}_{name}"] = getattr(self.onsets[side], name)
         return out
@@ -193,6 +201,8 @@ class Accumulator:
         if repeat:
             for side, (idx, weights) in hits.items():
                 self.onsets[side] = self.onsets[side].note_repeat(idx, weights, now)
+            if high:
+                self.onsets["hi"] = self.onsets["hi"].note_repeat(*hits["pos"], now)
             return Absorbed(False)
         self.last_thumb = ev.thumb
         self.counted += 1
@@ -201,12 +211,21 @@ class Accumulator:
         per_block = np.ascontiguousarray(np.broadcast_to(np.asarray(watch, np.int64), ev.blocks))
         least = int(per_block.min()) if per_block.size else 0
         marks = (per_block, least, self.width)  # see _scatter
+        costs = {side: _cost(ev, side, high) for side in SIDES}
         for side, (idx, weights) in hits.items():
             watched.append(self._absorb_side(ev, side, idx, weights, high, n_opp[side], marks))
-            cost = _cost(ev, side, high)
-            self.arrays[f"cost_{side}"] += cost.astype(np.uint32)
-            self.onsets[side] = self.onsets[side].step(idx, weights, cost, self.width, now)
+            self._step_onset(side, idx, weights, costs[side], now)
+        if high:
+            self._step_onset("hi", *hits["pos"], costs["pos"], now)
+        else:  # no evidence either way; what a run left pending is taken up as ever
+            self.onsets["hi"] = self.onsets["hi"].with_pending()
         return Absorbed(True, np.union1d(*watched))
+
+    def _step_onset(
+        self, name: str, idx: np.ndarray, weights: np.ndarray, cost: np.ndarray, now: float
+    ) -> None:
+        self.arrays[f"cost_{name}"] += cost.astype(np.uint32)
+        self.onsets[name] = self.onsets[name].step(idx, weights, cost, self.width, now)
 
     def _repeats_run(self, thumb: np.ndarray, taken: float) -> bool:
         if self.last_thumb is None or self.last_time is None:
@@ -267,10 +286,11 @@ class Accumulator:
         return packed & 0xFF, packed >> 8
 
     def counts(self, side: str) -> np.ndarray:
-        """Per element, this side's weighted outlier count in quarters (the onsets' input)."""
+        """Per element, the weighted outlier count in quarters that feeds onset statistic
+        ``side`` (one of ``ONSETS``)."""
         if side == "pos":
             return self.field(POS_LO).astype(np.int32) + self.field(POS_HI)
-        return self.field(NEG)
+        return self.field(POS_HI if side == "hi" else NEG)
 
     # -- merging -------------------------------------------------------------
 
@@ -306,7 +326,7 @@ class Accumulator:
                 later.arrays[f"cost_{side}"],
                 self.width,
             )
-            for side in SIDES
+            for side in ONSETS
         }
         times = [t for t in (self.first_time, later.first_time) if t is not None]
         lasts = [t for t in (self.last_time, later.last_time) if t is not None]
@@ -404,7 +424,8 @@ class Accumulator:
             _from_format_2(state)
         onsets = {
             side: Excursions(*(state.pop(f"onset_{side}_{n}") for n in _EXCURSION_FIELDS))
-            for side in SIDES
+            for side in ONSETS
+            if f"onset_{side}_idx" in state  # (before format 5: no "hi"; it starts empty)
         }
         return cls(
             height=meta["height"],

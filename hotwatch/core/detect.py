@@ -173,6 +173,7 @@ class _Counts:
     vhi: np.ndarray
     tail_pos: np.ndarray
     tail_neg: np.ndarray
+    tail_hi: np.ndarray  #: the bright onset over long or high-ISO frames alone
 
     @classmethod
     def of(cls, acc: Accumulator, cand: np.ndarray) -> _Counts:
@@ -185,6 +186,7 @@ class _Counts:
             vhi,
             acc.onsets["pos"].onset_of(cand),
             acc.onsets["neg"].onset_of(cand),
+            acc.onsets["hi"].onset_of(cand),
         )
 
     def subset(self, idx: np.ndarray) -> _Counts:
@@ -221,6 +223,7 @@ class _Counts:
             self.vhi[leaders],
             earliest(self.tail_pos),
             earliest(self.tail_neg),
+            earliest(self.tail_hi),
         )
 
 
@@ -235,6 +238,8 @@ class _Evidence:
     pos_sig: np.ndarray
     neg_sig: np.ndarray
     kinds: list[DefectKind]
+    #: stood out bright mainly in long or high-ISO frames (dark current's signature)
+    night: np.ndarray
 
     @property
     def cand(self) -> np.ndarray:
@@ -250,12 +255,14 @@ class _Evidence:
             self.pos_sig[idx],
             self.neg_sig[idx],
             [self.kinds[i] for i in idx],
+            self.night[idx],
         )
 
     def defect(self, i: int, x: int, y: int) -> Defect:
-        kind = self.kinds[i]
-        onset = _onset(kind, float(self.counts.tail_pos[i]), float(self.counts.tail_neg[i]))
-        return Defect(x, y, kind, round(float(self.score[i]), 2), onset)
+        c = self.counts
+        night = float(c.tail_hi[i]) if self.night[i] else 0.0
+        onset = _onset(self.kinds[i], float(c.tail_pos[i]), float(c.tail_neg[i]), night)
+        return Defect(x, y, self.kinds[i], round(float(self.score[i]), 2), onset)
 
 
 def _judge(acc: Accumulator, c: _Counts, p: DetectParams) -> _Evidence:
@@ -269,8 +276,9 @@ def _judge(acc: Accumulator, c: _Counts, p: DetectParams) -> _Evidence:
     neither = ~sig.pos & ~sig.neg
     as_pos = sig.pos | (neither & (sig.pos_score >= sig.neg_score))
     as_neg = sig.neg | (neither & (sig.neg_score > sig.pos_score))
-    kinds = _classify(acc, c, by, bx, as_pos, as_neg, p)
-    return _Evidence(c, ys, xs, sig.score, sig.pos, sig.neg, kinds)
+    bound = _exposure_bound(*_rates(acc, c, by, bx), c.lo_capped, p)
+    kinds = _classify(acc, c, as_pos, as_neg, bound, p)
+    return _Evidence(c, ys, xs, sig.score, sig.pos, sig.neg, kinds, bound & as_pos)
 
 
 class _Significance(NamedTuple):
@@ -314,18 +322,16 @@ def _significance(
 def _classify(
     acc: Accumulator,
     c: _Counts,
-    by: np.ndarray,
-    bx: np.ndarray,
     pos_sig: np.ndarray,
     neg_sig: np.ndarray,
+    exposure_bound: np.ndarray,
     p: DetectParams,
 ) -> list[DefectKind]:
     vlo, vhi = c.vlo, c.vhi
     spread_limit = p.stuck_spread_jpeg if acc.kind == "jpeg" else p.stuck_spread_raw
     # One value whatever the scene... and whatever the exposure: a hot pixel that
     # clips to white whenever it shows is still hot if it shows mainly in long or
-    # high-ISO frames.
-    exposure_bound = _exposure_bound(*_rates(acc, c, by, bx), c.lo_capped, p)
+    # high-ISO frames (``exposure_bound``).
     # A JPEG pixel's value mixes its neighbours' (demosaic, colour matrix, shared chroma),
     # so one bad photosite reads neither black when dead nor one exact value when stuck
     # there: in a JPEG only ever dark is dead, and stuck is bright whenever it stood out
@@ -616,9 +622,15 @@ def _peak_beyond(m, i, ys, xs, score, bright):
     return False
 
 
-def _onset(kind: DefectKind, tail_pos: float, tail_neg: float) -> datetime | None:
+def _onset(
+    kind: DefectKind, tail_pos: float, tail_neg: float, tail_night: float = 0.0
+) -> datetime | None:
+    """The onset time of a defect of this kind (None: not known). ``tail_night``: a hot
+    pixel's onset over the long or high-ISO frames alone, given for one that stands out
+    mainly there: between two nights the statistic over all frames lets it fade with
+    every daylight photo that could not show it, so its own onset is that night's."""
     if kind is DefectKind.HOT:
-        t = tail_pos
+        t = min((v for v in (tail_pos, tail_night) if v), default=0)
     elif kind is DefectKind.DEAD:
         t = tail_neg
     else:
