@@ -20,7 +20,8 @@ and per side (bright, dark) the excursions of the change-point statistic that
 dates an onset, and a third over the long or high-ISO frames alone ("hi"): a hot
 pixel that shows only in night photos is missing from every daylight photo between
 two nights, and the statistic over all frames forgot it there (its onset restarted
-with each night).
+with each night). That one takes no note of runs: a night time-lapse counts once,
+and its first frame dates a defect there closely enough.
 
 A hit is weighed by how rare such outliers were in its frame (and in its
 position of the JPEG 8x8 grid or the CFA): a star field or a noisy night frame
@@ -201,8 +202,6 @@ class Accumulator:
         if repeat:
             for side, (idx, weights) in hits.items():
                 self.onsets[side] = self.onsets[side].note_repeat(idx, weights, now)
-            if high:
-                self.onsets["hi"] = self.onsets["hi"].note_repeat(*hits["pos"], now)
             return Absorbed(False)
         self.last_thumb = ev.thumb
         self.counted += 1
@@ -217,8 +216,6 @@ class Accumulator:
             self._step_onset(side, idx, weights, costs[side], now)
         if high:
             self._step_onset("hi", *hits["pos"], costs["pos"], now)
-        else:  # no evidence either way; what a run left pending is taken up as ever
-            self.onsets["hi"] = self.onsets["hi"].with_pending()
         return Absorbed(True, np.union1d(*watched))
 
     def _step_onset(

@@ -32,15 +32,14 @@ each it does not (a faint defect may miss a repeat now and then; a chance
 outlier drops out at the next miss). The next counted frame finds an
 excursion begun at that in-run change point, worth ``RUN_S`` (one outlier's
 evidence: the run counts once), for every element whose in-run statistic is
-above zero and that had none under way, or one no stronger than that (a
-chance outlier's): a defect that appeared in a time-lapse is dated from the
-repeat that first showed it, even when the frames after the run cannot show
-it (a hot pixel after a night time-lapse, in daylight) or show it the other
-way (a stuck pixel, bright on a dark scene and then dark on a bright one), as
-long as its evidence outweighs their costs. (An excursion stronger than
-``RUN_S`` under way when the run began goes on through it unchanged.) Taken
-so, the step is S <- max(S, RUN_S), with the run's onset wherever the old
-excursion did not already stand above it, which keeps merging exact (below).
+above zero and that had none under way: a defect that appeared in a
+time-lapse is dated from the repeat that first showed it, even when the frames
+after the run cannot show it (a hot pixel after a night time-lapse, in
+daylight) or show it the other way (a stuck pixel, bright on a dark scene and
+then dark on a bright one), as long as its evidence outweighs their costs.
+(An excursion under way when the run began goes on through it unchanged: a
+chance outlier just before a long time-lapse in which a defect appears at
+that very place dates it early.)
 
 Merging (for re-identification, which folds one accumulator into another):
 over a stretch of frames, S is a max-plus affine function of the S it started
@@ -111,8 +110,7 @@ class Excursions:
     def with_pending(self) -> Excursions:
         """The excursions as the next counted frame finds them: those under way, and one
         begun at its in-run change point for each element a run left pending (worth
-        ``RUN_S``, one outlier's evidence: the run counts once, but it tells when), in
-        place of one under way that is no stronger."""
+        ``RUN_S``, one outlier's evidence: the run counts once, but it tells when)."""
         if self.pend_idx.size == 0:
             return self
         idx, s, tail = _with_pending(
@@ -211,21 +209,15 @@ def _note(pend_idx, pend_time, pend_s, shown, now):
 
 @njit(cache=True, nogil=True)
 def _with_pending(live_idx, live_s, live_tail, pend_idx, pend_time, run_s):
-    """The live table with an excursion of ``run_s`` begun at its pending time for each
-    pending element at rest or with no more than ``run_s`` under way (so S becomes
-    max(S, run_s), and the onset is the run's unless the old excursion stands above it:
-    applied from any S, the result is the same whenever it is run_s)."""
+    """The live table with an excursion of ``run_s`` for each pending element at rest."""
     n_live, n_pend = live_idx.size, pend_idx.size
     out_idx, out_s, out_tail = _table(n_live + n_pend)
     i = j = n = 0
     while i < n_live or j < n_pend:
         if j >= n_pend or (i < n_live and live_idx[i] <= pend_idx[j]):
-            if j < n_pend and live_idx[i] == pend_idx[j] and live_s[i] <= run_s:
-                out_idx[n], out_s[n], out_tail[n] = pend_idx[j], run_s, pend_time[j]
-            else:  # (under way above it: the excursion goes on)
-                out_idx[n], out_s[n], out_tail[n] = live_idx[i], live_s[i], live_tail[i]
             if j < n_pend and live_idx[i] == pend_idx[j]:
-                j += 1
+                j += 1  # under way already: the excursion goes on
+            out_idx[n], out_s[n], out_tail[n] = live_idx[i], live_s[i], live_tail[i]
             i += 1
         else:
             out_idx[n], out_s[n], out_tail[n] = pend_idx[j], run_s, pend_time[j]
