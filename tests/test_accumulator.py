@@ -222,7 +222,7 @@ def test_kill_during_saves_leaves_old_or_new_state(tmp_path):
 def _random_evidence(rng, h, w, scene, late=False):
     """A made-up frame's evidence: outliers of all strengths, mixed opportunities; with
     ``late``, also a few elements that have just gone bad."""
-    from hotwatch.core.evidence import FrameEvidence, block_shape
+    from hotwatch.core.evidence import block_shape
 
     bshape = block_shape(h, w)
     sides = []
@@ -235,6 +235,14 @@ def _random_evidence(rng, h, w, scene, late=False):
         z[(rng.random(idx.size) < 0.3) | np.isin(idx, bad)] *= 4  # rare strong ones
         sides.append((idx, z, rng.integers(0, 256, idx.size).astype(np.uint8)))
     opp = [rng.random(bshape) < p for p in (0.9, 0.5, 0.9, 0.3)]
+    return _evidence(h, w, sides, (opp[0], opp[0] & opp[1], opp[2], opp[2] & opp[3]), scene)
+
+
+def _evidence(h, w, sides, opp, scene):
+    """A frame's evidence from its outliers, (flat index, z, value) bright and dark, and
+    where a bright defect could and surely would show, and a dark one."""
+    from hotwatch.core.evidence import FrameEvidence
+
     return FrameEvidence(
         shape=(h, w),
         pos_idx=sides[0][0],
@@ -244,9 +252,9 @@ def _random_evidence(rng, h, w, scene, late=False):
         neg_z=-sides[1][1],
         neg_val=sides[1][2],
         hot_opp=opp[0],
-        hot_clear=opp[0] & opp[1],
+        hot_clear=opp[1],
         dead_opp=opp[2],
-        dead_clear=opp[2] & opp[3],
+        dead_clear=opp[3],
         thumb=np.full((2, 2), scene, np.float16),
         phase=2,
         edge=2,
@@ -342,7 +350,7 @@ def test_a_count_at_its_ceiling_does_not_turn_a_defect_hot():
 def _night_or_day(rng, h, w, hot: int | None, scene: float):
     """A made-up frame's evidence: a few chance outliers either way, every block able to
     show a defect; with ``hot``, that element stands out bright, far."""
-    from hotwatch.core.evidence import FrameEvidence, block_shape
+    from hotwatch.core.evidence import block_shape
 
     sides = []
     for _ in range(2):
@@ -353,22 +361,7 @@ def _night_or_day(rng, h, w, hot: int | None, scene: float):
         z[idx == hot] = 30.0
         sides.append((idx, z, np.full(idx.size, 200, np.uint8)))
     everywhere = np.ones(block_shape(h, w), bool)
-    return FrameEvidence(
-        shape=(h, w),
-        pos_idx=sides[0][0],
-        pos_z=sides[0][1],
-        pos_val=sides[0][2],
-        neg_idx=sides[1][0],
-        neg_z=-sides[1][1],
-        neg_val=sides[1][2],
-        hot_opp=everywhere,
-        hot_clear=everywhere,
-        dead_opp=everywhere,
-        dead_clear=everywhere,
-        thumb=np.full((2, 2), scene, np.float16),
-        phase=2,
-        edge=2,
-    )
+    return _evidence(h, w, sides, (everywhere,) * 4, scene)
 
 
 def test_a_night_only_hot_pixel_is_dated_from_its_first_night():

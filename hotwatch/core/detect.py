@@ -483,7 +483,7 @@ def _jpeg_groups(
         _cell_scores(acc, ev, p),
         ev.pos_sig.astype(np.bool_),
         (ev.pos_sig & ev.neg_sig).astype(np.bool_),
-        (_exposure_bound(rate_lo, rate_hi, c.lo_capped, p) & ev.pos_sig).astype(np.bool_),
+        ev.night.astype(np.bool_),
         np.where(ev.pos_sig, rate_lo, 0.0),
         np.where(ev.pos_sig, rate_hi, 0.0),
         acc.chroma,
@@ -627,8 +627,9 @@ def _onset(
 ) -> datetime | None:
     """The onset time of a defect of this kind (None: not known). ``tail_night``: a hot
     pixel's onset over the long or high-ISO frames alone, given for one that stands out
-    mainly there: between two nights the statistic over all frames lets it fade with
-    every daylight photo that could not show it, so its own onset is that night's."""
+    mainly there; the earlier of the two stands (over all frames, the daylight photos
+    between two nights, which cannot show it, may have let its first night's evidence
+    fade)."""
     if kind is DefectKind.HOT:
         t = min((v for v in (tail_pos, tail_night) if v), default=0)
     elif kind is DefectKind.DEAD:
