@@ -238,6 +238,15 @@ def clean_body(
         found = [(d["x"], d["y"], d["kind"]) for d in cam["defects"]]
         print(f"  {cam['frame']}: {len(found)} {found if found else ''}", end="")
     print()
+    # how near it came: the highest score any pixel reached, against the bar
+    from hotwatch.core.detect import closest_call
+    from hotwatch.state import store
+
+    for path in sorted((home / "accumulators").glob("*.hwacc")):
+        acc = store.load(path)
+        if acc is not None:
+            top, bar = closest_call(acc)
+            print(f"  {acc.kind}: highest score {top:.1f}, the bar {bar:.1f}")
 
 
 def _as_local(t):

@@ -26,6 +26,7 @@ from hotwatch.core.confirm import grow_candidates
 from hotwatch.core.detect import (
     DetectParams,
     candidates,
+    closest_call,
     describe,
     detect,
     least_count,
@@ -72,6 +73,21 @@ def test_finds_planted_defects_and_nothing_else():
     _feed(acc, _roll(40), 1.7e9)
     found = {(d.x, d.y): d.kind.value for d in detect(acc)}
     assert found == {(30, 20): "stuck", (70, 50): "dead", (100, 80): "stuck"}
+
+
+def test_the_closest_call_tells_how_near_a_clean_body_came():
+    """A clean body's highest score stays under the bar; a body with defects reaches it with
+    the strongest (the benchmark prints this for its clean body)."""
+    rng = np.random.default_rng(4)
+    clean = Accumulator(H, W, "raw")
+    _feed(clean, [_frame(rng, f) for f in range(40)], 1.7e9)
+    assert detect(clean) == [] and closest_call(clean)[0] == 0  # none has min_weight
+    top, bar = closest_call(clean, DetectParams(min_weight=2))
+    assert 0 < top < bar
+    acc = Accumulator(H, W, "raw")
+    _feed(acc, _roll(40), 1.7e9)
+    top, bar = closest_call(acc)
+    assert top >= bar and top >= max(d.score for d in detect(acc)) - 0.01
 
 
 def test_merge_equals_sequential():

@@ -145,6 +145,23 @@ def _ratio(acc: Accumulator, p: DetectParams) -> float:
     return p.ratio + p.ratio_per_decade * max(0.0, np.log10(acc.height * acc.width / 1e5))
 
 
+def closest_call(acc: Accumulator, params: DetectParams | None = None) -> tuple[float, float]:
+    """The highest score any element with ``min_weight`` of evidence reached (either side,
+    or both together), and the bar a score must reach: how far a body stays from a report.
+    Why: a clean body's zero reports say nothing of how near it came; this says whether a
+    longer or stranger roll would be likely to cry wolf."""
+    p = params or DetectParams()
+    total = acc.counts("pos") + acc.counts("neg")
+    cand = np.flatnonzero(total >= least_count(p))
+    bar = _ratio(acc, p)
+    if cand.size == 0:
+        return 0.0, bar
+    ys, xs = np.divmod(cand, acc.width)
+    pos_lo, pos_hi, neg = _weights_at(acc, cand)
+    sig = _significance(acc, pos_lo + pos_hi, neg, ys // BLOCK, xs // BLOCK, p)
+    return float(np.max([sig.pos_score, sig.neg_score, sig.both_score])), bar
+
+
 def describe(
     acc: Accumulator, indices: np.ndarray, params: DetectParams | None = None
 ) -> list[Defect]:
@@ -287,6 +304,7 @@ class _Significance(NamedTuple):
     score: np.ndarray  #: of the significant side, or of the stronger one when neither is
     pos_score: np.ndarray
     neg_score: np.ndarray
+    both_score: np.ndarray  #: of the two sides together (0 where one side has nothing)
 
 
 def _significance(
@@ -312,11 +330,11 @@ def _significance(
     # A stuck pixel stands out both ways (bright on dark scenes, dark on bright
     # ones): its evidence adds up across the two sides.
     nulls = (a["null_pos"][by, bx] + a["null_neg"][by, bx]) / per + p.null_floor
-    both_score = (pos_c + neg_c) / nulls
-    both = (pos_c > 0) & (neg_c > 0) & (pos_c + neg_c >= p.min_weight) & (both_score >= ratio)
+    both_score = np.where((pos_c > 0) & (neg_c > 0), (pos_c + neg_c) / nulls, 0.0)
+    both = (pos_c + neg_c >= p.min_weight) & (both_score >= ratio)
     both &= ~(pos_sig | neg_sig)
     score = np.where(both, both_score, score)
-    return _Significance(pos_sig | both, neg_sig | both, score, pos_score, neg_score)
+    return _Significance(pos_sig | both, neg_sig | both, score, pos_score, neg_score, both_score)
 
 
 def _classify(
