@@ -37,9 +37,11 @@ from pathlib import Path
 
 import numpy as np
 
+from hotwatch.core.detect import closest_call
 from hotwatch.io import frames
 from hotwatch.sim import camsim
 from hotwatch.sim.scoring import score
+from hotwatch.state import store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -239,9 +241,6 @@ def clean_body(
         print(f"  {cam['frame']}: {len(found)} {found if found else ''}", end="")
     print()
     # how near it came: the highest score any pixel reached, against the bar
-    from hotwatch.core.detect import closest_call
-    from hotwatch.state import store
-
     for path in sorted((home / "accumulators").glob("*.hwacc")):
         acc = store.load(path)
         if acc is not None:

@@ -94,8 +94,7 @@ def detect(
 def candidates(acc: Accumulator, params: DetectParams | None = None) -> np.ndarray:
     """Elements whose evidence is significant either way: the only ones detection takes."""
     p = params or DetectParams()
-    total = acc.counts("pos") + acc.counts("neg")
-    return significant(acc, np.flatnonzero(total >= least_count(p)), p)
+    return significant(acc, _with_min_weight(acc, p), p)
 
 
 def significant(acc: Accumulator, cand: np.ndarray, p: DetectParams) -> np.ndarray:
@@ -108,10 +107,21 @@ def significant(acc: Accumulator, cand: np.ndarray, p: DetectParams) -> np.ndarr
     a clean 0.3 MP body: 110 ms a photo by the end, against 5 at the start).
     """
     cand = np.asarray(cand, dtype=np.int64)
-    ys, xs = np.divmod(cand, acc.width)
-    pos_lo, pos_hi, neg = _weights_at(acc, cand)
-    sig = _significance(acc, pos_lo + pos_hi, neg, ys // BLOCK, xs // BLOCK, p)
+    sig = _significance_at(acc, cand, p)
     return cand[sig.pos | sig.neg]
+
+
+def _with_min_weight(acc: Accumulator, p: DetectParams) -> np.ndarray:
+    """The elements with ``min_weight`` of evidence, both sides together."""
+    total = acc.counts("pos") + acc.counts("neg")
+    return np.flatnonzero(total >= least_count(p))
+
+
+def _significance_at(acc: Accumulator, elements: np.ndarray, p: DetectParams) -> _Significance:
+    """:func:`_significance` of the counts of these flat indices, each in its own block."""
+    ys, xs = np.divmod(elements, acc.width)
+    pos_lo, pos_hi, neg = _weights_at(acc, elements)
+    return _significance(acc, pos_lo + pos_hi, neg, ys // BLOCK, xs // BLOCK, p)
 
 
 def least_count(params: DetectParams) -> int:
@@ -151,14 +161,10 @@ def closest_call(acc: Accumulator, params: DetectParams | None = None) -> tuple[
     Why: a clean body's zero reports say nothing of how near it came; this says whether a
     longer or stranger roll would be likely to cry wolf."""
     p = params or DetectParams()
-    total = acc.counts("pos") + acc.counts("neg")
-    cand = np.flatnonzero(total >= least_count(p))
-    bar = _ratio(acc, p)
+    cand, bar = _with_min_weight(acc, p), _ratio(acc, p)
     if cand.size == 0:
         return 0.0, bar
-    ys, xs = np.divmod(cand, acc.width)
-    pos_lo, pos_hi, neg = _weights_at(acc, cand)
-    sig = _significance(acc, pos_lo + pos_hi, neg, ys // BLOCK, xs // BLOCK, p)
+    sig = _significance_at(acc, cand, p)
     return float(np.max([sig.pos_score, sig.neg_score, sig.both_score])), bar
 
 
@@ -524,8 +530,7 @@ def _cell_scores(acc: Accumulator, ev: _Evidence, p: DetectParams) -> np.ndarray
     inside = (oy < acc.height) & (ox < acc.width)
     others = inside & ~((oy == ev.ys[:, None]) & (ox == ev.xs[:, None]))
     oy, ox = np.where(inside, oy, 0), np.where(inside, ox, 0)
-    pos_lo, pos_hi, neg = _weights_at(acc, (oy * acc.width + ox).ravel())
-    sig = _significance(acc, pos_lo + pos_hi, neg, (oy // BLOCK).ravel(), (ox // BLOCK).ravel(), p)
+    sig = _significance_at(acc, (oy * acc.width + ox).ravel(), p)
     side = np.where(
         ev.pos_sig[:, None], sig.pos_score.reshape(oy.shape), sig.neg_score.reshape(oy.shape)
     )
@@ -563,6 +568,7 @@ def _group(
     n = order.size
     owner = np.full(n, -2, np.int64)  # -2: not yet taken
     leaders = np.empty(n, np.int64)
+    own = np.zeros(n, np.bool_)  # of the ones not yet taken: a defect of its own beside i
     found = 0
     for k in range(n):
         i = order[k]
@@ -570,7 +576,6 @@ def _group(
             continue
         owner[i] = found
         leaders[found] = i
-        own = np.zeros(n, np.bool_)
         total = cell_score[i]  # the defect's evidence: its chroma cell's and its members'
         for m in range(n):
             if owner[m] != -2:
