@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -202,6 +203,58 @@ def test_format_4_loads_without_the_night_onsets(tmp_path, monkeypatch):
     assert back.counted == acc.counted + 4
 
 
+def _coloured_roll(n: int, seed: int = 0) -> list:
+    """JPEG evidence of ``n`` frames: element 7 stands out in green in every one, element
+    9 in red, element 11 in green or blue by turns, and chance outliers anywhere."""
+    rng = np.random.default_rng(seed)
+    opp = np.ones((2, 2), bool)
+    out = []
+    for i in range(n):
+        chance = rng.choice(np.arange(20, 900), 6, replace=False)
+        idx = np.concatenate([[7, 9, 11], np.sort(chance)])
+        chan = np.concatenate([[1, 0, 1 + i % 2], rng.integers(0, 3, 6)]).astype(np.uint8)
+        z = np.full(idx.size, 20.0, np.float32)
+        bright = (idx, z, np.full(idx.size, 200, np.uint8))
+        dark = (np.empty(0, np.int64), np.empty(0, np.float32), np.empty(0, np.uint8))
+        out.append(_evidence(32, 32, [bright, dark], (opp,) * 4, 0.1 + 0.8 * (i % 2), chan))
+    return out
+
+
+def test_a_jpeg_keeps_which_colour_each_pixel_stood_out_in(tmp_path, monkeypatch):
+    """Of each JPEG pixel's bright evidence, the share that stood out in green is kept, and
+    saved; read from an accumulator older than that, or fed evidence that did not say, it
+    is not known (-1), never taken as zero."""
+    acc = Accumulator(32, 32, "jpeg")
+    for i, ev in enumerate(_coloured_roll(40)):
+        acc.update(ev, 1.7e9 + 100 * i, 100.0, i.to_bytes(16, "big"))
+    share = acc.green_share(np.array([7, 9, 11]))
+    assert share[:2].tolist() == [1.0, 0.0] and share[2] == pytest.approx(0.5, abs=0.05)
+    assert acc.green_share(np.array([1000])).tolist() == [-1.0]  # never stood out bright
+    back = Accumulator.from_bytes(acc.to_bytes())
+    assert back.green_whole
+    np.testing.assert_array_equal(
+        back.green_share(np.arange(32 * 32)), acc.green_share(np.arange(32 * 32))
+    )
+    assert Accumulator(32, 32, "raw").green_share(np.array([7])).tolist() == [-1.0]
+    # format 5 kept no colours: such a file loads with them unknown, and goes on so
+    full = Accumulator.state
+    monkeypatch.setattr(
+        Accumulator, "state", lambda self: {k: v for k, v in full(self).items() if k != "green"}
+    )
+    path = tmp_path / "old.hwacc"
+    path.write_bytes(with_format_version(acc.to_bytes(), 5))
+    monkeypatch.setattr(Accumulator, "state", full)
+    old = store.load(path)
+    assert old is not None and not old.green_whole
+    assert old.green_share(np.array([7, 9])).tolist() == [-1.0, -1.0]
+    old.update(_coloured_roll(1, seed=3)[0], 1.8e9, 100.0, b"x" * 16)
+    assert old.green_share(np.array([7])).tolist() == [-1.0]
+    # evidence that does not say which colour: from then on, not known
+    ev = _coloured_roll(1, seed=4)[0]
+    acc.update(dataclasses.replace(ev, pos_chan=None), 1.9e9, 100.0, b"y" * 16)
+    assert acc.green_share(np.array([7])).tolist() == [-1.0]
+
+
 def test_kill_during_saves_leaves_old_or_new_state(tmp_path):
     """SIGKILL a process that saves in a loop: what is on disk always loads."""
     path = tmp_path / "acc.hwacc"
@@ -251,12 +304,14 @@ def _random_evidence(rng, h, w, scene, late=False):
         z[(rng.random(idx.size) < 0.3) | np.isin(idx, bad)] *= 4  # rare strong ones
         sides.append((idx, z, rng.integers(0, 256, idx.size).astype(np.uint8)))
     opp = [rng.random(bshape) < p for p in (0.9, 0.5, 0.9, 0.3)]
-    return _evidence(h, w, sides, (opp[0], opp[0] & opp[1], opp[2], opp[2] & opp[3]), scene)
+    chan = rng.integers(0, 3, sides[0][0].size).astype(np.uint8)
+    return _evidence(h, w, sides, (opp[0], opp[0] & opp[1], opp[2], opp[2] & opp[3]), scene, chan)
 
 
-def _evidence(h, w, sides, opp, scene):
+def _evidence(h, w, sides, opp, scene, chan=None):
     """A frame's evidence from its outliers, (flat index, z, value) bright and dark, and
-    where a bright defect could and surely would show, and a dark one."""
+    where a bright defect could and surely would show, and a dark one (``chan``: the
+    channel of each bright one, in an RGB frame)."""
     from hotwatch.core.evidence import FrameEvidence
 
     return FrameEvidence(
@@ -274,11 +329,13 @@ def _evidence(h, w, sides, opp, scene):
         thumb=np.full((2, 2), scene, np.float16),
         phase=2,
         edge=2,
+        pos_chan=chan,
     )
 
 
+@pytest.mark.parametrize("kind", ["raw", "jpeg"])
 @pytest.mark.parametrize("seed", range(6))
-def test_merge_equals_sequential_on_random_streams(seed):
+def test_merge_equals_sequential_on_random_streams(seed, kind):
     """Random evidence with runs (repeat frames) everywhere, cut after a run: every array
     of the merged accumulator, onset tables included, equals the one fed everything."""
     rng = np.random.default_rng(seed)
@@ -294,7 +351,7 @@ def test_merge_equals_sequential_on_random_streams(seed):
         ei = float(rng.choice([10.0, 100.0, 3000.0]))
         ev = _random_evidence(rng, h, w, scene, late=i >= 37)  # going bad in the run
         frames.append((ev, t, ei, i.to_bytes(16, "big")))
-    seq, a, b = (Accumulator(h, w, "raw") for _ in range(3))
+    seq, a, b = (Accumulator(h, w, kind) for _ in range(3))
     for i, (ev, t, ei, digest) in enumerate(frames):
         seq.update(ev, t, ei, digest)
         (a if i < 40 else b).update(ev, t, ei, digest)
@@ -302,6 +359,8 @@ def test_merge_equals_sequential_on_random_streams(seed):
     merged = a.merge(b)
     for name, arr in seq.state().items():
         np.testing.assert_array_equal(merged.state()[name], arr, err_msg=name)
+    if kind == "jpeg":
+        assert merged.green_whole and merged.arrays["green"].any()
     assert (merged.frames, merged.counted) == (seq.frames, seq.counted)
 
 

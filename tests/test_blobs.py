@@ -10,8 +10,9 @@ from hotwatch.core.detect import DetectParams, _group, _GroupParams, detect
 
 
 def _statement(
-    order, ys, xs, score, cell_score, bright, both, dark_current, rates, chroma, p: DetectParams
-):
+    order, ys, xs, score, cell_score, bright, both, dark_current, rates, green, chroma,
+    p: DetectParams,
+):  # fmt: skip
     """Strongest first, each candidate not yet taken is a defect; it takes the weaker ones
     of its polarity in its chroma cell, or right beside it (within ``split_radius``, under
     ``split_ratio`` of its score), as its own, and the much weaker ones (under
@@ -19,7 +20,9 @@ def _statement(
     ones beside the cell, together) within ``echo_radius`` or in its MCU, give or take a
     pixel, as echoes;
     but not a bright one that stood out mainly in long or high-ISO frames beside one that
-    stood out dark or both ways, and, outside its chroma cell and of its polarity, not a
+    stood out dark or both ways, nor a bright one right beside a bright one whose share of
+    evidence in green differs from its own by ``colour_gap`` (both known), and, outside its
+    chroma cell and of its polarity, not a
     bright one that stood out over ``apart_ratio`` times as often in one kind of frame (at
     ``apart_rate`` or more), nor one two pixels away in a row, column or diagonal at least
     as strong as the pixel midway, standing out the same way."""
@@ -34,6 +37,9 @@ def _statement(
         cell = (xs // chroma[0] == xs[i] // chroma[0]) & (ys // chroma[1] == ys[i] // chroma[1])
         near = (dy <= p.split_radius) & (dx <= p.split_radius) & (score < p.split_ratio * score[i])
         own = dark_current & (both[i] | ~bright[i])
+        known = (green >= 0) & (green[i] >= 0)
+        colour = known & (np.abs(green - green[i]) >= p.colour_gap)
+        own |= (np.maximum(dy, dx) == 1) & bright & bright[i] & colour
         kin = ~cell & (bright == bright[i])
         apart = (rate_lo >= p.apart_rate) & (rate_lo > p.apart_ratio * rate_lo[i])
         apart |= (rate_hi >= p.apart_rate) & (rate_hi > p.apart_ratio * rate_hi[i])
@@ -69,16 +75,18 @@ def _in_cells(ys, xs, score, bright, chroma) -> np.ndarray:
 
 
 def _grouped(
-    order, ys, xs, score, bright, both, dark_current, rates=None, chroma=(2, 1), cell_score=None
-):
-    """The compiled grouping with the default thresholds (no bright evidence by rate; no
-    evidence in the chroma cells but the candidates')."""
+    order, ys, xs, score, bright, both, dark_current, rates=None, chroma=(2, 1), cell_score=None,
+    green=None,
+):  # fmt: skip
+    """The compiled grouping with the default thresholds (no bright evidence by rate, no
+    colour known; no evidence in the chroma cells but the candidates')."""
     n = order.size
     rate_lo, rate_hi = rates if rates is not None else (np.zeros(n), np.zeros(n))
     cells = _in_cells(ys, xs, score, bright, chroma) if cell_score is None else cell_score
+    green = np.full(n, -1.0) if green is None else np.asarray(green, np.float64)
     return _group(
-        order, ys, xs, score, cells, bright, both, dark_current, rate_lo, rate_hi, chroma,
-        _GroupParams.of(DetectParams()),
+        order, ys, xs, score, cells, bright, both, dark_current, rate_lo, rate_hi, green,
+        chroma, _GroupParams.of(DetectParams()),
     )  # fmt: skip
 
 
@@ -95,15 +103,16 @@ def test_compiled_grouping_follows_the_rule(seed, chroma):
         dark_current = bright & (rng.random(n) < 0.3)
         both = bright & (rng.random(n) < 0.3)
         rates = tuple(np.where(bright, np.round(rng.exponential(0.3, n), 2), 0.0) for _ in "lh")
+        green = np.where(rng.random(n) < 0.2, -1.0, np.round(rng.random(n), 1))
         # the cell's evidence: the candidates' own, and some more beside them, unnoticed
         cell_score = _in_cells(ys, xs, score, bright, chroma)
         cell_score += rng.uniform(0, 20, n) * (chroma[0] * chroma[1] > 1)
         order = np.argsort(-score, kind="stable")
         leaders, owner = _grouped(
-            order, ys, xs, score, bright, both, dark_current, rates, chroma, cell_score
+            order, ys, xs, score, bright, both, dark_current, rates, chroma, cell_score, green
         )
         want_leaders, want_owner = _statement(
-            order, ys, xs, score, cell_score, bright, both, dark_current, rates, chroma, p
+            order, ys, xs, score, cell_score, bright, both, dark_current, rates, green, chroma, p
         )
         assert leaders.tolist() == want_leaders
         np.testing.assert_array_equal(owner, want_owner)
@@ -168,6 +177,35 @@ def test_a_bright_neighbour_showing_where_the_defect_does_not_is_its_own(lo, hi,
     # within one chroma cell the JPEG keeps one colour for both: never apart by rates
     leaders, _ = _grouped(order, ys - 1, xs, score, bright, no, no, rates, chroma=(2, 2))
     assert leaders.tolist() == [0]
+
+
+@pytest.mark.parametrize(("green", "apart"), [
+    ((0.78, 0.02), True),  # a green photosite's defect beside a blue one's (10 MP roll)
+    ((0.94, 0.0), True),
+    ((0.44, 0.21), False),  # one chroma cell's colours, a quality-80 JPEG: no sign
+    ((0.99, 0.95), False),  # a green defect's peak, placed one pixel over
+    ((0.9, -1.0), False),  # not known (read from an older accumulator)
+])  # fmt: skip
+@pytest.mark.parametrize("dy", [0, 1])
+def test_a_bright_neighbour_of_another_colour_is_its_own(green, apart, dy):
+    """Two bright pixels side by side, or diagonally, whose evidence stood out in different
+    colours are two photosites: a demosaiced defect's peak keeps its photosite's colour
+    where some frames place it one pixel over (green shares the simulated rolls gave: hot
+    pixels side by side on a Bayer sensor, one green and one red or blue, and a chroma cell
+    of a quality-80 JPEG); of one colour, or not known, the weaker is the stronger's peak."""
+    ys, xs = np.array([109, 109 + dy]), np.array([382, 381])
+    score = np.array([57.9, 50.3])
+    bright = np.ones(2, bool)
+    order = np.argsort(-score, kind="stable")
+    no = np.zeros(2, bool)
+    leaders, owner = _grouped(order, ys, xs, score, bright, no, no, green=green)
+    assert leaders.tolist() == ([0, 1] if apart else [0])
+    assert owner.tolist() == ([0, 1] if apart else [0, 0])
+    # farther, colour is no sign: a much weaker one there is an echo whatever its colour
+    # (the demosaic and the colour matrix put a defect into the other channels around it)
+    weak = np.array([57.9, 20.0])
+    _, owner = _grouped(order, ys, xs - [0, 1], weak, bright, no, no, green=green)
+    assert owner.tolist() == [0, -1]
 
 
 @pytest.mark.parametrize(("between", "apart"), [(12.1, True), (13.0, False), (None, False)])

@@ -16,6 +16,9 @@ a hit and the check of its total then touch one cache line, not four arrays):
   byte and highest in the high byte (a stuck pixel reads one value whatever
   the scene);
 
+and, in a JPEG, the weighted count of the bright outliers that stood out in the green
+channel (``green``: a JPEG pixel mixes the photosites around it, and which colour its
+evidence is in tells a green photosite's defect from a red or blue one's beside it);
 and per side (bright, dark) the excursions of the change-point statistic that
 dates an onset, and a third over the long or high-ISO frames alone ("hi"): a hot
 pixel that shows only in night photos is missing from every daylight photo between
@@ -56,14 +59,15 @@ from hotwatch.core.kernels import divmod_by
 from hotwatch.core.model import DefectKind
 from hotwatch.core.onset import Excursions
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 #: formats this hotwatch reads: format 2 counted whole weights, and its counts are
 #: converted to quarters as it loads (what it lacks, the fractions of the frames it
 #: absorbed, is lost; nothing else changes); a RAW accumulator of format 3 reads as it is
 #: (its edges simply have no evidence yet); formats before 5 kept no onset statistic over
 #: the long or high-ISO frames alone, which starts empty (it dates from the next such
-#: frames). Older formats are rebuilt (hotwatch.pipeline.rebuild).
-READS = (2, 3, 4, 5)
+#: frames); before 6 a JPEG's green counts were not kept, and they start at zero, known
+#: to be incomplete. Older formats are rebuilt (hotwatch.pipeline.rebuild).
+READS = (2, 3, 4, 5, 6)
 #: the first format whose JPEG evidence this hotwatch can use: before it, a JPEG frame
 #: counted every pixel of a defect's smear, since then only the peak
 JPEG_READS_FROM = 4
@@ -129,6 +133,9 @@ class Accumulator:
     #: kept here, not only in the catalogue, so that what is reported never depends
     #: on when checkpoints fell or whether the process was killed in between
     confirmed: dict[int, tuple[float, float | None, DefectKind]] = field(default_factory=dict)
+    #: JPEG: ``green`` holds every bright outlier's channel (not when it was read from an
+    #: older format, or fed evidence that did not say)
+    green_whole: bool = True
     _absorbed_set: set[bytes] = field(default_factory=set, repr=False)
 
     def __post_init__(self) -> None:
@@ -142,6 +149,8 @@ class Accumulator:
         for name, dtype in _BLOCK_ARRAYS.items():
             if name not in self.arrays:
                 self.arrays[name] = np.zeros(bshape, dtype=dtype)
+        if self.kind == "jpeg" and "green" not in self.arrays:
+            self.arrays["green"] = np.zeros(shape, dtype=np.uint16)
         for side in ONSETS:
             self.onsets.setdefault(side, Excursions.empty())
         self._absorbed_set = set(self.absorbed)
@@ -265,7 +274,28 @@ class Accumulator:
         # the value range over clear outliers only: one chance outlier of a healthy
         # pixel before it got stuck must not make its one value look like many
         clear = ONSET_WEIGHT * WEIGHT_STEPS
+        if side == "pos" and self.kind == "jpeg":
+            self._count_green(ev, idx, weights)
         return _scatter(idx, weights, val, self.records(), field, clear, watch)
+
+    def _count_green(self, ev: FrameEvidence, idx: np.ndarray, weights: np.ndarray) -> None:
+        """Add the weights of the bright outliers that stood out in the green channel."""
+        if ev.pos_chan is None:
+            self.green_whole = False
+            return
+        green = (ev.pos_chan == 1) & (weights > 0)
+        at, flat = idx[green], self.arrays["green"].reshape(-1)
+        flat[at] = np.minimum(flat[at].astype(np.int64) + weights[green], CEILING)
+
+    def green_share(self, at: np.ndarray) -> np.ndarray:
+        """JPEG: of each element's bright evidence (at flat indices), the share that stood
+        out in the green channel; -1 where that is not known (no bright evidence, or green
+        counts not kept for all of it)."""
+        if self.kind != "jpeg" or not self.green_whole:
+            return np.full(np.shape(at), -1.0)
+        bright = self.field(POS_LO, at).astype(np.float64) + self.field(POS_HI, at)
+        green = self.arrays["green"].reshape(-1)[at]
+        return np.where(bright > 0, green / np.maximum(bright, 1.0), -1.0)
 
     def records(self) -> np.ndarray:
         """The element records as (elements, 4): a view, indexed by flat index."""
@@ -314,6 +344,9 @@ class Accumulator:
         high = np.maximum(ea[..., RANGE] >> 8, eb[..., RANGE] >> 8)
         elements[..., RANGE] = low | (high << 8)
         out["elements"] = elements
+        if "green" in a:
+            out["green"] = np.minimum(a["green"].astype(np.uint32) + b["green"], CEILING)
+            out["green"] = out["green"].astype(np.uint16)
         for name in _BLOCK_ARRAYS:
             out[name] = a[name] + b[name]  # uint32: 4 billion frames before they wrap
         onsets = {
@@ -343,6 +376,7 @@ class Accumulator:
             last_thumb=later.last_thumb if later.last_thumb is not None else self.last_thumb,
             absorbed=self.absorbed + later.absorbed,
             confirmed={**later.confirmed, **self.confirmed},  # the earlier confirmation wins
+            green_whole=self.green_whole and later.green_whole,
         )
 
     # -- persistence -----------------------------------------------------------
@@ -371,6 +405,7 @@ class Accumulator:
             "thumb": None if self.last_thumb is None else list(self.last_thumb.shape),
             "absorbed": len(self.absorbed),
             "confirmed": sorted([i, t, o, k.value] for i, (t, o, k) in self.confirmed.items()),
+            "green_whole": self.green_whole,
         }
         comp = zstandard.ZstdCompressor(level=1).compressobj()
         chunks = [comp.compress(_encode(n, a)) for n, a in state.items()]
@@ -440,6 +475,7 @@ class Accumulator:
             last_thumb=thumb,
             absorbed=absorbed,
             confirmed=confirmed,
+            green_whole=bool(meta.get("green_whole", False)) and "green" in state,
         )
 
     def nbytes(self) -> int:

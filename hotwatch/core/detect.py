@@ -58,6 +58,17 @@ class DetectParams:
     #: long/high-ISO, frames over this many times as often as it did is a defect of its own
     apart_ratio: float = 1.5
     apart_rate: float = 0.1  #: ... counting only a rate of this much weight per frame or more
+    #: JPEG: a bright neighbour right beside a bright defect is one of its own when the
+    #: shares of their bright evidence that stood out in green differ by this much (a
+    #: green photosite beside a red or blue one: one photosite's peak keeps its colour where
+    #: some frames place it one pixel over). Measured on the benchmark's rolls (quality
+    #: 75-92): side-by-side pairs of two colours differ by 0.34-0.99; at 0.2 and under,
+    #: one defect's pixels begin to split
+    colour_gap: float = 0.3
+    #: ... each share taken from this much bright evidence at least (weights): from a dozen
+    #: outliers it is too rough (a demosaiced defect puts some into other channels: weak
+    #: neighbours of 14-19 weights split off strong defects at a gap of 0.3-1.0)
+    colour_weight: float = 24.0
     #: RAW: a weaker opposite-polarity neighbour is a shade only under this share of its
     #: score (shades measured: 0.07-0.18 in the benchmark's rolls, up to 0.27 beside a
     #: photosite stuck at white in 30 frames of tests/test_accumulator.py's roll; hot
@@ -479,12 +490,15 @@ def _jpeg_groups(
     one). A defect farther away, in another MCU, is one of its own however weak.
 
     A neighbour that stands out nearly as often is a defect of its own, and so is one
-    that shows where this one does not:
+    that shows where this one does not, or in another colour:
 
     * a bright one that stood out mainly in long or high-ISO frames (dark current's
       signature) beside a dead or stuck one (standing out both ways): those show
       whatever the exposure, a dead pixel on lit scenes and a stuck one on any, and
       their smear and ring only where they show;
+    * a bright one right beside a bright one (a row, column or diagonal away) whose
+      evidence stood out in green in a share ``colour_gap`` away from this one's (each of
+      ``colour_weight`` at least): a green photosite beside a red or blue one;
     * outside the chroma cell, a bright one that stood out in ordinary frames, or in
       long or high-ISO ones, over ``apart_ratio`` times as often as this one (no echo
       or displaced peak can);
@@ -510,6 +524,7 @@ def _jpeg_groups(
         ev.night.astype(np.bool_),
         np.where(ev.pos_sig, rate_lo, 0.0),
         np.where(ev.pos_sig, rate_hi, 0.0),
+        np.where(c.pos_lo + c.pos_hi >= p.colour_weight, acc.green_share(ev.cand), -1.0),
         acc.chroma,
         _GroupParams.of(p),
     )
@@ -546,24 +561,27 @@ class _GroupParams(NamedTuple):
     echo_ratio: float
     apart_ratio: float
     apart_rate: float
+    colour_gap: float
 
     @classmethod
     def of(cls, p: DetectParams) -> _GroupParams:
         return cls(
             p.split_radius, p.split_ratio, p.echo_radius, p.echo_ratio,
-            p.apart_ratio, p.apart_rate,
+            p.apart_ratio, p.apart_rate, p.colour_gap,
         )  # fmt: skip
 
 
 @njit(cache=True, nogil=True)
 def _group(
-    order, ys, xs, score, cell_score, bright, both, dark_current, rate_lo, rate_hi, chroma, g
-):
+    order, ys, xs, score, cell_score, bright, both, dark_current, rate_lo, rate_hi, green,
+    chroma, g,
+):  # fmt: skip
     """The loop of :func:`_jpeg_groups`, compiled: it runs after every JPEG frame
     (``both``: which stood out both ways, as a stuck pixel does; ``dark_current``: which
     stood out bright mainly in long or high-ISO frames; ``rate_*``: bright evidence per
-    ordinary / long or high-ISO frame, 0 for the dark ones; ``g``: a _GroupParams)."""
-    split_r, split_ratio, echo_r, echo_ratio, apart_ratio, apart_rate = g
+    ordinary / long or high-ISO frame, 0 for the dark ones; ``green``: the share of the
+    bright evidence that stood out in green, -1 where not known; ``g``: a _GroupParams)."""
+    split_r, split_ratio, echo_r, echo_ratio, apart_ratio, apart_rate, colour_gap = g
     cx, cy = chroma
     n = order.size
     owner = np.full(n, -2, np.int64)  # -2: not yet taken
@@ -587,6 +605,8 @@ def _group(
             # displaced peak and ring: a bright excess beside it seen mainly in long or
             # high-ISO frames is dark current of its own
             own[m] = dark_current[m] and (both[i] or not bright[i])
+            if max(dy, dx) == 1 and bright[m] and bright[i]:
+                own[m] |= _other_colour(green[m], green[i], colour_gap)
             if not cell and bright[m] == bright[i]:
                 own[m] |= _shows_apart(m, i, rate_lo, rate_hi, apart_ratio, apart_rate)
                 if max(dy, dx) == 2:
@@ -619,6 +639,12 @@ def in_blob(y, x, yi, xi, cx, cy, halo):
     w, h = 8 * cx, 8 * cy
     x0, y0 = (xi // w) * w, (yi // h) * h
     return x0 - 1 <= x <= x0 + w and y0 - 1 <= y <= y0 + h
+
+
+@njit(cache=True, nogil=True)
+def _other_colour(a, b, gap):
+    """Whether two green shares (-1: not known) say two photosites of different colours."""
+    return a >= 0 and b >= 0 and abs(a - b) >= gap
 
 
 @njit(cache=True, nogil=True)

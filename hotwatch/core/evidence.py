@@ -52,7 +52,8 @@ class FrameEvidence:
     opportunities, for the null rates and the onset costs); ``hot_clear``/
     ``dead_clear`` where it could not have failed to show (so not showing is
     strong evidence of health); ``thumb`` a small brightness map used to
-    recognise bursts and tripod runs.
+    recognise bursts and tripod runs. ``pos_chan``: in an RGB frame, the channel each
+    bright outlier stood out in (0, 1, 2: red, green, blue).
     """
 
     shape: tuple[int, int]
@@ -70,6 +71,7 @@ class FrameEvidence:
     phase: int  #: period of the recurring-artefact grid (8 for JPEG, the CFA size for RAW)
     edge: int  #: rows and columns at each edge judged against one-sided neighbours
     chroma: tuple[int, int] = (1, 1)  #: JPEG: pixels per chroma sample (see model.Frame)
+    pos_chan: np.ndarray | None = None  #: None: not an RGB frame, or not known
 
     @property
     def blocks(self) -> tuple[int, int]:
@@ -106,7 +108,7 @@ def extract(
     height, width = data.shape[:2]
     grid = Grid.of(data, cfa, white)
     scale = _Scale.of(np.asarray(black) / 2**grid.shift, white / 2**grid.shift, cfa)
-    stats, (pos_idx, pos_z, pos_val), (neg_idx, neg_z, neg_val) = _frame_pass(grid, scale)
+    stats, (pos_idx, pos_z, pos_val, pos_chan), (neg_idx, neg_z, neg_val) = _frame_pass(grid, scale)
     blocks = _judge(stats, scale)
     return FrameEvidence(
         shape=(height, width),
@@ -124,6 +126,7 @@ def extract(
         phase=8 if cfa is None else int(np.asarray(cfa).shape[0]),
         edge=grid.border,
         chroma=chroma,
+        pos_chan=pos_chan if data.ndim == 3 and data.shape[2] == 3 else None,
     )
 
 

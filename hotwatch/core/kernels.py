@@ -227,9 +227,10 @@ def frame_pass(
     Returns the statistics (|resid2| sum and count, level2 max, min, sum and
     count, per block row, block column and channel), sigma, and the outliers
     as flat pixel indices, z (resid2 x 1 / sigma, in float32) and own value on
-    a 0-255 scale, bright and dark apart, in pixel order. A pixel out in several channels
-    keeps its most deviant one, of either sign. The last value is False when
-    more than ``cap`` outliers were found (the caller retries with room for more).
+    a 0-255 scale, bright and dark apart, in pixel order, and the bright ones' channel. A
+    pixel out in several channels keeps its most deviant one, of either sign. The last
+    value is False when more than ``cap`` outliers were found (the caller retries with room
+    for more).
 
     Why the passes are compiled for 16-bit rows only, and an 8-bit frame is widened a
     few block rows at a time into a small buffer (:func:`_widen`, the only code compiled
@@ -253,6 +254,7 @@ def frame_pass(
     )
     found = (
         np.empty(cap, np.int64), np.empty(cap, np.float32), np.empty(cap, np.uint8),
+        np.empty(cap, np.uint8),  # the channel of each bright outlier
         np.empty(cap, np.int64), np.empty(cap, np.float32), np.empty(cap, np.uint8),
         np.zeros(2, np.int64),  # bright and dark outliers so far
     )  # fmt: skip
@@ -284,9 +286,9 @@ def frame_pass(
                                    found, ring)  # fmt: skip
             if not complete:
                 break
-    pos_idx, pos_z, pos_val, neg_idx, neg_z, neg_val, n = found
+    pos_idx, pos_z, pos_val, pos_ch, neg_idx, neg_z, neg_val, n = found
     k_pos, k_neg = (n[0], n[1]) if complete else (0, 0)
-    pos = (pos_idx[:k_pos].copy(), pos_z[:k_pos].copy(), pos_val[:k_pos].copy())
+    pos = tuple(a[:k_pos].copy() for a in (pos_idx, pos_z, pos_val, pos_ch))
     neg = (neg_idx[:k_neg].copy(), neg_z[:k_neg].copy(), neg_val[:k_neg].copy())
     return stats, pos, neg, complete
 
@@ -308,7 +310,7 @@ def _block_rows(v, y0, h, b0, b1, offs, p, r, c_n, edge, rules, stats, found, ri
     e_ptr, e_col, e_off = edge
     hit_z, noise_per_abs, floor, bright2, dark2, black, span = rules
     abs_sum, abs_n, lmax, lmin, lsum, ln, sigma = stats
-    pos_idx, pos_z, pos_val, neg_idx, neg_z, neg_val, n = found
+    pos_idx, pos_z, pos_val, pos_ch, neg_idx, neg_z, neg_val, n = found
     ring_lvl, ring_res, ready, ring_hi, ring_lo = ring
     wc = v.shape[1]
     w = wc // c_n
@@ -395,7 +397,7 @@ def _block_rows(v, y0, h, b0, b1, offs, p, r, c_n, edge, rules, stats, found, ri
         room = _row_outliers(
             v, y0, h, offs, p, r, c_n, e_ptr, e_col, e_off, b, thr, inv_sigma, thr_e, inv_e,
             bright2, dark2, black, span, level, resid, hit, ring_lvl, ring_res, ready, ring_hi,
-            ring_lo, pos_idx, pos_z, pos_val, neg_idx, neg_z, neg_val, n,
+            ring_lo, pos_idx, pos_z, pos_val, pos_ch, neg_idx, neg_z, neg_val, n,
         )  # fmt: skip
         if not room:
             return False
@@ -438,7 +440,7 @@ def _edge_noise(v, y0, h, b, e_ptr, e_col, e_off, c_n, thr, level, resid, hit, e
 def _row_outliers(
     v, y0, h, offs, p, r, c_n, e_ptr, e_col, e_off, b, thr, inv_sigma, thr_e, inv_e, bright2, dark2,
     black, span, level, resid, hit, ring_lvl, ring_res, ready, ring_hi, ring_lo, pos_idx,
-    pos_z, pos_val, neg_idx, neg_z, neg_val, n,
+    pos_z, pos_val, pos_ch, neg_idx, neg_z, neg_val, n,
 ):  # fmt: skip
     """The outliers of block row ``b``'s rows; False when there was no room for them.
 
@@ -485,7 +487,8 @@ def _row_outliers(
             res_row = resid
         found = _emit_row(
             v, y0, h, y, c_n, res_row, hit, inv_sigma, inv_e, inner_row, lo, hi, to255, black32,
-            peaks, ring_res, ring_hi, ring_lo, pos_idx, pos_z, pos_val, neg_idx, neg_z, neg_val, n,
+            peaks, ring_res, ring_hi, ring_lo, pos_idx, pos_z, pos_val, pos_ch, neg_idx, neg_z,
+            neg_val, n,
         )  # fmt: skip
         if not found:
             return False
@@ -523,7 +526,7 @@ def _flags(resid, level, thr, bright2, dark2, hit):
 @njit(cache=True, nogil=True)
 def _emit_row(
     v, y0, h, y, c_n, resid, hit, inv_sigma, inv_e, inner_row, lo, hi, to255, black32, peaks,
-    ring_res, ring_hi, ring_lo, pos_idx, pos_z, pos_val, neg_idx, neg_z, neg_val, n,
+    ring_res, ring_hi, ring_lo, pos_idx, pos_z, pos_val, pos_ch, neg_idx, neg_z, neg_val, n,
 ):  # fmt: skip
     """Record the flagged elements of row ``y``; with ``peaks``, only those that are their
     pixel's most deviant channel, the peak of that channel around them, and no overshoot
@@ -564,7 +567,7 @@ def _emit_row(
             if k == pos_idx.size:
                 return False
             if side == 0:
-                pos_idx[k], pos_z[k], pos_val[k] = base + x, z, val8
+                pos_idx[k], pos_z[k], pos_val[k], pos_ch[k] = base + x, z, val8, c
             else:
                 neg_idx[k], neg_z[k], neg_val[k] = base + x, z, val8
             n[side] = k + 1
