@@ -146,22 +146,23 @@ def _oracle_outliers(v, grid, pattern, thr, sigma, bright2, dark2, black, span):
                     ring |= other & (np.abs(nb) >= np.ceil(kernels.SMEAR_RATIO * np.abs(own)))
         hit &= ~ring.reshape(h, wc)
     # per pixel, the first of its most deviant channels, whichever its sign
-    best: dict[int, tuple[float, int]] = {}
+    best: dict[int, tuple[float, int, int]] = {}
     for y, j in zip(*np.nonzero(hit), strict=True):
         idx = int(y) * w + int(xs[y, j])
-        cand = (float(z[y, j]), int(val[y, j]))
+        cand = (float(z[y, j]), int(val[y, j]), int(cs[y, j]))
         if idx not in best or abs(cand[0]) > abs(best[idx][0]):
             best[idx] = cand
     result = []
     for sign in (1, -1):
-        keys = sorted(k for k, (zz, _) in best.items() if sign * zz > 0)
-        result.append(
-            (
-                np.array(keys, np.int64),
-                np.array([best[k][0] for k in keys], np.float32),
-                np.array([best[k][1] for k in keys], np.uint8),
-            )
+        keys = sorted(k for k, (zz, _, _) in best.items() if sign * zz > 0)
+        side = (
+            np.array(keys, np.int64),
+            np.array([best[k][0] for k in keys], np.float32),
+            np.array([best[k][1] for k in keys], np.uint8),
         )
+        # and, of a bright one, the channel it stood out in
+        channel = (np.array([best[k][2] for k in keys], np.uint8),) if sign > 0 else ()
+        result.append(side + channel)
     return result
 
 
