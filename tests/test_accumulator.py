@@ -305,7 +305,8 @@ def _random_evidence(rng, h, w, scene, late=False):
         sides.append((idx, z, rng.integers(0, 256, idx.size).astype(np.uint8)))
     opp = [rng.random(bshape) < p for p in (0.9, 0.5, 0.9, 0.3)]
     chan = rng.integers(0, 3, sides[0][0].size).astype(np.uint8)
-    return _evidence(h, w, sides, (opp[0], opp[0] & opp[1], opp[2], opp[2] & opp[3]), scene, chan)
+    ev = _evidence(h, w, sides, (opp[0], opp[0] & opp[1], opp[2], opp[2] & opp[3]), scene, chan)
+    return dataclasses.replace(ev, thumb_noise=float(rng.uniform(0, 0.04)))
 
 
 def _evidence(h, w, sides, opp, scene, chan=None):
@@ -359,6 +360,9 @@ def test_merge_equals_sequential_on_random_streams(seed, kind):
     merged = a.merge(b)
     for name, arr in seq.state().items():
         np.testing.assert_array_equal(merged.state()[name], arr, err_msg=name)
+    assert merged.last_thumb_noise == seq.last_thumb_noise > 0
+    back = Accumulator.from_bytes(merged.to_bytes())
+    assert back.last_thumb_noise == pytest.approx(seq.last_thumb_noise)
     if kind == "jpeg":
         assert merged.green_whole and merged.arrays["green"].any()
     assert (merged.frames, merged.counted) == (seq.frames, seq.counted)

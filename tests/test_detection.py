@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hotwatch.sim import camsim
 from hotwatch.sim.scoring import score
 from tests.support.cli import defects_json, hotwatch
 from tests.support.rolls import make_roll, visible_truth
@@ -73,3 +74,17 @@ def test_burst_of_one_scene_is_counted_once(tmp_path, home):
     )
     hotwatch("scan", str(r.folder), home=home)
     assert defects_json(home)["cameras"][0]["defects"] == []
+
+
+def test_a_night_tripod_run_at_high_iso_is_counted_once(tmp_path, home):
+    """A star field on a tripod at ISO 4000, 17 frames, after three other star fields: the
+    run's dark thumbnails differ by their noise more than by RUN_DIFF of their brightness,
+    and counted frame by frame its stars made 49 hot pixels of a clean JPEG body."""
+    shots = camsim.plan_roll(150, seed=13)[26:50]
+    assert {s.burst for s in shots[6:23]} == {0} and {s.iso for s in shots[6:23]} == {4000}
+    sensor = camsim.SensorSpec(width=324, height=246, cfa="RGGB")
+    cam = camsim.Camera(sensor, [], make="Canon", model="Canon EOS 7D", serial="8", seed=13)
+    camsim.write_roll(cam, shots, tmp_path / "roll", formats=("jpeg", "dng"))
+    hotwatch("scan", str(tmp_path / "roll"), home=home)
+    for found in defects_json(home)["cameras"]:
+        assert found["defects"] == [], found

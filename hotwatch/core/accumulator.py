@@ -76,6 +76,9 @@ EI_HIGH = 400.0  #: exposure time x ISO from which dark current shows (e.g. 1 s 
 ONSET_WEIGHT = 2  #: least weight of an outlier whose value counts in the value range
 RUN_GAP = 600.0  #: seconds: a frame further from the previous one always starts a new run
 RUN_DIFF = 0.05  #: relative thumbnail difference under which a frame repeats the last counted one
+#: ... or a difference under this many times what the two frames' noise alone gives (a
+#: night tripod run at high ISO differs by more than RUN_DIFF in its dark thumbnails)
+RUN_NOISE = 2.0
 SIDES = ("pos", "neg")
 #: the onset statistics: per side, and the bright side over long or high-ISO frames alone
 ONSETS = (*SIDES, "hi")
@@ -128,6 +131,7 @@ class Accumulator:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     onsets: dict[str, Excursions] = field(default_factory=dict)
     last_thumb: np.ndarray | None = None
+    last_thumb_noise: float = 0.0  #: its thumb_noise (see FrameEvidence)
     absorbed: list[bytes] = field(default_factory=list)
     #: flat index -> (capture time of the frame that confirmed it, onset and kind then);
     #: kept here, not only in the catalogue, so that what is reported never depends
@@ -200,7 +204,7 @@ class Accumulator:
             self._absorbed_set.add(digest)
         self.frames += 1
         self.chroma = _coarsest(self.chroma, ev.chroma)
-        repeat = self._repeats_run(ev.thumb, taken)
+        repeat = self._repeats_run(ev.thumb, ev.thumb_noise, taken)
         self.first_time = taken if self.first_time is None else min(self.first_time, taken)
         self.last_time = taken if self.last_time is None else max(self.last_time, taken)
         now = max(1.0, float(taken))  # an onset time; 0 means "none"
@@ -212,7 +216,7 @@ class Accumulator:
             for side, (idx, weights) in hits.items():
                 self.onsets[side] = self.onsets[side].note_repeat(idx, weights, now)
             return Absorbed(False)
-        self.last_thumb = ev.thumb
+        self.last_thumb, self.last_thumb_noise = ev.thumb, ev.thumb_noise
         self.counted += 1
         self.frames_hi += int(high)
         watched = []
@@ -233,7 +237,7 @@ class Accumulator:
         self.arrays[f"cost_{name}"] += cost.astype(np.uint32)
         self.onsets[name] = self.onsets[name].step(idx, weights, cost, self.width, now)
 
-    def _repeats_run(self, thumb: np.ndarray, taken: float) -> bool:
+    def _repeats_run(self, thumb: np.ndarray, noise: float, taken: float) -> bool:
         if self.last_thumb is None or self.last_time is None:
             return False
         if abs(taken - self.last_time) > RUN_GAP or thumb.shape != self.last_thumb.shape:
@@ -242,7 +246,11 @@ class Accumulator:
         # relative to the brightness: two different night scenes differ little in
         # absolute (linear) terms, but a lot compared with how bright they are
         scale = (a.mean() + b.mean()) / 2 + 0.002
-        return float(np.abs(a - b).mean() / scale) < RUN_DIFF
+        diff = float(np.abs(a - b).mean())
+        # ... and two frames of one noisy night scene differ by their noise: a tripod run
+        # at ISO 4000 not seen as one made its stars and lights look like hot pixels
+        chance = RUN_NOISE * float(np.hypot(noise, self.last_thumb_noise))
+        return diff / scale < RUN_DIFF or diff < chance
 
     def _hits(self, ev: FrameEvidence, side: str, n_opp: int) -> tuple[np.ndarray, np.ndarray]:
         """This side's outliers (sorted flat indices) and their weights."""
@@ -374,6 +382,9 @@ class Accumulator:
             arrays=out,
             onsets=onsets,
             last_thumb=later.last_thumb if later.last_thumb is not None else self.last_thumb,
+            last_thumb_noise=(
+                later.last_thumb_noise if later.last_thumb is not None else self.last_thumb_noise
+            ),
             absorbed=self.absorbed + later.absorbed,
             confirmed={**later.confirmed, **self.confirmed},  # the earlier confirmation wins
             green_whole=self.green_whole and later.green_whole,
@@ -403,6 +414,7 @@ class Accumulator:
             "last_time": self.last_time,
             "arrays": [[n, a.dtype.str, list(a.shape)] for n, a in state.items()],
             "thumb": None if self.last_thumb is None else list(self.last_thumb.shape),
+            "thumb_noise": self.last_thumb_noise,
             "absorbed": len(self.absorbed),
             "confirmed": sorted([i, t, o, k.value] for i, (t, o, k) in self.confirmed.items()),
             "green_whole": self.green_whole,
@@ -473,6 +485,7 @@ class Accumulator:
             arrays=state,
             onsets=onsets,
             last_thumb=thumb,
+            last_thumb_noise=float(meta.get("thumb_noise", 0.0)),
             absorbed=absorbed,
             confirmed=confirmed,
             green_whole=bool(meta.get("green_whole", False)) and "green" in state,
