@@ -488,7 +488,8 @@ class Accumulator:
             last_thumb_noise=float(meta.get("thumb_noise", 0.0)),
             absorbed=absorbed,
             confirmed=confirmed,
-            green_whole=bool(meta.get("green_whole", False)) and "green" in state,
+            green_whole=meta["kind"] != "jpeg"
+            or (bool(meta.get("green_whole")) and "green" in state),
         )
 
     def nbytes(self) -> int:
