@@ -223,29 +223,43 @@ def clean_body(
         )
         camsim.write_roll(cam, camsim.plan_roll(n, seed=seed), folder)
         (folder / "complete").write_text("")
-    home = work / "home-clean"
-    shutil.rmtree(home, ignore_errors=True)
-    run = [sys.executable, "-m", "hotwatch", "--home", str(home)]
-    began = time.perf_counter()
-    subprocess.run([*run, "scan", str(folder)], check=True, cwd=ROOT, capture_output=True)
-    took = time.perf_counter() - began
-    out = subprocess.run([*run, "defects", "--json"], check=True, cwd=ROOT, capture_output=True)
+    took, reports, calls = scan_clean(folder, work / "home-clean")
     # a scan's time per photo must not grow with the photos a body has absorbed
     print(
         f"\nclean body, {n} frames of {size} (JPEG and DNG), scanned in {took:.0f} s"
         f" ({1000 * took / (2 * n):.1f} ms a file, start-up included): reports",
         end="",
     )
-    for cam in json.loads(out.stdout)["cameras"]:
-        found = [(d["x"], d["y"], d["kind"]) for d in cam["defects"]]
-        print(f"  {cam['frame']}: {len(found)} {found if found else ''}", end="")
+    for kind, found in reports.items():
+        print(f"  {kind}: {len(found)} {found if found else ''}", end="")
     print()
     # how near it came: the highest score any pixel reached, against the bar
+    for kind, (top, bar) in calls.items():
+        print(f"  {kind}: highest score {top:.1f}, the bar {bar:.1f}")
+
+
+def scan_clean(
+    folder: Path, home: Path
+) -> tuple[float, dict[str, list[tuple]], dict[str, tuple[float, float]]]:
+    """``hotwatch scan`` of a clean body's photos as a user runs it, into a fresh ``home``:
+    seconds taken, the reports per frame kind (each a false alarm: (x, y, kind)), and per
+    kind the closest call (the highest score any pixel reached, and the bar)."""
+    shutil.rmtree(home, ignore_errors=True)
+    run = [sys.executable, "-m", "hotwatch", "--home", str(home)]
+    began = time.perf_counter()
+    subprocess.run([*run, "scan", str(folder)], check=True, cwd=ROOT, capture_output=True)
+    took = time.perf_counter() - began
+    out = subprocess.run([*run, "defects", "--json"], check=True, cwd=ROOT, capture_output=True)
+    reports = {
+        cam["frame"]: [(d["x"], d["y"], d["kind"]) for d in cam["defects"]]
+        for cam in json.loads(out.stdout)["cameras"]
+    }
+    calls = {}
     for path in sorted((home / "accumulators").glob("*.hwacc")):
         acc = store.load(path)
         if acc is not None:
-            top, bar = closest_call(acc)
-            print(f"  {acc.kind}: highest score {top:.1f}, the bar {bar:.1f}")
+            calls[acc.kind] = closest_call(acc)
+    return took, reports, calls
 
 
 def _as_local(t):
