@@ -22,10 +22,10 @@ def _statement(
     but not a bright one that stood out mainly in long or high-ISO frames beside one that
     stood out dark or both ways, nor a bright one right beside a bright one whose share of
     evidence in green differs from its own by ``colour_gap`` (both known), and, outside its
-    chroma cell and of its polarity, not a
-    bright one that stood out over ``apart_ratio`` times as often in one kind of frame (at
-    ``apart_rate`` or more), nor one two pixels away in a row, column or diagonal at least
-    as strong as the pixel midway, standing out the same way."""
+    chroma cell and of its polarity, not a bright one that stood out over ``apart_ratio``
+    times as often in one kind of frame (at ``apart_rate`` or more), nor one two pixels away
+    in a row, column or diagonal at least as strong as the pixel midway, standing out the
+    same way."""
     rate_lo, rate_hi = rates
     owner = np.full(order.size, -2)
     leaders = []
