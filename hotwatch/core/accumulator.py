@@ -282,18 +282,19 @@ class Accumulator:
         # the value range over clear outliers only: one chance outlier of a healthy
         # pixel before it got stuck must not make its one value look like many
         clear = ONSET_WEIGHT * WEIGHT_STEPS
-        if side == "pos" and self.kind == "jpeg":
-            self._count_green(ev, idx, weights)
-        return _scatter(idx, weights, val, self.records(), field, clear, watch)
+        green, chan = self._green_counts(ev, side)
+        return _scatter(idx, weights, val, self.records(), field, clear, watch, green, chan)
 
-    def _count_green(self, ev: FrameEvidence, idx: np.ndarray, weights: np.ndarray) -> None:
-        """Add the weights of the bright outliers that stood out in the green channel."""
+    def _green_counts(self, ev: FrameEvidence, side: str) -> tuple[np.ndarray, np.ndarray]:
+        """Where this side's hits add their weights when they stood out in green, and their
+        channels (empty: nowhere). A JPEG's evidence without channels leaves the counts
+        incomplete from then on."""
+        if side != "pos" or self.kind != "jpeg":
+            return _NO_GREEN
         if ev.pos_chan is None:
             self.green_whole = False
-            return
-        green = (ev.pos_chan == 1) & (weights > 0)
-        at, flat = idx[green], self.arrays["green"].reshape(-1)
-        flat[at] = np.minimum(flat[at].astype(np.int64) + weights[green], CEILING)
+            return _NO_GREEN
+        return self.arrays["green"].reshape(-1), ev.pos_chan
 
     def green_share(self, at: np.ndarray) -> np.ndarray:
         """JPEG: of each element's bright evidence (at flat indices), the share that stood
@@ -651,10 +652,15 @@ def _weight_of(count, per_phase, rarity):
     return w
 
 
+#: no green counts to keep (see Accumulator._green_counts)
+_NO_GREEN = (np.zeros(0, np.uint16), np.zeros(0, np.uint8))
+
+
 @njit(cache=True, nogil=True)
-def _scatter(idx, weights, val, records, field, clear_weight, watch):
-    """Add each hit's weight to its element's count (saturating), widen the value range
-    of the clear ones, and return the elements whose counts now add up to ``watch``
+def _scatter(idx, weights, val, records, field, clear_weight, watch, green, chan):
+    """Add each hit's weight to its element's count (saturating), and to its green count
+    when it stood out in green (``chan`` 1; ``green`` empty: none kept), widen the value
+    range of the clear ones, and return the elements whose counts now add up to ``watch``
     (while their record is in the cache: a later pass would fetch it again): per block,
     with the least of the blocks' (0: none) and the frame's width to find the block."""
     per_block, least, width = watch
@@ -667,6 +673,8 @@ def _scatter(idx, weights, val, records, field, clear_weight, watch):
             continue
         rec = records[idx[i]]
         rec[field] = min(np.int64(rec[field]) + w, CEILING)
+        if green.size and chan[i] == 1:
+            green[idx[i]] = min(np.int64(green[idx[i]]) + w, CEILING)
         if w >= clear_weight:
             low = min(rec[RANGE] & 0xFF, val[i])
             high = max(rec[RANGE] >> 8, val[i])
