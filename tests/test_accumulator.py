@@ -463,3 +463,53 @@ def test_a_night_only_hot_pixel_is_dated_from_its_first_night():
     assert set(found) == {(33, 20)}
     assert found[(33, 20)].kind.value == "hot"
     assert found[(33, 20)].onset.timestamp() == t0
+
+
+def _chance_or_hot(rng, h, w, hot: int | None, n: int):
+    """A made-up frame's evidence: ``n`` chance outliers either way (some strong), every
+    block able to show a defect; with ``hot``, that element stands out bright, far."""
+    from hotwatch.core.evidence import block_shape
+
+    sides = []
+    for _ in range(2):
+        idx = np.unique(rng.integers(0, h * w, n))
+        if hot is not None and not sides:
+            idx = np.unique(np.append(idx[idx != hot], hot))
+        z = rng.uniform(3, 5, idx.size).astype(np.float32)
+        z[rng.random(idx.size) < 0.1] *= 3
+        z[idx == hot] = 30.0
+        sides.append((idx, z, np.full(idx.size, 200, np.uint8)))
+    everywhere = np.ones(block_shape(h, w), bool)
+    return _evidence(h, w, sides, (everywhere,) * 4, float(rng.uniform(0.05, 0.9)))
+
+
+def _photos_to_report(age: int, params: DetectParams) -> int | None:
+    """A body's photos, each with 1 % of its elements chance outliers; from photo ``age``
+    on, one element is hot. How many photos from then until detection reports it (None:
+    not within 60); nothing is reported before."""
+    rng = np.random.default_rng(3)
+    h, w, hot = 64, 64, 64 * 20 + 33
+    acc = Accumulator(h, w, "raw")
+    for i in range(age + 60):
+        ev = _chance_or_hot(rng, h, w, hot if i >= age else None, 40)
+        acc.update(ev, 1.7e9 + i * (RUN_GAP + 1), 100.0, digest=i.to_bytes(16, "big"))
+        if i >= age - 20:
+            found = [(d.x, d.y) for d in detect(acc, params)]
+            assert i >= age or not found, f"photo {i} of a clean body: {found}"
+            if found:
+                assert found == [(33, 20)]
+                return i - age + 1
+    return None
+
+
+def test_a_defect_on_an_old_body_is_reported_as_soon_as_on_a_new_one():
+    """Every photo adds to each element's null expectation: on a body 1,500 photos old, a
+    count must be many times what it was on a new one before it stands out (the count alone
+    takes over 60 photos here). The onset statistic forgets the chance outliers of the
+    years before; a hot pixel that appears on an old body is reported within a few photos
+    of when it would be on a new one, and a clean body's 1,500 photos report nothing."""
+    young = _photos_to_report(10, DetectParams())
+    assert young is not None and young <= 10
+    old = _photos_to_report(1500, DetectParams())
+    assert old is not None and old <= young + 3
+    assert _photos_to_report(1500, DetectParams(rise=np.inf)) is None

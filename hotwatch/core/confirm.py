@@ -33,11 +33,14 @@ def grow_candidates(
     """The elements detection runs among, after a frame: those of ``known`` (the
     candidates before it; None to look them up in the accumulator) and of ``strong`` (the
     elements it hit whose counts reached :func:`detect.least_counts`) that are significant
-    now. An element the frame did not hit has the same counts against null expectations
-    that only grew: if it is significant now, it was before, and is in ``known``."""
+    now, and those whose onset statistic is at its bar (:func:`detect.rising`). An element
+    the frame did not hit has the same counts against null expectations that only grew,
+    and an onset statistic that did not rise: if it is significant now by its counts, it
+    was before, and is in ``known``."""
     if known is None:
         return detect.candidates(acc, params)
-    return detect.significant(acc, np.union1d(known, strong), params)
+    among = np.union1d(np.union1d(known, strong), detect.rising(acc, params))
+    return detect.significant(acc, among, params)
 
 
 def confirm(

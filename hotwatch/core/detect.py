@@ -1,15 +1,17 @@
 """From accumulated evidence to a list of defects, each reported once.
 
-An element is a defect when its weighted outlier count is both large in
-absolute terms and many times what a healthy element of its block collected
-(the block's "null" expectation, summed from each frame's outlier rate). Its
-kind follows from which way it stood out and whether its own value moved with
-the scene. RAW photosites are exact: each significant one is a defect, but for
-the faint shade a strong one casts on its same-colour neighbours. In a JPEG
-each frame counts only the peak of a defect's smear (see :mod:`hotwatch.core.kernels`),
-so a defect is a candidate at its own pixel; what remains is to join the few
-frames whose peak fell one pixel over, and to drop the ringing around a strong
-one.
+An element is a defect when its weighted outlier count is both large in absolute
+terms and many times what a healthy element of its block collected (the block's
+"null" expectation, summed from each frame's outlier rate), or when its evidence
+since its onset outweighs by far what the frames since then that could have shown it
+and did not cost (the onset statistic, which a body's age does not raise: see
+``DetectParams.rise``). Its kind follows from which way it stood out and whether its
+own value moved with the scene. RAW photosites are exact: each significant one is a
+defect, but for the faint shade a strong one casts on its same-colour neighbours. In
+a JPEG each frame counts only the peak of a defect's smear (see
+:mod:`hotwatch.core.kernels`), so a defect is a candidate at its own pixel; what
+remains is to join the few frames whose peak fell one pixel over, and to drop the
+ringing around a strong one.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 from numba import njit
 
 from hotwatch.core import cfa as cfa_mod
+from hotwatch.core import onset as onset_mod
 from hotwatch.core.accumulator import (
     CEILING,
     NEG,
@@ -44,6 +47,14 @@ class DetectParams:
     ratio_per_decade: float = 2.0  #: plus this much per tenfold elements beyond 100,000
     #: (the more elements, the more chances that one healthy element looks bad by luck)
     null_floor: float = 1.0  #: added to the null expectation (few-frame caution)
+    #: ... or this many weights of evidence since its onset, net of what the frames that
+    #: could have shown it and did not cost (the onset statistic, see hotwatch.core.onset).
+    #: Why a second way: the null expectation grows with every photo a body takes, so on a
+    #: body 1,500 photos old a new stuck pixel waited 75-85 photos to be reported, and a hot
+    #: one up to 330; the onset statistic forgets a chance outlier within some dozens of
+    #: frames, so a new defect on an old body is judged as on a new one. Measured: clean
+    #: bodies' elements stood at 4-9 after 150 to 4,000 photos (0.08-1.9 MP, X-Trans too)
+    rise: float = 16.0
     stuck_spread_raw: int = 8  #: own-value range (0-255) under which a pixel is "one value"
     stuck_spread_jpeg: int = 64
     stuck_level_jpeg: int = 160  #: JPEG: a stuck pixel reads at least this whenever it shows
@@ -132,7 +143,26 @@ def _significance_at(acc: Accumulator, elements: np.ndarray, p: DetectParams) ->
     """:func:`_significance` of the counts of these flat indices, each in its own block."""
     ys, xs = np.divmod(elements, acc.width)
     pos_lo, pos_hi, neg = _weights_at(acc, elements)
-    return _significance(acc, pos_lo + pos_hi, neg, ys // BLOCK, xs // BLOCK, p)
+    rises = _rises_at(acc, elements)
+    return _significance(acc, pos_lo + pos_hi, neg, rises, ys // BLOCK, xs // BLOCK, p)
+
+
+def _rises_at(acc: Accumulator, elements: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The onset statistic of elements ``elements``, bright and dark."""
+    return acc.onsets["pos"].s_of(elements), acc.onsets["neg"].s_of(elements)
+
+
+def _rise_bar(p: DetectParams) -> float:
+    """``rise`` in the onset statistic's units."""
+    return p.rise * onset_mod.UNIT * WEIGHT_STEPS
+
+
+def rising(acc: Accumulator, params: DetectParams) -> np.ndarray:
+    """The elements whose onset statistic, either side, is at the bar (see ``rise``).
+    Why the ingest asks: it only rises in a frame that hit the element, so these are the
+    elements a frame can have made significant that way."""
+    bar = _rise_bar(params)
+    return np.union1d(acc.onsets["pos"].reaching(bar), acc.onsets["neg"].reaching(bar))
 
 
 def least_count(params: DetectParams) -> int:
@@ -208,6 +238,8 @@ class _Counts:
     tail_pos: np.ndarray
     tail_neg: np.ndarray
     tail_hi: np.ndarray  #: the bright onset over long or high-ISO frames alone
+    rise_pos: np.ndarray  #: the onset statistic, bright and dark (see DetectParams.rise)
+    rise_neg: np.ndarray
 
     @classmethod
     def of(cls, acc: Accumulator, cand: np.ndarray) -> _Counts:
@@ -221,6 +253,7 @@ class _Counts:
             acc.onsets["pos"].onset_of(cand),
             acc.onsets["neg"].onset_of(cand),
             acc.onsets["hi"].onset_of(cand),
+            *_rises_at(acc, cand),
         )
 
     def subset(self, idx: np.ndarray) -> _Counts:
@@ -229,8 +262,8 @@ class _Counts:
     def merged(self, leaders: np.ndarray, owner: np.ndarray) -> _Counts:
         """One entry per leader, holding its own evidence and its members' (``owner``:
         each element's leader's position in ``leaders``, -1 for none): counts added and
-        the earliest onsets; the value range is the leader's own (a member beside it
-        reads a blend of the defect and the scene)."""
+        the earliest onsets and the highest onset statistics; the value range is the
+        leader's own (a member beside it reads a blend of the defect and the scene)."""
         g = leaders.size
         keep = owner >= 0
         o = owner[keep]
@@ -258,6 +291,8 @@ class _Counts:
             earliest(self.tail_pos),
             earliest(self.tail_neg),
             earliest(self.tail_hi),
+            extreme(self.rise_pos, np.maximum, 0),
+            extreme(self.rise_neg, np.maximum, 0),
         )
 
 
@@ -304,7 +339,8 @@ def _judge(acc: Accumulator, c: _Counts, p: DetectParams) -> _Evidence:
     flat index)."""
     ys, xs = np.divmod(c.cand, acc.width)
     by, bx = ys // BLOCK, xs // BLOCK
-    sig = _significance(acc, c.pos_lo + c.pos_hi, c.neg, by, bx, p)
+    rises = (c.rise_pos, c.rise_neg)
+    sig = _significance(acc, c.pos_lo + c.pos_hi, c.neg, rises, by, bx, p)
     # an element under both thresholds (a confirmed defect whose evidence has since
     # thinned) is classified by its stronger side
     neither = ~sig.pos & ~sig.neg
@@ -328,17 +364,23 @@ def _significance(
     acc: Accumulator,
     pos_c: np.ndarray,
     neg_c: np.ndarray,
+    rises: tuple[np.ndarray, np.ndarray],
     by: np.ndarray,
     bx: np.ndarray,
     p: DetectParams,
 ) -> _Significance:
     """Which weighted counts (whole weights, in blocks ``by``, ``bx``) stand far enough
-    above their block's null expectation, each side alone or both together."""
+    above their block's null expectation, or which onset statistics (``rises``, bright
+    and dark) far enough above zero, each side alone or both together. A score is the
+    larger of the two, each in times its bar, times ``ratio``."""
     a = acc.arrays
     per = NULL_SCALE * WEIGHT_STEPS  # the stored units of a null expectation, per weight
-    pos_score = pos_c / (a["null_pos"][by, bx] / per + p.null_floor)
-    neg_score = neg_c / (a["null_neg"][by, bx] / per + p.null_floor)
     ratio = _ratio(acc, p)
+    per_rise = ratio / _rise_bar(p)
+    pos_score = pos_c / (a["null_pos"][by, bx] / per + p.null_floor)
+    pos_score = np.maximum(pos_score, rises[0] * per_rise)
+    neg_score = neg_c / (a["null_neg"][by, bx] / per + p.null_floor)
+    neg_score = np.maximum(neg_score, rises[1] * per_rise)
     pos_sig = (pos_c >= p.min_weight) & (pos_score >= ratio)
     neg_sig = (neg_c >= p.min_weight) & (neg_score >= ratio)
     # the score of the side that is significant (of the stronger one when neither is)

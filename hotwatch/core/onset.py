@@ -125,6 +125,16 @@ class Excursions:
         idx, time, s = _note(self.pend_idx, self.pend_time, self.pend_s, shown, float(now))
         return Excursions(self.idx, self.s, self.tail, idx, time, s)
 
+    def s_of(self, elements: np.ndarray) -> np.ndarray:
+        """The statistic S of each of ``elements`` (0 for those at rest)."""
+        elements = np.asarray(elements, dtype=np.int64)
+        found, at = _lookup(self.idx, elements)
+        return np.where(found, self.s[at] if self.idx.size else 0, 0).astype(np.int64)
+
+    def reaching(self, bar: float) -> np.ndarray:
+        """The elements (sorted flat indices) whose S is at ``bar`` or above."""
+        return self.idx[self.s >= bar]
+
     def onset_of(self, elements: np.ndarray) -> np.ndarray:
         """The onset time (Unix seconds, 0 for none) of each of ``elements``."""
         elements = np.asarray(elements, dtype=np.int64)
