@@ -57,24 +57,46 @@ def confirm(
     matter), not only this frame's outliers: whether an outlier is a defect or the echo of
     a stronger neighbour depends on that neighbour too. A JPEG blob's centre can move as
     evidence grows; a confirmed JPEG position that is now part of another blob is dropped
-    (the catalogue retires it at the next checkpoint).
+    (the catalogue retires it at the next checkpoint), and the blob's new centre keeps its
+    confirmation: the defect is not new. (Why: a hot pixel whose evidence was split
+    between two pixels of one chroma cell flipped between them every few dozen photos, and
+    each flip dated its confirmation anew: a scan announced it 300 photos late.)
     """
     if among.size == 0:
         return []
     found = detect.detect(acc, params, among=among)
+    here = [(d.x, d.y) for d in found]
+    gone = _absorbed(acc, params, here) if jpeg else {}
     new = []
     for d in found:
         idx = d.y * acc.width + d.x
-        if idx not in acc.confirmed:
-            acc.confirmed[idx] = (taken, d.onset.timestamp() if d.onset else None, d.kind)
-            new.append(replace(d, onset=known_time(d.onset), confirmed=known_time(taken)))
-    if jpeg:
-        here = [(d.x, d.y) for d in found]
-        for idx in list(acc.confirmed):
-            pos = (idx % acc.width, idx // acc.width)
-            if pos not in here and absorbed_by(pos, here, params.echo_radius, acc.chroma):
-                del acc.confirmed[idx]
+        if idx in acc.confirmed:
+            continue
+        before = [acc.confirmed[g] for g, at in gone.items() if at == (d.x, d.y)]
+        if before:
+            acc.confirmed[idx] = min(before, key=lambda c: c[0])
+            continue
+        acc.confirmed[idx] = (taken, d.onset.timestamp() if d.onset else None, d.kind)
+        new.append(replace(d, onset=known_time(d.onset), confirmed=known_time(taken)))
+    for g in gone:
+        del acc.confirmed[g]
     return new
+
+
+def _absorbed(
+    acc: Accumulator, params: detect.DetectParams, here: list[tuple[int, int]]
+) -> dict[int, tuple[int, int]]:
+    """The confirmed JPEG positions (flat indices) now inside the blob of a defect found at
+    another position, each with the nearest such position."""
+    out = {}
+    for idx in acc.confirmed:
+        x, y = idx % acc.width, idx // acc.width
+        if (x, y) in here:
+            continue
+        holders = [h for h in here if absorbed_by((x, y), [h], params.echo_radius, acc.chroma)]
+        if holders:
+            out[idx] = min(holders, key=lambda h: max(abs(h[0] - x), abs(h[1] - y)))
+    return out
 
 
 def absorbed_by(

@@ -1,0 +1,55 @@
+"""Which defects a frame confirmed: each announced once, dated when it was first confirmed."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from hotwatch.core import confirm
+from hotwatch.core.accumulator import RUN_GAP, Accumulator
+from hotwatch.core.detect import DetectParams
+from hotwatch.core.evidence import block_shape
+from tests.test_accumulator import _evidence
+
+H, W = 64, 64
+
+
+def _frame(rng, at: int):
+    """A JPEG frame's evidence (4:2:2): a few chance outliers, and one pixel that stands out
+    bright, far, in the green channel."""
+    sides = []
+    for side in range(2):
+        idx = np.unique(rng.integers(0, H * W, 10))
+        if side == 0:
+            idx = np.unique(np.append(idx[idx != at], at))
+        z = rng.uniform(3, 5, idx.size).astype(np.float32)
+        z[idx == at] = 30.0
+        sides.append((idx, z, np.full(idx.size, 220, np.uint8)))
+    green = np.ones(sides[0][0].size, np.uint8)
+    everywhere = np.ones(block_shape(H, W), bool)
+    ev = _evidence(H, W, sides, (everywhere,) * 4, float(rng.uniform(0.05, 0.9)), green)
+    return dataclasses.replace(ev, chroma=(2, 1))
+
+
+def test_a_jpeg_centre_that_moves_keeps_when_it_was_confirmed():
+    """One defect's evidence split between the two pixels of a chroma cell: its peak falls
+    on the left one in the first 25 photos, on the right one after. The blob's centre moves
+    to the right one once its evidence outweighs the left's: the same defect, confirmed
+    when the left one was, and never announced again (a scan announced such a hot pixel
+    300 photos late, confirmed anew at each move)."""
+    rng = np.random.default_rng(1)
+    left, right = 20 * W + 32, 20 * W + 33
+    acc, params, known = Accumulator(H, W, "jpeg"), DetectParams(), None
+    announced, first = [], None
+    for i in range(80):
+        t = 1.7e9 + i * (RUN_GAP + 1)
+        got = acc.update(_frame(rng, left if i < 25 else right), t, 100.0, i.to_bytes(16, "big"))
+        known = confirm.grow_candidates(acc, params, known, got.watched)
+        new = confirm.confirm(acc, params, known, t, jpeg=True)
+        announced += [(d.x, d.y) for d in new]
+        if new and first is None:
+            first = t
+    assert announced == [(32, 20)]
+    assert list(acc.confirmed) == [right]
+    assert acc.confirmed[right][0] == first
