@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime, timedelta
+from hashlib import sha256
 
 import numpy as np
 
 from hotwatch.core import confirm
 from hotwatch.core.accumulator import RUN_GAP, Accumulator
 from hotwatch.core.detect import DetectParams
+from hotwatch.core.events import NewDefect
 from hotwatch.core.evidence import block_shape
+from hotwatch.core.model import AccumulatorKey, BodyId, CameraFile, FileStatus, FrameKind, ShotInfo
+from hotwatch.pipeline.ingest import Ingestor, Prepared
+from hotwatch.state.catalogue import Catalogue
+from hotwatch.state.config import resolve_paths
 from tests.test_accumulator import _evidence
 
 H, W = 64, 64
@@ -53,3 +60,32 @@ def test_a_jpeg_centre_that_moves_keeps_when_it_was_confirmed():
     assert announced == [(32, 20)]
     assert list(acc.confirmed) == [right]
     assert acc.confirmed[right][0] == first
+
+
+def test_a_jpeg_centre_that_moves_is_announced_once(tmp_path):
+    """The same photos, one at a time as the daemon takes them (a checkpoint after each),
+    into a real catalogue: the defect is announced once, when first confirmed; when its
+    centre moves, the catalogue retires the old position and keeps the new one as the
+    same, announced defect (before, the tray would have announced it again)."""
+    rng = np.random.default_rng(1)
+    left, right = 20 * W + 32, 20 * W + 33
+    body = BodyId("NIKON", "D80", "3012345")
+    key = AccumulatorKey(body, FrameKind.JPEG, W, H)
+    paths = resolve_paths(tmp_path / "home").ensure()
+    with Catalogue(paths.catalogue) as cat:
+        ing = Ingestor(paths, cat)
+        for i in range(80):
+            taken = datetime(2024, 3, 2, tzinfo=UTC) + timedelta(hours=i)
+            shot = ShotInfo(taken_at=taken, exposure=0.01, iso=100)
+            ev = _frame(rng, left if i < 25 else right)
+            photo = tmp_path / f"IMG_{i:04d}.JPG"
+            prep = Prepared(photo, 1000, i, sha256(photo.name.encode()).hexdigest())
+            prep = dataclasses.replace(prep, camera=CameraFile(body, shot), key=key, evidence=ev)
+            assert ing.commit(prep).status is FileStatus.INGESTED
+            ing.checkpoint()
+        news = [r.event for r in cat.events_since(0, [NewDefect])]
+        assert [(e.x, e.y) for e in news] == [(32, 20)]
+        (row,) = cat.defects(body_key=body.key)
+        assert (row.x, row.y, row.announced) == (33, 20, True)
+        assert row.confirmed == news[0].confirmed
+        ing.close()

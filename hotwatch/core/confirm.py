@@ -87,15 +87,26 @@ def _absorbed(
     acc: Accumulator, params: detect.DetectParams, here: list[tuple[int, int]]
 ) -> dict[int, tuple[int, int]]:
     """The confirmed JPEG positions (flat indices) now inside the blob of a defect found at
-    another position, each with the nearest such position."""
+    another position, each with that position."""
+    at = {(idx % acc.width, idx // acc.width): idx for idx in acc.confirmed}
+    return {at[pos]: h for pos, h in holders(list(at), here, params, acc.chroma).items()}
+
+
+def holders(
+    positions: list[tuple[int, int]],
+    here: list[tuple[int, int]],
+    params: detect.DetectParams,
+    chroma: tuple[int, int],
+) -> dict[tuple[int, int], tuple[int, int]]:
+    """Of JPEG ``positions`` not in ``here`` (the defects found now), those inside the blob
+    of one found, each with the nearest such: where a defect's centre moved to."""
     out = {}
-    for idx in acc.confirmed:
-        x, y = idx % acc.width, idx // acc.width
+    for x, y in positions:
         if (x, y) in here:
             continue
-        holders = [h for h in here if absorbed_by((x, y), [h], params.echo_radius, acc.chroma)]
-        if holders:
-            out[idx] = min(holders, key=lambda h: max(abs(h[0] - x), abs(h[1] - y)))
+        near = [h for h in here if absorbed_by((x, y), [h], params.echo_radius, chroma)]
+        if near:
+            out[(x, y)] = min(near, key=lambda h: max(abs(h[0] - x), abs(h[1] - y)))
     return out
 
 

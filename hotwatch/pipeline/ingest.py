@@ -487,14 +487,20 @@ class Ingestor:
         if since > CHECKPOINT_SECONDS or (enough and since * CHECKPOINT_SHARE >= cost):
             self.checkpoint()
 
-    def _retire_moved(self, key: AccumulatorKey, found: list[Defect], now: datetime) -> None:
+    def _retire_moved(
+        self, key: AccumulatorKey, found: list[Defect], chroma: tuple[int, int], now: datetime
+    ) -> set[tuple[int, int]]:
         """Defects the catalogue knows that are no longer confirmed (a JPEG blob's
-        centre that moved to a neighbour): retired, with a ``defect_gone`` event."""
+        centre that moved to a neighbour): retired, with a ``defect_gone`` event. Returns
+        the positions the announced ones moved to: the defect found there is not new."""
         here = {(d.x, d.y) for d in found}
-        gone = [(d.x, d.y) for d in self.catalogue.defects(acc_slug=key.slug)]
-        gone = [pos for pos in gone if pos not in here]
-        if gone:
-            self.catalogue.retire_defects(key, gone, now, "merged into a neighbouring blob")
+        rows = [r for r in self.catalogue.defects(acc_slug=key.slug) if (r.x, r.y) not in here]
+        if not rows:
+            return set()
+        gone = [(r.x, r.y) for r in rows]
+        self.catalogue.retire_defects(key, gone, now, "merged into a neighbouring blob")
+        moved = confirm.holders(gone, sorted(here), self.params, chroma)
+        return {moved[(r.x, r.y)] for r in rows if r.announced and (r.x, r.y) in moved}
 
     def checkpoint(self) -> list[NewDefect]:
         """Persist dirty accumulators, then commit the pending catalogue rows.
@@ -549,8 +555,8 @@ class Ingestor:
                 among = self._candidates(slot, np.empty(0, dtype=np.int64))
                 reported = confirm.reported(slot.acc, self.params, among, jpeg=jpeg)
                 found = confirm.settled(slot.acc, reported)
-                self._retire_moved(key, found, now)
-                self.catalogue.sync_defects(key, found, now, announce=False)
+                known = self._retire_moved(key, found, slot.acc.chroma, now)
+                self.catalogue.sync_defects(key, found, now, announce=False, announced=known)
                 bodies[key.body.key] = None
                 slot.dirty = False
             for body_key in bodies:  # one announcement per physical defect of each body

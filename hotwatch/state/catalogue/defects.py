@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from hotwatch.core.events import DefectGone, NewDefect
@@ -26,7 +26,13 @@ class Defects(Bodies):
     # ------------------------------------------------------------------ defects
 
     def sync_defects(
-        self, key: AccumulatorKey, found: Sequence[Defect], at: datetime, *, announce: bool = True
+        self,
+        key: AccumulatorKey,
+        found: Sequence[Defect],
+        at: datetime,
+        *,
+        announce: bool = True,
+        announced: Collection[tuple[int, int]] = (),
     ) -> list[NewDefect]:
         """Merge a detection result into the stored defects of one accumulator.
 
@@ -39,8 +45,9 @@ class Defects(Bodies):
         kind and onset updated, with a history row when kind or onset changes (a
         detection without an onset keeps the stored one). Defects not found this
         time stay active: a defect does not heal itself, and detection near the
-        threshold fluctuates. Returns the ``new_defect`` events written, in the order of
-        ``found``.
+        threshold fluctuates. ``announced``: positions new here whose defect was announced
+        at another (a JPEG blob's centre that moved): inserted as announced, without an
+        event. Returns the ``new_defect`` events written, in the order of ``found``.
         """
         positions = [(d.x, d.y) for d in found]
         if len(set(positions)) != len(positions):
@@ -52,7 +59,10 @@ class Defects(Bodies):
             for defect in found:
                 row = stored.get((defect.x, defect.y))
                 if row is None or row.status != ACTIVE:
-                    event = self._insert_defect(key, defect, at, row, announce)
+                    known = (defect.x, defect.y) in announced
+                    event = self._insert_defect(
+                        key, defect, at, row, announce and not known, announce or known
+                    )
                     if event is not None:
                         new.append(event)
                 else:
@@ -66,9 +76,11 @@ class Defects(Bodies):
         at: datetime,
         gone: DefectRow | None,
         announce: bool = True,
+        announced: bool = True,
     ) -> NewDefect | None:
-        """A defect at a new position, or again at the position of a gone one; its event,
-        unless its announcement is left to :mod:`hotwatch.state.sensors`."""
+        """A defect at a new position, or again at the position of a gone one; its event
+        with ``announce``; marked ``announced`` (when not, its announcement is left to
+        :mod:`hotwatch.state.sensors`)."""
         values = (
             DefectKind(defect.kind).value,
             finite_score(defect.score),
@@ -80,7 +92,7 @@ class Defects(Bodies):
             defect_id = self._q(
                 """INSERT INTO defects (acc_slug, body_key, x, y, kind, score, onset,
                        confirmed, updated, announced) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (key.slug, key.body.key, int(defect.x), int(defect.y), *values, int(announce)),
+                (key.slug, key.body.key, int(defect.x), int(defect.y), *values, int(announced)),
             ).lastrowid
             note = "found"
         else:
@@ -88,7 +100,7 @@ class Defects(Bodies):
             self._q(
                 """UPDATE defects SET kind = ?, score = ?, onset = ?, confirmed = ?,
                        updated = ?, status = 'active', seen = 0, announced = ? WHERE id = ?""",
-                (*values, int(announce), defect_id),
+                (*values, int(announced), defect_id),
             )
             note = "found again"
         assert defect_id is not None
