@@ -49,12 +49,14 @@ class DetectParams:
     null_floor: float = 1.0  #: added to the null expectation (few-frame caution)
     #: ... or this many weights of evidence since its onset, net of what the frames that
     #: could have shown it and did not cost (the onset statistic, see hotwatch.core.onset).
-    #: Why a second way: the null expectation grows with every photo a body takes, so on a
-    #: body 1,500 photos old a new stuck pixel waited 75-85 photos to be reported, and a hot
-    #: one up to 330; the onset statistic forgets a chance outlier within some dozens of
-    #: frames, so a new defect on an old body is judged as on a new one. Measured: clean
-    #: bodies' elements stood at 4-9 after 150 to 4,000 photos (0.08-1.9 MP, X-Trans too)
-    rise: float = 16.0
+    #: Why a second way: the null expectation grows with every photo a body takes, so a
+    #: defect that appears on an old body waits long by its count alone; the onset
+    #: statistic forgets a chance outlier within some dozens of frames, so a new defect on
+    #: an old body is judged as on a new one (benchmarks/bench_latency: with 16 it still
+    #: waited up to 28 photos longer on a body 1,500 photos old, with 12 as long as on a
+    #: new one, but for JPEG pairs). Clean bodies' elements stood at 4-9 after 150 to 4,000
+    #: photos (0.08-1.9 MP, X-Trans too); none reached 12 on 63 clean bodies
+    rise: float = 12.0
     stuck_spread_raw: int = 8  #: own-value range (0-255) under which a pixel is "one value"
     stuck_spread_jpeg: int = 64
     stuck_level_jpeg: int = 160  #: JPEG: a stuck pixel reads at least this whenever it shows
@@ -198,7 +200,8 @@ def _ratio(acc: Accumulator, p: DetectParams) -> float:
 
 def closest_call(acc: Accumulator, params: DetectParams | None = None) -> tuple[float, float]:
     """The highest score any element with ``min_weight`` of evidence reached (either side,
-    or both together), and the bar a score must reach: how far a body stays from a report.
+    both together, or its onset statistic against its bar times the ratio), and the bar a
+    score must reach: how far a body stays from a report.
     Why: a clean body's zero reports say nothing of how near it came; this says whether a
     longer or stranger roll would be likely to cry wolf."""
     p = params or DetectParams()
@@ -206,7 +209,8 @@ def closest_call(acc: Accumulator, params: DetectParams | None = None) -> tuple[
     if cand.size == 0:
         return 0.0, bar
     sig = _significance_at(acc, cand, p)
-    return float(np.max([sig.pos_score, sig.neg_score, sig.both_score])), bar
+    scores = [sig.pos_score, sig.neg_score, sig.both_score, sig.rise_score]
+    return float(np.max(scores)), bar
 
 
 def describe(
@@ -358,6 +362,8 @@ class _Significance(NamedTuple):
     pos_score: np.ndarray
     neg_score: np.ndarray
     both_score: np.ndarray  #: of the two sides together (0 where one side has nothing)
+    #: the higher onset statistic of the two sides, against its bar, times ``ratio``
+    rise_score: np.ndarray
 
 
 def _significance(
@@ -371,18 +377,20 @@ def _significance(
 ) -> _Significance:
     """Which weighted counts (whole weights, in blocks ``by``, ``bx``) stand far enough
     above their block's null expectation, or which onset statistics (``rises``, bright
-    and dark) far enough above zero, each side alone or both together. A score is the
-    larger of the two, each in times its bar, times ``ratio``."""
+    and dark) far enough above zero, each side alone or both together.
+
+    Scores are the counts' (times the null expectation): what grouping compares and a
+    report shows. Why not the onset statistic's too: it grows without bound while a
+    defect shows, so beside a strong defect's a weaker neighbour's score looked like an
+    echo's (a partially stuck pixel two pixels from a strong hot one was lost)."""
     a = acc.arrays
     per = NULL_SCALE * WEIGHT_STEPS  # the stored units of a null expectation, per weight
     ratio = _ratio(acc, p)
-    per_rise = ratio / _rise_bar(p)
+    bar = _rise_bar(p)
     pos_score = pos_c / (a["null_pos"][by, bx] / per + p.null_floor)
-    pos_score = np.maximum(pos_score, rises[0] * per_rise)
     neg_score = neg_c / (a["null_neg"][by, bx] / per + p.null_floor)
-    neg_score = np.maximum(neg_score, rises[1] * per_rise)
-    pos_sig = (pos_c >= p.min_weight) & (pos_score >= ratio)
-    neg_sig = (neg_c >= p.min_weight) & (neg_score >= ratio)
+    pos_sig = (pos_c >= p.min_weight) & ((pos_score >= ratio) | (rises[0] >= bar))
+    neg_sig = (neg_c >= p.min_weight) & ((neg_score >= ratio) | (rises[1] >= bar))
     # the score of the side that is significant (of the stronger one when neither is)
     score = np.where(pos_sig | ~neg_sig, pos_score, 0)
     score = np.maximum(score, np.where(neg_sig | ~pos_sig, neg_score, 0))
@@ -393,7 +401,10 @@ def _significance(
     both = (pos_c + neg_c >= p.min_weight) & (both_score >= ratio)
     both &= ~(pos_sig | neg_sig)
     score = np.where(both, both_score, score)
-    return _Significance(pos_sig | both, neg_sig | both, score, pos_score, neg_score, both_score)
+    rise_score = ratio * np.maximum(rises[0], rises[1]) / bar
+    return _Significance(
+        pos_sig | both, neg_sig | both, score, pos_score, neg_score, both_score, rise_score
+    )
 
 
 def _classify(
