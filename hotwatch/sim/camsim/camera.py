@@ -464,4 +464,34 @@ def _demosaic_wb(norm: np.ndarray, pattern: np.ndarray) -> list[np.ndarray]:
             if own_rows[oy].any():
                 rows += norm[oy::n] * own_rows[oy]
         planes.append(plane)
+    _border_from_inside(planes, norm, pattern)
     return planes
+
+
+def _border_from_inside(planes: list[np.ndarray], norm: np.ndarray, pattern: np.ndarray) -> None:
+    """The outermost rows and columns again, each from the same-colour sites of its 3x3
+    window that lie inside the frame (weights renormalised), as a camera's demosaic does with
+    the photosites around its JPEG's crop. Why: the padding copies a row one CFA period
+    inward, which for X-Trans is six rows away: the first row mixed in another part of the
+    scene, and the rows judged against it gathered outliers no camera gives."""
+    h, w = norm.shape
+    n = pattern.shape[0]
+    ys = np.concatenate([np.zeros(w, int), np.full(w, h - 1), np.arange(h), np.arange(h)])
+    xs = np.concatenate([np.arange(w), np.arange(w), np.zeros(h, int), np.full(h, w - 1)])
+    k = np.array([1.0, 2.0, 1.0])
+    here = pattern[ys % n, xs % n]
+    for c, plane in enumerate(planes):
+        num = np.zeros(ys.size)
+        den = np.zeros(ys.size)
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                yy, xx = ys + dy, xs + dx
+                inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
+                yy, xx = np.clip(yy, 0, h - 1), np.clip(xx, 0, w - 1)
+                use = inside & (pattern[yy % n, xx % n] == c)
+                wt = k[dy + 1] * k[dx + 1] * use
+                num += wt * norm[yy, xx]
+                den += wt
+        wb = 1.0 / NEUTRAL[c]
+        value = np.where(here == c, norm[ys, xs], num / np.maximum(den, 1e-9)) * wb
+        plane[ys, xs] = np.where((here == c) | (den > 0), value, plane[ys, xs])
