@@ -412,7 +412,7 @@ def main() -> None:
         # the DNGs keep a capture time without its UTC offset (as pidng writes it), which a
         # reader takes as this computer's local time: so is the truth dated for them
         when = times if kind == "jpeg" else [_as_local(t) for t in times]
-        s = score(found, truth, when, kind=frame)
+        s = score(found, truth, when, kind=frame, planted=info["all_truth"])
         wall, cpu = ing["wall"], ing["cpu"]
         print(
             f"\n[{kind}] elapsed: decode alone {wall['decode']:.3f} s/frame, ingest"
@@ -429,7 +429,14 @@ def main() -> None:
             shown = jpeg_truth(info, args.width, args.height, args.frames, args.seed, style)
             saved.write_text(json.dumps(info, default=str))
             by_raw = s
-            s = score(found, shown, times, kind=frame, first_shown="first_visible_jpeg")
+            s = score(
+                found,
+                shown,
+                times,
+                kind=frame,
+                first_shown="first_visible_jpeg",
+                planted=info["all_truth"],
+            )
             truth = shown
             print(
                 f"  hotwatch, the {len(shown)} defects the JPEGs show (>=3x their local noise"

@@ -34,10 +34,14 @@ class Score:
     categories: dict[str, tuple[int, int]] = field(default_factory=dict)
     #: per planted kind: (matched with an accepted kind, matched)
     kinds: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: reports at planted defects the truth left out (too faint to be asked for): real
+    #: defects, neither found nor false
+    beyond: int = 0
 
     @property
     def precision(self) -> float:
-        return self.matched / self.found if self.found else 1.0
+        judged = self.found - self.beyond
+        return self.matched / judged if judged else 1.0
 
     @property
     def recall(self) -> float:
@@ -51,7 +55,8 @@ class Score:
     def summary(self) -> str:
         return (
             f"precision {self.precision:.3f} recall {self.recall:.3f} "
-            f"({self.matched}/{self.truth} found, {len(self.false_positives)} false), "
+            f"({self.matched}/{self.truth} found, {len(self.false_positives)} false"
+            f"{f', {self.beyond} beyond the truth' if self.beyond else ''}), "
             f"kind right {self.kind_accuracy:.3f}, "
             f"onset error (frames) of those that emerge {_spread(self.emerging_errors)},"
             f" of all {_spread(self.onset_errors)}"
@@ -125,14 +130,18 @@ def score(
     jpeg_tolerance: int = 1,
     check_kind: bool = True,
     first_shown: str = "first_visible_index",
+    planted: Sequence[dict] = (),
 ) -> Score:
     """Match ``found`` ({x, y, kind, onset}) to ``truth`` (camsim.ground_truth rows).
 
     ``truth`` should hold only the defects a detector can be asked to find
     (see the benchmarks for the visibility rule); ``first_shown`` names its field
     holding the first frame that shows each defect (onsets are dated against it).
+    ``planted``: every defect planted; a report at one that ``truth`` leaves out is a
+    real defect found beyond what was asked, not a false report.
     """
-    pairs = match(found, truth, 0 if kind == "raw" else jpeg_tolerance)
+    tolerance = 0 if kind == "raw" else jpeg_tolerance
+    pairs = match(found, truth, tolerance)
     wrong, onset_err, details, emerging = [], [], [], []
     kinds_right: Counter = Counter()
     kinds_seen: Counter = Counter()
@@ -162,13 +171,19 @@ def score(
                 emerging.append(abs(off))
     matched_f = {i for i, _ in pairs}
     matched_t = {j for _, j in pairs}
+    asked = {(t["x"], t["y"]) for t in truth}
+    rest = [i for i in range(len(found)) if i not in matched_f]
+    faint = [t for t in planted if (t["x"], t["y"]) not in asked]
+    beyond = {rest[i] for i, _ in match([found[i] for i in rest], faint, tolerance)}
     planted = Counter(t.get("category") or t["kind"] for t in truth)
     hit = Counter((truth[j].get("category") or truth[j]["kind"]) for j in matched_t)
     return Score(
         found=len(found),
         truth=len(truth),
         matched=len(pairs),
-        false_positives=[(f["x"], f["y"]) for i, f in enumerate(found) if i not in matched_f],
+        false_positives=[
+            (f["x"], f["y"]) for i, f in enumerate(found) if i not in matched_f | beyond
+        ],
         missed=[(t["x"], t["y"]) for j, t in enumerate(truth) if j not in matched_t],
         wrong_kind=wrong,
         onset_errors=onset_err,
@@ -176,4 +191,5 @@ def score(
         emerging_errors=emerging,
         categories={c: (hit[c], n) for c, n in planted.items()},
         kinds={k: (kinds_right[k], n) for k, n in kinds_seen.items()} if check_kind else {},
+        beyond=len(beyond),
     )
