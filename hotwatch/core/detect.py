@@ -54,8 +54,8 @@ class DetectParams:
     #: statistic forgets a chance outlier within some dozens of frames, so a new defect on
     #: an old body is judged as on a new one (benchmarks/bench_latency: with 16 it still
     #: waited up to 28 photos longer on a body 1,500 photos old, with 12 as long as on a
-    #: new one, but for JPEG pairs). Clean bodies' elements stood at 4-9 after 150 to 4,000
-    #: photos (0.08-1.9 MP, X-Trans too); none reached 12 on 63 clean bodies
+    #: new one; see _rises_at for a JPEG's). Clean bodies' elements stood at 4-9 after 150
+    #: to 4,000 photos (0.08-1.9 MP, X-Trans too); none reached 12 on 63 clean bodies
     rise: float = 12.0
     stuck_spread_raw: int = 8  #: own-value range (0-255) under which a pixel is "one value"
     stuck_spread_jpeg: int = 64
