@@ -104,17 +104,10 @@ def holders(
     for x, y in positions:
         if (x, y) in here:
             continue
-        near = [h for h in here if absorbed_by((x, y), [h], params.echo_radius, chroma)]
+        near = [h for h in here if detect.in_blob(y, x, h[1], h[0], *chroma, params.echo_radius)]
         if near:
             out[(x, y)] = min(near, key=lambda h: max(abs(h[0] - x), abs(h[1] - y)))
     return out
-
-
-def absorbed_by(
-    pos: tuple[int, int], found: list[tuple[int, int]], radius: int, chroma: tuple[int, int]
-) -> bool:
-    """Whether a JPEG position lies in the blob of another reported defect."""
-    return any(detect.in_blob(pos[1], pos[0], y, x, *chroma, radius) for x, y in found)
 
 
 def reported(

@@ -158,23 +158,24 @@ def _rises_at(acc: Accumulator, elements: np.ndarray) -> tuple[np.ndarray, np.nd
     pixels' statistics is never more than the statistic of their summed evidence. Only on
     the side on which the element's own statistic is the higher."""
     cells = _cells(acc, elements)
-    own = {side: acc.onsets[side].s_of(elements) for side in ("pos", "neg")}
-    out = []
-    for side, other in (("pos", "neg"), ("neg", "pos")):
+    itself = cells == np.asarray(elements, dtype=np.int64)[:, None]
+    own, total = {}, {}
+    for side in ("pos", "neg"):
         s = acc.onsets[side].s_of(cells.ravel()).reshape(cells.shape)
-        total = np.where(cells >= 0, s, 0).sum(axis=1)
-        # only on the side the element itself stands out most: beside a dead pixel the
-        # cell's other pixel rings bright, and the dead one looked stuck
-        mine = (own[side] > 0) & (own[side] >= own[other])
-        out.append(np.where(mine, total, own[side]))
-    return out[0], out[1]
+        own[side] = np.where(itself, s, 0).sum(axis=1)
+        total[side] = np.where(cells >= 0, s, 0).sum(axis=1)
+    # only on the side the element itself stands out most: beside a dead pixel the cell's
+    # other pixel rings bright, and the dead one looked stuck
+    mine = (own["pos"] > 0) & (own["pos"] >= own["neg"])
+    theirs = (own["neg"] > 0) & (own["neg"] >= own["pos"])
+    return np.where(mine, total["pos"], own["pos"]), np.where(theirs, total["neg"], own["neg"])
 
 
 def _cells(acc: Accumulator, elements: np.ndarray) -> np.ndarray:
     """(elements, pixels of a cell): the flat indices of each element's JPEG chroma cell
     (-1 past the frame's edge); the element alone in a raw or a 4:4:4 JPEG."""
     elements = np.asarray(elements, dtype=np.int64)
-    cx, cy = acc.chroma if acc.kind == "jpeg" else (1, 1)
+    cx, cy = _cell_shape(acc)
     if cx * cy == 1:
         return elements[:, None]
     ys, xs = np.divmod(elements, acc.width)
@@ -183,6 +184,11 @@ def _cells(acc: Accumulator, elements: np.ndarray) -> np.ndarray:
     ox = (xs // cx * cx)[:, None] + dx[None, :]
     inside = (oy < acc.height) & (ox < acc.width)
     return np.where(inside, oy * acc.width + ox, -1)
+
+
+def _cell_shape(acc: Accumulator) -> tuple[int, int]:
+    """Pixels per chroma sample, across and down: (1, 1) in a raw."""
+    return acc.chroma if acc.kind == "jpeg" else (1, 1)
 
 
 def _rise_bar(p: DetectParams) -> float:
@@ -196,7 +202,7 @@ def rising(acc: Accumulator, params: DetectParams) -> np.ndarray:
     element (or its cell), so these are the elements a frame can have made significant
     that way."""
     bar = _rise_bar(params)
-    per_cell = _cells(acc, np.zeros(1, np.int64)).shape[1]
+    per_cell = int(np.prod(_cell_shape(acc)))
     # a cell's sum is at the bar only if one of its pixels is at its share of it
     some = np.union1d(*(acc.onsets[s].reaching(bar / per_cell) for s in ("pos", "neg")))
     if per_cell == 1:
@@ -628,19 +634,13 @@ def _cell_scores(acc: Accumulator, ev: _Evidence, p: DetectParams) -> np.ndarray
     cell, significant or not: the JPEG keeps one colour for the cell, so a defect's
     evidence spreads over it, and at the frame's edge (where the noise is higher) or in a
     lower-quality JPEG the pixels beside the peak may hold much of it unnoticed."""
-    cx, cy = acc.chroma
-    if cx * cy == 1:
+    cells = _cells(acc, ev.cand)
+    if cells.shape[1] == 1:
         return ev.score.astype(np.float64)
-    dy, dx = (d.ravel() for d in np.mgrid[0:cy, 0:cx])
-    oy = (ev.ys // cy * cy)[:, None] + dy[None, :]
-    ox = (ev.xs // cx * cx)[:, None] + dx[None, :]
-    inside = (oy < acc.height) & (ox < acc.width)
-    others = inside & ~((oy == ev.ys[:, None]) & (ox == ev.xs[:, None]))
-    oy, ox = np.where(inside, oy, 0), np.where(inside, ox, 0)
-    sig = _significance_at(acc, (oy * acc.width + ox).ravel(), p)
-    side = np.where(
-        ev.pos_sig[:, None], sig.pos_score.reshape(oy.shape), sig.neg_score.reshape(oy.shape)
-    )
+    others = (cells >= 0) & (cells != ev.cand[:, None])
+    sig = _significance_at(acc, np.maximum(cells, 0).ravel(), p)
+    shape = cells.shape
+    side = np.where(ev.pos_sig[:, None], sig.pos_score.reshape(shape), sig.neg_score.reshape(shape))
     return ev.score + np.where(others, side, 0.0).sum(axis=1)
 
 

@@ -175,7 +175,7 @@ def score(
     rest = [i for i in range(len(found)) if i not in matched_f]
     faint = [t for t in planted if (t["x"], t["y"]) not in asked]
     beyond = {rest[i] for i, _ in match([found[i] for i in rest], faint, tolerance)}
-    planted = Counter(t.get("category") or t["kind"] for t in truth)
+    asked_per = Counter(t.get("category") or t["kind"] for t in truth)
     hit = Counter((truth[j].get("category") or truth[j]["kind"]) for j in matched_t)
     return Score(
         found=len(found),
@@ -189,7 +189,7 @@ def score(
         onset_errors=onset_err,
         onset_details=details,
         emerging_errors=emerging,
-        categories={c: (hit[c], n) for c, n in planted.items()},
+        categories={c: (hit[c], n) for c, n in asked_per.items()},
         kinds={k: (kinds_right[k], n) for k, n in kinds_seen.items()} if check_kind else {},
         beyond=len(beyond),
     )
