@@ -480,9 +480,11 @@ def plugin_setup(
     return PluginSetup(home, conf, folder, photos, tags)
 
 
-def plugin_luacmd(folder: Path, photos: int, limit_ms: int = 90_000) -> str:
-    """darktable's ``--luacmd``: import FOLDER, wait until the script has checked PHOTOS
-    photos (its ``stats``), print each image's sizes, quit with status 0."""
+def plugin_luacmd(
+    folder: Path, photos: int, limit_ms: int = 90_000, startup_ms: int = 2_000
+) -> str:
+    """darktable's ``--luacmd``: after ``startup_ms``, import FOLDER, wait until the script
+    has checked PHOTOS photos (its ``stats``), print each image's sizes, quit with status 0."""
     import json
 
     return f"""
@@ -490,6 +492,10 @@ local dt = require "darktable"
 local ok, err = pcall(function()
   print("PROBE api " .. dt.configuration.api_version_string .. " darktable "
     .. dt.configuration.version)
+  -- a script that calls into GTK before darktable's main loop runs can deadlock it (seen
+  -- with darktable 4.2 on a loaded machine; darktable-org/darktable#22357 is the race):
+  -- let the window come up before importing
+  dt.control.sleep({startup_ms})
   dt.database.import({json.dumps(str(folder))})
   local hw, waited = package.loaded["hotwatch/hotwatch"], 0
   local function done()
