@@ -23,7 +23,8 @@ def _statement(
     stood out dark or both ways, nor a bright one right beside a bright one whose share of
     evidence in green differs from its own by ``colour_gap`` (both known), and, outside its
     chroma cell and of its polarity, not a bright one that stood out over ``apart_ratio``
-    times as often in one kind of frame (at ``apart_rate`` or more), nor one two pixels away
+    times as often in one kind of frame (at ``apart_rate`` or more) as its chroma cell's
+    candidates not yet taken of its polarity together, nor one two pixels away
     in a row, column or diagonal at least as strong as the pixel midway, standing out the
     same way."""
     rate_lo, rate_hi = rates
@@ -41,8 +42,11 @@ def _statement(
         colour = known & (np.abs(green - green[i]) >= p.colour_gap)
         own |= (np.maximum(dy, dx) == 1) & bright & bright[i] & colour
         kin = ~cell & (bright == bright[i])
-        apart = (rate_lo >= p.apart_rate) & (rate_lo > p.apart_ratio * rate_lo[i])
-        apart |= (rate_hi >= p.apart_rate) & (rate_hi > p.apart_ratio * rate_hi[i])
+        mates = (owner == -2) & cell & (bright == bright[i])  # the cell's, untaken, and i
+        mates[i] = True
+        lo_i, hi_i = rate_lo[mates].sum(), rate_hi[mates].sum()
+        apart = (rate_lo >= p.apart_rate) & (rate_lo > p.apart_ratio * lo_i)
+        apart |= (rate_hi >= p.apart_rate) & (rate_hi > p.apart_ratio * hi_i)
         own |= kin & apart
         for m in np.flatnonzero(kin & (np.maximum(dy, dx) == 2)):
             sy, sx = ys[m] - ys[i], xs[m] - xs[i]
@@ -177,6 +181,28 @@ def test_a_bright_neighbour_showing_where_the_defect_does_not_is_its_own(lo, hi,
     # within one chroma cell the JPEG keeps one colour for both: never apart by rates
     leaders, _ = _grouped(order, ys - 1, xs, score, bright, no, no, rates, chroma=(2, 2))
     assert leaders.tolist() == [0]
+
+
+@pytest.mark.parametrize(("beside", "apart"), [
+    (0.306, False),  # a quality-80 JPEG roll's hot pixel: its cell stood out at 0.206
+    (0.40, True),  # twice as often as the whole cell: no displaced peak can
+])  # fmt: skip
+def test_a_neighbour_showing_more_often_than_the_defect_s_pixel_is_weighed_against_its_cell(
+    beside, apart
+):
+    """A weak hot pixel's peak lands on either pixel of its chroma cell photo by photo, so
+    each pixel's rate understates how often the defect stood out: the rates and scores of
+    a small quality-80 roll's hot pixel (157, 413), its cell-mate (156) and the pixel beside
+    the cell (158), which was reported as a defect of its own against the rate of 157."""
+    ys, xs = np.array([413, 413, 413]), np.array([157, 156, 158])
+    score = np.array([18.9, 15.0, 15.7])
+    bright = np.ones(3, bool)
+    rates = (np.array([0.106, 0.1, beside]), np.array([1.391, 1.016, 0.0]))
+    order = np.argsort(-score, kind="stable")
+    no = np.zeros(3, bool)
+    leaders, owner = _grouped(order, ys, xs, score, bright, no, no, rates)
+    assert leaders.tolist() == ([0, 2] if apart else [0])
+    assert owner[1] == 0
 
 
 @pytest.mark.parametrize(("green", "apart"), [
