@@ -693,7 +693,7 @@ def _group(
             if owner[m] != -2:
                 continue
             dy, dx = abs(ys[m] - ys[i]), abs(xs[m] - xs[i])
-            cell = xs[m] // cx == xs[i] // cx and ys[m] // cy == ys[i] // cy
+            cell = _same_cell(m, i, ys, xs, cx, cy)
             near = dy <= split_r and dx <= split_r and score[m] < split_ratio * score[i]
             # a dead or stuck pixel shows whatever the exposure, and so do its smear,
             # displaced peak and ring: a bright excess beside it seen mainly in long or
@@ -741,6 +741,12 @@ def _other_colour(a, b, gap):
     return a >= 0 and b >= 0 and abs(a - b) >= gap
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _same_cell(m, i, ys, xs, cx, cy):
+    """Whether candidates ``m`` and ``i`` lie in one chroma cell (``cx`` x ``cy`` pixels)."""
+    return xs[m] // cx == xs[i] // cx and ys[m] // cy == ys[i] // cy
+
+
 @njit(cache=True, nogil=True)
 def _cell_rates(i, ys, xs, bright, rate_lo, rate_hi, owner, cx, cy):
     """The rates at which ``i``'s defect stood out in ordinary and in long or high-ISO
@@ -752,10 +758,7 @@ def _cell_rates(i, ys, xs, bright, rate_lo, rate_hi, owner, cx, cy):
     lo, hi = 0.0, 0.0
     for m in range(ys.size):
         if m == i or (
-            owner[m] == -2
-            and bright[m] == bright[i]
-            and xs[m] // cx == xs[i] // cx
-            and ys[m] // cy == ys[i] // cy
+            owner[m] == -2 and bright[m] == bright[i] and _same_cell(m, i, ys, xs, cx, cy)
         ):
             lo += rate_lo[m]
             hi += rate_hi[m]
