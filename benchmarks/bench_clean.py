@@ -28,13 +28,20 @@ from benchmarks.bench_core import scan_clean
 from hotwatch.sim import camsim
 
 
-def roll(work: Path, cfa: str, size: str, seed: int, frames: int) -> Path:
-    """A clean body's roll (written once, then kept under ``work``)."""
+def roll(
+    work: Path, cfa: str, size: str, seed: int, frames: int, jpeg: tuple[int, str] = (92, "4:2:2")
+) -> Path:
+    """A clean body's roll (written once, then kept under ``work``); ``jpeg``: its camera
+    JPEGs' quality and chroma subsampling."""
     width, height = (int(v) for v in size.split("x"))
-    folder = work / f"clean-{cfa}-{size}-{frames}-{seed}"
+    quality, subsampling = jpeg
+    folder = work / f"clean-{cfa}-{size}-{frames}-{seed}-q{quality}-{subsampling.replace(':', '')}"
     if not (folder / "complete").exists():
         sensor = camsim.SensorSpec(width=width, height=height, cfa=cfa)
-        cam = camsim.Camera(sensor, (), "Canon", "Canon EOS 7D", str(seed), seed)
+        cam = camsim.Camera(
+            sensor, (), "Canon", "Canon EOS 7D", str(seed), seed,
+            jpeg_quality=quality, subsampling=subsampling,
+        )  # fmt: skip
         camsim.write_roll(cam, camsim.plan_roll(frames, seed=seed), folder / "photos")
         (folder / "complete").write_text("")
     return folder
@@ -55,14 +62,22 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--cfa", default="RGGB,XTRANS", help="sensor patterns, comma-separated")
     parser.add_argument("--keep", type=Path, help="write (and reuse) the rolls here")
+    parser.add_argument(
+        "--jpeg-quality",
+        type=int,
+        default=92,
+        help="the camera JPEGs' quality (92: fine; 80: normal)",
+    )
+    parser.add_argument("--subsampling", choices=("4:4:4", "4:2:2", "4:2:0"), default="4:2:2")
     args = parser.parse_args()
+    jpeg = (args.jpeg_quality, args.subsampling)
     with tempfile.TemporaryDirectory(prefix="bench-clean-") as tmp:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         rolls = alarms = 0
         for cfa in args.cfa.split(","):
             for seed in args.seeds:
-                folder = roll(work, cfa, args.size, seed, args.frames)
+                folder = roll(work, cfa, args.size, seed, args.frames, jpeg)
                 took, reports, calls = scan_clean(folder / "photos", folder / "home")
                 rolls += 1
                 alarms += any(reports.values())
@@ -72,8 +87,8 @@ def main() -> None:
                     f"{cfa:<6} seed {seed:>3}  {found}  closest {close}  ({took:.0f} s)", flush=True
                 )
         print(
-            f"\n{rolls} clean bodies of {args.frames} photos of {args.size} "
-            f"(JPEG and DNG): {alarms} with any report"
+            f"\n{rolls} clean bodies of {args.frames} photos of {args.size} (JPEG at quality "
+            f"{args.jpeg_quality}, {args.subsampling}, and DNG): {alarms} with any report"
         )
 
 
