@@ -54,16 +54,31 @@ def _oracle_stats(v: np.ndarray, grid: evidence.Grid, pattern: np.ndarray | None
     w = wc // c_n
     by, bx = -(-h // BLOCK), -(-w // BLOCK)
     out = [np.zeros((by, bx, c_n), np.int64) for _ in range(6)]
-    for b in range(by):
+    gain = np.ones((by, bx), np.float32)
+
+    def sampled_rows(b: int) -> np.ndarray:
         rows = np.arange(b * BLOCK, min(h, (b + 1) * BLOCK))
-        rows = rows[(rows - b * BLOCK) % 3 == 0]
-        inner_rows = rows[(rows >= r) & (rows < h - r)]
+        return rows[(rows - b * BLOCK) % 3 == 0]
+
+    def inner_of(a: np.ndarray, size: int) -> np.ndarray:
+        return a[(a >= r) & (a < size - r)]
+
+    for b in range(by):
+        rows = sampled_rows(b)
+        noise_rows = inner_of(rows, h)
+        # a short last block row measures its noise with the block row before it
+        if b > 0 and b == by - 1 and noise_rows.size < kernels.SHORT_ROWS:
+            noise_rows = np.concatenate([inner_of(sampled_rows(b - 1), h), noise_rows])
         for k in range(bx):
             xs = np.arange(k * BLOCK, min(w, (k + 1) * BLOCK))
-            inner_xs = xs[(xs >= r) & (xs < w - r)]
+            noise_xs = inner_of(xs, w)
+            # ... and a narrow last block column with the block before it
+            if k > 0 and k == bx - 1 and noise_xs.size < kernels.NARROW_COLS:
+                noise_xs = inner_of(np.arange((k - 1) * BLOCK, w), w)
+            gain[b, k] = kernels.TRIM_GAINS[noise_rows.size, noise_xs.size]
             sampled = xs[(xs - k * BLOCK) % 3 == 0]
             for c in range(c_n):
-                mag = np.abs(resid[np.ix_(inner_rows, inner_xs * c_n + c)])
+                mag = np.abs(resid[np.ix_(noise_rows, noise_xs * c_n + c)])
                 total, count = mag.sum(), mag.size
                 if count > 4 * kernels.TRIM:  # less the largest few (per element, its largest)
                     total -= np.sort(mag.max(axis=0))[-kernels.TRIM :].sum()
@@ -72,11 +87,11 @@ def _oracle_stats(v: np.ndarray, grid: evidence.Grid, pattern: np.ndarray | None
                 vals = (total, count, lv.max(), lv.min(), lv.sum(), lv.size)
                 for arr, value in zip(out, vals, strict=True):
                     arr[b, k, c] = value
-    return out
+    return out, gain
 
 
-def _oracle_sigma(abs_sum, abs_n):
-    mean = np.divide(abs_sum, np.maximum(abs_n, 1)).astype(np.float32)
+def _oracle_sigma(abs_sum, abs_n, gain):
+    mean = np.divide(abs_sum, np.maximum(abs_n, 1)).astype(np.float32) * gain[..., None]
     sigma = np.maximum(mean * np.float32(1.2533), np.float32(3.0))
     thr = np.minimum(np.ceil(np.float32(3.0) * sigma), 32767).astype(np.int64)
     return sigma, thr
@@ -189,6 +204,7 @@ def _frame(kind: str, h: int, w: int, seed: int) -> tuple[np.ndarray, np.ndarray
         ("rgb", 40, 70),
         ("rgb", 18, 33),
         ("rgb", 150, 41),  # an 8-bit frame is read in pieces of kernels.PIECE block rows
+        ("rgb", 66, 41),  # ... its short last block row alone in a piece, pooled with the last
         ("rgb", 24, 300),  # rows of many cells (kernels.CELL) of residual extremes
         ("xtrans", 50, 61),
         ("raw16", 34, 40),
@@ -208,11 +224,11 @@ def test_kernels_agree_with_the_numpy_statement(kind, h, w):
             *args, bright2, dark2, black, span, grid.v.size
         )
     assert complete
-    want = _oracle_stats(grid.v, grid, pattern)
+    want, gain = _oracle_stats(grid.v, grid, pattern)
     names = ("abs_sum", "abs_n", "max", "min", "sum", "n")
     for name, a, b in zip(names, stats[:6], want, strict=True):
         np.testing.assert_array_equal(a, b, err_msg=name)
-    sigma, thr = _oracle_sigma(want[0], want[1])
+    sigma, thr = _oracle_sigma(want[0], want[1], gain)
     np.testing.assert_array_equal(stats[6], sigma)
 
     want_pos, want_neg = _oracle_outliers(
