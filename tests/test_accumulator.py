@@ -15,7 +15,6 @@ import pytest
 
 from hotwatch.core.accumulator import (
     CEILING,
-    NULL_SCALE,
     POS_HI,
     POS_LO,
     RANGE,
@@ -202,35 +201,6 @@ def test_format_4_loads_without_the_night_onsets(tmp_path, monkeypatch):
     assert [(d.x, d.y, d.kind) for d in detect(back)] == [(d.x, d.y, d.kind) for d in found]
     _feed(back, _roll(4, seed=2), 1.8e9, start=30)
     assert back.counted == acc.counted + 4
-
-
-def test_format_6_raw_loads_with_its_one_null_expectation_for_every_colour(tmp_path, monkeypatch):
-    """Format 6 kept one null expectation per block for all of a raw's colours: such a file
-    loads with it for each colour (from then on each colour adds its own), everything else
-    as it was, and goes on absorbing."""
-    acc = Accumulator(H, W, "raw")  # (no pattern: one colour, as format 6 kept them all)
-    _feed(acc, _roll(30), 1.7e9)
-    found = detect(acc)
-    full = Accumulator.state
-
-    def as_format_6(self):  # per block only
-        return {k: v[..., 0] if k.startswith("null_") else v for k, v in full(self).items()}
-
-    monkeypatch.setattr(Accumulator, "state", as_format_6)
-    path = tmp_path / "old.hwacc"
-    path.write_bytes(with_format_version(acc.to_bytes(), 6, cfa=PATTERN.tolist()))
-    monkeypatch.setattr(Accumulator, "state", full)
-    back = store.load(path)
-    assert back is not None and back.colours == 3
-    for side in ("pos", "neg"):
-        kept = back.arrays[f"null_{side}"]
-        assert kept.shape == (*acc.arrays[f"null_{side}"].shape[:2], 3)
-        for colour in range(3):
-            assert np.array_equal(kept[..., colour], acc.arrays[f"null_{side}"][..., 0])
-    assert [(d.x, d.y, d.kind) for d in detect(back)] == [(d.x, d.y, d.kind) for d in found]
-    _feed(back, _roll(4, seed=2), 1.8e9, start=30)
-    assert back.counted == acc.counted + 4
-    assert not np.array_equal(back.arrays["null_pos"][..., 0], back.arrays["null_pos"][..., 1])
 
 
 def _coloured_roll(n: int, seed: int = 0) -> list:
@@ -543,40 +513,3 @@ def test_a_defect_on_an_old_body_is_reported_as_soon_as_on_a_new_one():
     old = _photos_to_report(1500, DetectParams())
     assert old is not None and old <= young + 3
     assert _photos_to_report(1500, DetectParams(rise=np.inf)) is None
-
-
-def _colour_ratios(acc: Accumulator) -> dict[str, list[float]]:
-    """Per side, each colour's weighted outlier count over its null expectation, summed over
-    the frame."""
-    every = np.arange(H * W)
-    colour = np.asarray(PATTERN, dtype=np.int64)[every // W % 2, every % W % 2]
-    out = {}
-    for side in ("pos", "neg"):
-        counts = acc.counts(side).reshape(-1).astype(np.float64)
-        null = acc.null_at(side, every) / NULL_SCALE  # (in quarters, as the counts)
-        out[side] = [counts[colour == c].sum() / null[colour == c].sum() for c in range(3)]
-    return out
-
-
-def test_each_colour_of_a_raw_is_weighed_against_its_own_chance_outliers():
-    """A raw block's noise is measured for all its colours together, and the photosites
-    that gather more light are the noisier (in daylight the greens, about twice red's and
-    blue's): they stand out by chance more often, frame after frame at the same places.
-    Each colour's null expectation is its own, so every colour's chance evidence stays at
-    its expectation; against one shared by all, the greens' stood well above it (measured
-    on simulated clean bodies: 1.2-1.4 times, red and blue 0.5-0.8)."""
-    rng = np.random.default_rng(3)
-    green = np.add.outer(np.arange(H), np.arange(W)) % 2 == 1
-    apart = Accumulator(H, W, "raw", cfa=tuple(map(tuple, PATTERN.tolist())))
-    shared = Accumulator(H, W, "raw")
-    for i in range(80):
-        level = 800 + 150 * (i % 7)
-        raw = level + rng.normal(0, 1, (H, W)) * np.where(green, 1.4, 1.0) * np.sqrt(level)
-        ev = extract(np.clip(raw, 0, 4095).astype(np.uint16), black=200, white=4095, cfa=PATTERN)
-        for acc in (apart, shared):
-            acc.update(ev, 1.7e9 + 3600.0 * i, 20.0, digest=i.to_bytes(16, "big"))
-    assert apart.colours == 3 and shared.colours == 1
-    for side, ratios in _colour_ratios(shared).items():
-        assert ratios[1] > 1.2 > 0.85 > max(ratios[0], ratios[2]), (side, ratios)
-    for side, ratios in _colour_ratios(apart).items():
-        assert all(0.9 < r < 1.1 for r in ratios), (side, ratios)

@@ -59,17 +59,15 @@ from hotwatch.core.kernels import divmod_by
 from hotwatch.core.model import DefectKind
 from hotwatch.core.onset import Excursions
 
-FORMAT_VERSION = 7
+FORMAT_VERSION = 6
 #: formats this hotwatch reads: format 2 counted whole weights, and its counts are
 #: converted to quarters as it loads (what it lacks, the fractions of the frames it
 #: absorbed, is lost; nothing else changes); a RAW accumulator of format 3 reads as it is
 #: (its edges simply have no evidence yet); formats before 5 kept no onset statistic over
 #: the long or high-ISO frames alone, which starts empty (it dates from the next such
 #: frames); before 6 a JPEG's green counts were not kept, and they start at zero, known
-#: to be incomplete; before 7 a raw's null expectations were one for all its colours, and
-#: each colour starts from that one (from then on each adds its own). Older formats are
-#: rebuilt (hotwatch.pipeline.rebuild).
-READS = (2, 3, 4, 5, 6, 7)
+#: to be incomplete. Older formats are rebuilt (hotwatch.pipeline.rebuild).
+READS = (2, 3, 4, 5, 6)
 #: the first format whose JPEG evidence this hotwatch can use: before it, a JPEG frame
 #: counted every pixel of a defect's smear, since then only the peak
 JPEG_READS_FROM = 4
@@ -108,8 +106,6 @@ _BLOCK_ARRAYS = {
     "cost_neg": np.uint32,
     "cost_hi": np.uint32,
 }
-#: kept per block and colour (the last axis: see ``Accumulator.colours``)
-_PER_COLOUR = ("null_pos", "null_neg")
 #: the onset tables, per side, in the order stored
 _EXCURSION_FIELDS = ("idx", "s", "tail", "pend_idx", "pend_time", "pend_s")
 #: null expectations are kept in thousandths of a weight, as integers, so sums are exact
@@ -145,7 +141,6 @@ class Accumulator:
     #: older format, or fed evidence that did not say)
     green_whole: bool = True
     _absorbed_set: set[bytes] = field(default_factory=set, repr=False)
-    _per_block: np.ndarray | None = field(default=None, repr=False)  #: see _colour_counts
 
     def __post_init__(self) -> None:
         if self.height <= 0 or self.width <= 0:
@@ -158,12 +153,6 @@ class Accumulator:
         for name, dtype in _BLOCK_ARRAYS.items():
             if name not in self.arrays:
                 self.arrays[name] = np.zeros(bshape, dtype=dtype)
-        for name in _PER_COLOUR:  # (before format 7: one for all colours)
-            a = self.arrays[name]
-            a = a[..., None] if a.ndim == 2 else a
-            if a.shape[2] != self.colours:
-                a = np.repeat(a[..., :1], self.colours, axis=2)
-            self.arrays[name] = a
         if self.kind == "jpeg" and "green" not in self.arrays:
             self.arrays["green"] = np.zeros(shape, dtype=np.uint16)
         for side in ONSETS:
@@ -173,50 +162,6 @@ class Accumulator:
     @property
     def shape(self) -> tuple[int, int]:
         return (self.height, self.width)
-
-    @property
-    def colours(self) -> int:
-        """How many colours of photosite the null expectations are kept apart for: a raw's
-        (its pattern's colour indices: a second green counted apart, where its reader names
-        one), 1 in a JPEG (whose noise is measured per channel already).
-
-        Why apart: a raw's block has one noise level for all its colours, and in light of
-        one colour the photosites that gather more of it are noisier: on simulated clean
-        bodies the greens stood out 1.2-1.4 times as often as the mixed null expectation,
-        red and blue 0.5-0.8 times, so a green's chance evidence reached the bar sooner."""
-        if self.cfa is None:
-            return 1
-        return int(max(max(row) for row in self.cfa)) + 1
-
-    def colour_of(self, at: np.ndarray) -> np.ndarray:
-        """The colour index of each element (flat indices): see :attr:`colours`."""
-        at = np.asarray(at, dtype=np.int64)
-        if self.cfa is None:
-            return np.zeros(at.shape, np.int64)
-        pattern = np.asarray(self.cfa, dtype=np.int64)
-        ys, xs = np.divmod(at, self.width)
-        return pattern[ys % pattern.shape[0], xs % pattern.shape[1]]
-
-    def null_at(self, side: str, at: np.ndarray) -> np.ndarray:
-        """The null expectation of elements ``at`` (flat indices), stored units."""
-        ys, xs = np.divmod(np.asarray(at, dtype=np.int64), self.width)
-        return self.arrays[f"null_{side}"][ys // BLOCK, xs // BLOCK, self.colour_of(at)]
-
-    def _colour_counts(self) -> np.ndarray:
-        """(blocks_y, blocks_x, colours): how many elements of each colour each block holds."""
-        if self._per_block is None:
-            pattern = np.zeros((1, 1), np.int64) if self.cfa is None else np.asarray(self.cfa)
-            py, px = pattern.shape
-            # per block row (column): how many of its rows (columns) fall on each row
-            # (column) of the pattern
-            rows = _phase_counts(self.height, py)
-            cols = _phase_counts(self.width, px)
-            per = np.zeros((rows.shape[0], cols.shape[0], self.colours), np.int64)
-            for i in range(py):
-                for j in range(px):
-                    per[..., pattern[i, j]] += np.outer(rows[:, i], cols[:, j])
-            self._per_block = per
-        return self._per_block
 
     def has_absorbed(self, digest: bytes) -> bool:
         """Whether a file with this content digest is already counted."""
@@ -332,23 +277,13 @@ class Accumulator:
             val, opp, counts, field = ev.neg_val, ev.dead_opp, a["opp_dead"], NEG
         counts += opp
         if n_opp:
-            a[f"null_{side}"] += opp[..., None].astype(np.uint32) * self._shares(idx, weights, opp)
+            share = np.uint32(round(NULL_SCALE * float(weights.sum()) / n_opp))
+            a[f"null_{side}"] += opp.astype(np.uint32) * share
         # the value range over clear outliers only: one chance outlier of a healthy
         # pixel before it got stuck must not make its one value look like many
         clear = ONSET_WEIGHT * WEIGHT_STEPS
         green, chan = self._green_counts(ev, side)
         return _scatter(idx, weights, val, self.records(), field, clear, watch, green, chan)
-
-    def _shares(self, idx: np.ndarray, weights: np.ndarray, opp: np.ndarray) -> np.ndarray:
-        """Per colour, this frame's outlier weight per element where the side could show
-        (``opp``), in thousandths: what the null expectations of those blocks grow by."""
-        k = self.colours
-        weight = np.bincount(self.colour_of(idx), weights=weights, minlength=k) if k > 1 else None
-        if weight is None:
-            weight = np.array([float(weights.sum())])
-        elements = (self._colour_counts() * opp[..., None]).sum(axis=(0, 1))
-        share = np.round(NULL_SCALE * weight / np.maximum(elements, 1))
-        return share.astype(np.uint32)
 
     def _green_counts(self, ev: FrameEvidence, side: str) -> tuple[np.ndarray, np.ndarray]:
         """Where this side's hits add their weights when they stood out in green, and their
@@ -751,14 +686,6 @@ def _scatter(idx, weights, val, records, field, clear_weight, watch, green, chan
                 watched[n] = idx[i]
                 n += 1
     return watched[:n].copy()
-
-
-def _phase_counts(size: int, period: int) -> np.ndarray:
-    """(blocks, period): how many of each block's rows (or columns) are at each phase of
-    a pattern repeating every ``period``."""
-    at = np.arange(size)
-    return np.stack([np.bincount(at[at % period == k] // BLOCK, minlength=-(-size // BLOCK))
-                     for k in range(period)], axis=1)  # fmt: skip
 
 
 def _elements_in(opp: np.ndarray, height: int, width: int) -> int:

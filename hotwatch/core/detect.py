@@ -142,11 +142,11 @@ def _with_min_weight(acc: Accumulator, p: DetectParams) -> np.ndarray:
 
 
 def _significance_at(acc: Accumulator, elements: np.ndarray, p: DetectParams) -> _Significance:
-    """:func:`_significance` of the counts of these flat indices, each in its own block
-    and colour."""
+    """:func:`_significance` of the counts of these flat indices, each in its own block."""
+    ys, xs = np.divmod(elements, acc.width)
     pos_lo, pos_hi, neg = _weights_at(acc, elements)
     rises = _rises_at(acc, elements)
-    return _significance(acc, pos_lo + pos_hi, neg, rises, elements, p)
+    return _significance(acc, pos_lo + pos_hi, neg, rises, ys // BLOCK, xs // BLOCK, p)
 
 
 def _rises_at(acc: Accumulator, elements: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -225,8 +225,7 @@ def least_counts(acc: Accumulator, params: DetectParams) -> np.ndarray:
     a bound taken before a frame holds after it)."""
     per = NULL_SCALE * WEIGHT_STEPS
     a = acc.arrays
-    least_null = np.minimum(a["null_pos"], a["null_neg"]).min(axis=2)  # (of any colour)
-    nulls = least_null / per + params.null_floor
+    nulls = np.minimum(a["null_pos"], a["null_neg"]) / per + params.null_floor
     least = np.maximum(params.min_weight, _ratio(acc, params) * nulls)
     return np.floor(least * WEIGHT_STEPS).astype(np.int64)
 
@@ -390,7 +389,7 @@ def _judge(acc: Accumulator, c: _Counts, p: DetectParams) -> _Evidence:
     ys, xs = np.divmod(c.cand, acc.width)
     by, bx = ys // BLOCK, xs // BLOCK
     rises = (c.rise_pos, c.rise_neg)
-    sig = _significance(acc, c.pos_lo + c.pos_hi, c.neg, rises, c.cand, p)
+    sig = _significance(acc, c.pos_lo + c.pos_hi, c.neg, rises, by, bx, p)
     # an element under both thresholds (a confirmed defect whose evidence has since
     # thinned) is classified by its stronger side
     neither = ~sig.pos & ~sig.neg
@@ -417,23 +416,24 @@ def _significance(
     pos_c: np.ndarray,
     neg_c: np.ndarray,
     rises: tuple[np.ndarray, np.ndarray],
-    elements: np.ndarray,
+    by: np.ndarray,
+    bx: np.ndarray,
     p: DetectParams,
 ) -> _Significance:
-    """Which weighted counts (whole weights, of flat indices ``elements``) stand far
-    enough above the null expectation of their block and colour, or which onset statistics
-    (``rises``, bright and dark) far enough above zero, each side alone or both together.
+    """Which weighted counts (whole weights, in blocks ``by``, ``bx``) stand far enough
+    above their block's null expectation, or which onset statistics (``rises``, bright
+    and dark) far enough above zero, each side alone or both together.
 
     Scores are the counts' (times the null expectation): what grouping compares and a
     report shows. Why not the onset statistic's too: it grows without bound while a
     defect shows, so beside a strong defect's a weaker neighbour's score looked like an
     echo's (a partially stuck pixel two pixels from a strong hot one was lost)."""
+    a = acc.arrays
     per = NULL_SCALE * WEIGHT_STEPS  # the stored units of a null expectation, per weight
-    null_pos, null_neg = (acc.null_at(side, elements) / per for side in ("pos", "neg"))
     ratio = _ratio(acc, p)
     bar = _rise_bar(p)
-    pos_score = pos_c / (null_pos + p.null_floor)
-    neg_score = neg_c / (null_neg + p.null_floor)
+    pos_score = pos_c / (a["null_pos"][by, bx] / per + p.null_floor)
+    neg_score = neg_c / (a["null_neg"][by, bx] / per + p.null_floor)
     pos_sig = (pos_c >= p.min_weight) & ((pos_score >= ratio) | (rises[0] >= bar))
     neg_sig = (neg_c >= p.min_weight) & ((neg_score >= ratio) | (rises[1] >= bar))
     # the score of the side that is significant (of the stronger one when neither is)
@@ -441,7 +441,7 @@ def _significance(
     score = np.maximum(score, np.where(neg_sig | ~pos_sig, neg_score, 0))
     # A stuck pixel stands out both ways (bright on dark scenes, dark on bright
     # ones): its evidence adds up across the two sides.
-    nulls = null_pos + null_neg + p.null_floor
+    nulls = (a["null_pos"][by, bx] + a["null_neg"][by, bx]) / per + p.null_floor
     both_score = np.where((pos_c > 0) & (neg_c > 0), (pos_c + neg_c) / nulls, 0.0)
     both = (pos_c + neg_c >= p.min_weight) & (both_score >= ratio)
     both &= ~(pos_sig | neg_sig)
