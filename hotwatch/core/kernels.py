@@ -364,9 +364,9 @@ def _widen(v, y0, y1, out):
 def _block_rows(v, y0, h, b0, b1, offs, p, r, c_n, edge, rules, stats, found, ring, carry):
     """Block rows ``b0`` to ``b1`` of :func:`frame_pass`; ``v`` holds the frame's rows
     from ``y0`` on (all that these block rows read), ``h`` is the frame's height;
-    ``carry``: the sums and peaks of |resid2| of the block row before ``b0`` and its
-    number of sampled non-border rows (see ``SHORT_ROWS``). False when there was no
-    room for the outliers."""
+    ``carry``: the sums and peaks of |resid2| of the frame's last block row but one, and
+    its number of sampled non-border rows, kept for the last (see ``SHORT_ROWS``; it may
+    be read in the next piece). False when there was no room for the outliers."""
     e_ptr, e_col, e_off = edge
     hit_z, noise_per_abs, floor, bright2, dark2, black, span, gains = rules
     abs_sum, abs_n, lmax, lmin, lsum, ln, sigma = stats
@@ -446,9 +446,10 @@ def _block_rows(v, y0, h, b0, b1, offs, p, r, c_n, edge, rules, stats, found, ri
                 t = min(np.ceil(np.float32(hit_z) * sig), np.float32(32767.0))
                 thr[j0:j1:c_n] = np.int16(t)
                 inv_sigma[j0:j1:c_n] = np.float32(1.0) / sig
-        last_sums[:] = sums
-        last_peak[:] = peak
-        last_inner[0] = inner
+        if b == -(-h // BLOCK) - 2:  # the block row before the last: kept for it
+            last_sums[:] = sums
+            last_peak[:] = peak
+            last_inner[0] = inner
         # -- the noise of the elements near the edge, per block and channel
         _edge_noise(v, y0, h, b, e_ptr, e_col, e_off, c_n, thr, level, resid, hit, e_sum, e_n)
         for k in range(bx):
@@ -483,9 +484,10 @@ def _trimmed(sums, peak, j0, j1, step, count):
     """The sum and count of |resid2| of elements ``j0:j1:step`` (``count`` values, their
     sums and largest in ``sums`` and ``peak``), the largest few left out: a defect is no
     noise."""
-    total = np.int64(0)
-    for j in range(j0, j1, step):
-        total += sums[j]
+    part = sums[j0:j1:step]
+    total = 0
+    for i in range(part.size):
+        total += part[i]
     if count > 4 * TRIM:
         total -= _two_largest(peak[j0:j1:step])
         count -= TRIM
