@@ -204,7 +204,7 @@ def _frame(kind: str, h: int, w: int, seed: int) -> tuple[np.ndarray, np.ndarray
         ("rgb", 40, 70),
         ("rgb", 18, 33),
         ("rgb", 150, 41),  # an 8-bit frame is read in pieces of kernels.PIECE block rows
-        ("rgb", 66, 41),  # ... its short last block row alone in a piece, pooled with the last
+        ("rgb", 66, 41),  # ... its short last block row alone in one, with the row before
         ("rgb", 24, 300),  # rows of many cells (kernels.CELL) of residual extremes
         ("xtrans", 50, 61),
         ("raw16", 34, 40),
