@@ -387,8 +387,6 @@ def _block_rows(v, y0, h, b0, b1, offs, p, r, c_n, edge, rules, stats, found, ri
     hit = np.zeros(-(-wc // 8) * 8, np.uint8)  # flags, read eight at a time
     sums = np.empty(wc, np.int32)
     peak = np.empty(wc, np.int32)  # each element's largest |resid2| over the sampled rows
-    pooled_sums = np.empty(wc, np.int32)  # the same over a short block row and the one before
-    pooled_peak = np.empty(wc, np.int32)
     hi_ = np.empty(wc, np.int16)
     lo_ = np.empty(wc, np.int16)
     tot = np.empty(wc, np.int32)
@@ -415,11 +413,9 @@ def _block_rows(v, y0, h, b0, b1, offs, p, r, c_n, edge, rules, stats, found, ri
             inner += r <= y < h - r
         # the noise's values: a short last block row's with the block row's before it
         n_sums, n_peak, n_inner = sums, peak, inner
-        if b > 0 and y_hi == h and inner < SHORT_ROWS:
-            for j in range(wc):
-                pooled_sums[j] = sums[j] + last_sums[j]
-                pooled_peak[j] = max(peak[j], last_peak[j])
-            n_sums, n_peak, n_inner = pooled_sums, pooled_peak, inner + last_inner[0]
+        if b > 0 and y_hi == h and inner < SHORT_ROWS:  # (once a frame at most)
+            n_sums, n_peak = sums + last_sums, np.maximum(peak, last_peak)
+            n_inner = inner + last_inner[0]
         for k in range(bx):
             x0, x1 = k * BLOCK, min(w, (k + 1) * BLOCK)
             # ... and a narrow last block column's with the block's before it
