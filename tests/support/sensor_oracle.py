@@ -304,6 +304,10 @@ class Oracle:
             out[s] = float((e * w).sum() / np.sqrt(w.sum()))
         return out
 
+    def dark(self) -> Oracle:
+        """The same frames asked about dark photosites: excess below the background."""
+        return Oracle(self.frames, -self.excess, self.noise, self.threshold)
+
     def shifted_null(self, min_frames: int, trials: int = 8, seed: int = 0) -> list[int]:
         """How many photosites stand out in ``min_frames`` frames by chance alone.
 
@@ -352,6 +356,14 @@ def main(argv: list[str]) -> int:
         print(f"standing out {label}: pooled z > 0 in every session for "
               f"{(both[sel] > 0).mean():.2f}, > 2 for {(both[sel] > 2).mean():.2f} "
               f"(lowest {both[sel].min():.1f})")  # fmt: skip
+    dark = oracle.dark()
+    dark_counts = dark.counts()
+    dark_both = np.minimum.reduce(list(dark.session_evidence().values()))
+    for k in (3, 4):
+        sel = dark_counts >= k
+        print(f"dark in >= {k} frames: {int(sel.sum())}, by chance {dark.shifted_null(k)}; "
+              f"pooled excess below the background in every session for "
+              f"{(dark_both[sel] > 0).mean():.2f}")  # fmt: skip
     return 0
 
 
