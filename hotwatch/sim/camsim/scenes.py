@@ -122,14 +122,26 @@ def _night_sky(base: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def _resample_to_mosaic(
     base: np.ndarray, pattern: np.ndarray, width: int, height: int, shift: tuple[float, float]
 ) -> np.ndarray:
-    """Resample a (h, w, 3) image onto each CFA sub-lattice of a (height, width) mosaic.
+    """Resample a (h, w, 3) image onto a (height, width) mosaic of ``pattern``.
 
-    Each sub-lattice (offset oy, ox, step n) needs one colour only, so Pillow resizes that one
-    plane straight to the sub-lattice's grid with the right sub-pixel box: total work is one
-    value per photosite, not three.
+    A sensor samples one optical image at every photosite. A Bayer mosaic takes each
+    sub-lattice (offset oy, ox, step 2) straight from its colour's plane, resized by Pillow
+    to the sub-lattice's grid with the right sub-pixel box: one value per photosite, not
+    three. Larger patterns take each colour's plane at the frame's full resolution and
+    keep each photosite's own colour: resized to an X-Trans sub-lattice's grid, a plane is
+    smoothed over six photosites, and same-colour neighbours became far more alike than a
+    sensor's (measured on 25 scenes without noise: a lone X-Trans green's mean residual
+    against its neighbours was 0.36 of the pattern's mean, 0.81-0.85 at full resolution;
+    Bayer's are the same either way, 0.79-1.09 against 0.77-1.10).
     """
-    bh, bw = base.shape[:2]
     n = pattern.shape[0]
+    if n > 2:
+        planes = [
+            _resample_to_mosaic(base, np.array([[c]]), width, height, shift) for c in range(3)
+        ]
+        rows, cols = np.arange(height)[:, None] % n, np.arange(width)[None, :] % n
+        return np.choose(pattern[rows, cols], planes).astype(np.float32)
+    bh, bw = base.shape[:2]
     sx, sy = bw / width, bh / height  # source px per frame px
     dx, dy = shift[0] * sx, shift[1] * sy
     pad = math.ceil(max(n * max(sx, sy), 1.0)) + 2
