@@ -19,7 +19,8 @@ noise (camsim's ``visibility``) in at least 5% of the scenes (a burst or a
 tripod run is one scene).
 
 Usage, from the repository root:
-``python -m benchmarks.bench_core [--width 3872 --height 2592 --frames 300] [--keep DIR]``
+``python -m benchmarks.bench_core [--width 3872 --height 2592 --frames 300] [--cfa XTRANS]
+[--keep DIR]``
 """
 
 from __future__ import annotations
@@ -63,12 +64,13 @@ def build_camera(
     seed: int,
     dng_compression: str = "none",
     style: JpegStyle = JpegStyle(),
+    cfa: str = "RGGB",
 ):
     """The body: the hard cases (edges, pairs, faint night-only hot pixels, emerging ones)
     and the plain kinds, planted on purpose (camsim.plant_hard_cases). Its DNGs keep
     their capture time, exposure and ISO in IFD0, as pidng (Raspberry Pi cameras) writes
     them, not where most readers look; its JPEGs keep them in the EXIF IFD."""
-    sensor = camsim.SensorSpec(width=width, height=height, cfa="RGGB")
+    sensor = camsim.SensorSpec(width=width, height=height, cfa=cfa)
     shots = camsim.plan_roll(n, seed=seed)
     defects = camsim.plant_hard_cases(sensor, seed, n_shots=n)
     cam = camsim.Camera(
@@ -87,12 +89,19 @@ def build_camera(
 
 
 def make_roll(
-    folder: Path, width: int, height: int, n: int, seed: int, style: JpegStyle = JpegStyle()
+    folder: Path,
+    width: int,
+    height: int,
+    n: int,
+    seed: int,
+    style: JpegStyle = JpegStyle(),
+    cfa: str = "RGGB",
 ) -> dict:
-    cam, shots, defects = build_camera(width, height, n, seed, style=style)
+    cam, shots, defects = build_camera(width, height, n, seed, style=style, cfa=cfa)
     t0 = time.perf_counter()
     camsim.write_roll(cam, shots, folder)
     info = {
+        "cfa": cfa,
         "all_truth": camsim.ground_truth(defects, shots),
         "times": [s.taken_at.isoformat() for s in shots],
         "write_seconds": time.perf_counter() - t0,
@@ -127,15 +136,18 @@ def jpeg_truth(
 ) -> list[dict]:
     """The defects the camera JPEGs show (camsim's ``jpeg_visibility``), computed once."""
     if "jpeg_truth" not in info:
-        cam, shots, _ = build_camera(width, height, n, seed, style=style)
+        cfa = info.get("cfa", "RGGB")
+        cam, shots, _ = build_camera(width, height, n, seed, style=style, cfa=cfa)
         vis = np.array([cam.jpeg_visibility(s) for s in shots])
         info["jpeg_truth"] = qualifying(info["all_truth"], vis, "first_visible_jpeg", scenes(shots))
     return info["jpeg_truth"]
 
 
-def write_ljpeg_dngs(folder: Path, width: int, height: int, n: int, seed: int) -> None:
+def write_ljpeg_dngs(
+    folder: Path, width: int, height: int, n: int, seed: int, cfa: str = "RGGB"
+) -> None:
     """The same roll's raws as lossless-JPEG DNGs, the way cameras write them."""
-    cam, shots, _ = build_camera(width, height, n, seed, dng_compression="ljpeg")
+    cam, shots, _ = build_camera(width, height, n, seed, dng_compression="ljpeg", cfa=cfa)
     camsim.write_roll(cam, shots, folder, formats=("dng",))
     (folder / "complete").write_text("")
 
@@ -346,6 +358,12 @@ def main() -> None:
         default=60,
         help="frames given to rawpy.find_bad_pixels (it holds all in memory)",
     )
+    ap.add_argument(
+        "--cfa",
+        default="RGGB",
+        choices=("RGGB", "XTRANS"),
+        help="the body's colour filter pattern (its hard-case roll; the clean body is Bayer)",
+    )
     ap.add_argument("--keep", type=Path, help="keep the roll and state in this folder")
     ap.add_argument("--reuse", action="store_true", help="reuse the roll kept in --keep")
     ap.add_argument(
@@ -370,8 +388,10 @@ def main() -> None:
     saved = work / "roll-info.json"
     if args.reuse and saved.exists():
         info = json.loads(saved.read_text())
+        if info.get("cfa", "RGGB") != args.cfa:
+            sys.exit(f"{work} holds a {info.get('cfa', 'RGGB')} roll, not {args.cfa}")
     else:
-        info = make_roll(roll, args.width, args.height, args.frames, args.seed, style)
+        info = make_roll(roll, args.width, args.height, args.frames, args.seed, style, args.cfa)
         saved.write_text(json.dumps(info, default=str))
     from datetime import datetime
 
@@ -391,7 +411,7 @@ def main() -> None:
         if kind == "raw-ljpeg":
             folder = work / "roll-ljpeg"
             if not (folder / "complete").exists():
-                write_ljpeg_dngs(folder, args.width, args.height, args.frames, args.seed)
+                write_ljpeg_dngs(folder, args.width, args.height, args.frames, args.seed, args.cfa)
         files = sorted(folder.glob("*.JPG" if kind == "jpeg" else "*.DNG"))
         home = work / f"home-{kind}"
         shutil.rmtree(home, ignore_errors=True)
