@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from hotwatch.core import cfa as cfa_mod
 from hotwatch.core.accumulator import Accumulator
 from hotwatch.core.detect import DetectParams, _drop_shadows
 
@@ -31,3 +32,27 @@ def test_a_hot_pixel_beside_a_dead_one_is_no_shade(weaker, kept):
     order = np.argsort(-ev.score, kind="stable")
     kept_ = _drop_shadows(acc, order, ev, DetectParams()).tolist()
     assert kept_ == ([0, 1] if kept else [0])
+
+
+@pytest.mark.parametrize(("dark", "kept"), [
+    (24.7, False),  # bench_core --cfa XTRANS, seed 7: the two shades scored 24.7 and 23.9
+    (75.0, True),  # what a dead photosite scores there (70-80)
+])  # fmt: skip
+def test_two_hot_greens_of_an_x_trans_group_shade_the_other_two(dark, kept):
+    """Of an X-Trans 2x2 group of greens, two hot ones are two of the four neighbours each
+    of the other two is judged by: the middle two of the four keep one of them, so those
+    read dark by about its excess, far more than the shade of one strong neighbour (here
+    0.75-0.78 of the weaker one's score). A dead photosite there stands out more than that."""
+    acc = Accumulator(246, 324, "raw", cfa=tuple(map(tuple, cfa_mod.pattern("XTRANS").tolist())))
+    ev = SimpleNamespace(  # the hot pair at (258, 205) and (259, 205), a dark one above
+        ys=np.array([205, 205, 204]),
+        xs=np.array([259, 258, 258]),
+        score=np.array([57.2, 31.7, dark]),
+        pos_sig=np.array([True, True, False]),
+    )
+    order = np.argsort(-ev.score, kind="stable")
+    kept_ = sorted(_drop_shadows(acc, order, ev, DetectParams()).tolist())
+    assert kept_ == ([0, 1, 2] if kept else [0, 1])
+    # one hot neighbour alone casts only a weak shade: this one is a defect of its own
+    one = SimpleNamespace(**{k: v[1:] for k, v in vars(ev).items()})
+    assert sorted(_drop_shadows(acc, np.argsort(-one.score), one, DetectParams())) == [0, 1]

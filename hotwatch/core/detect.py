@@ -87,6 +87,12 @@ class DetectParams:
     #: photosite stuck at white in 30 frames of tests/test_accumulator.py's roll; hot
     #: pixels two photosites from dead ones: 0.33-0.47)
     shadow_ratio: float = 0.3
+    #: ... and, when two or more of its four neighbours are defects of the other polarity,
+    #: under this share of the second strongest's: the middle two of the four then keep
+    #: one of them, and the photosite reads off by about that one's excess (measured: two
+    #: hot greens of one X-Trans 2x2 group made the other two read dark at 0.75-0.78 of
+    #: the weaker one's score; a dead photosite scores 70-80, over most hot ones)
+    shadow_pair_ratio: float = 1.0
 
 
 def detect(
@@ -524,18 +530,22 @@ def _drop_shadows(
     the other way, and a healthy neighbour looks slightly dark frame after frame.
     Only those photosites can be shaded, and only weakly: a defect of another
     colour beside it (one step away on a Bayer sensor), or one that stands out
-    at least ``shadow_ratio`` times as much, is a defect of its own.
+    at least ``shadow_ratio`` times as much, is a defect of its own. Two such
+    neighbours shade it strongly (``shadow_pair_ratio``): its level is then one of
+    them.
     """
     near = _Neighbours.of(acc)
     kept: list[int] = []
     at: dict[tuple[int, int], int] = {}  # the kept ones by position
     for i in order:
         y, x = int(ev.ys[i]), int(ev.xs[i])
-        shades = (at.get((y + dy, x + dx), -1) for dy, dx in near(y, x))
-        shadow = any(
-            k >= 0 and ev.pos_sig[k] != ev.pos_sig[i] and ev.score[i] < p.shadow_ratio * ev.score[k]
-            for k in shades
-        )
+        casting = sorted(
+            (ev.score[k] for k in (at.get((y + dy, x + dx), -1) for dy, dx in near(y, x))
+             if k >= 0 and ev.pos_sig[k] != ev.pos_sig[i]),
+            reverse=True,
+        )  # fmt: skip
+        shadow = bool(casting) and ev.score[i] < p.shadow_ratio * casting[0]
+        shadow |= len(casting) > 1 and ev.score[i] < p.shadow_pair_ratio * casting[1]
         if not shadow:
             kept.append(int(i))
             at[(y, x)] = int(i)
