@@ -2,12 +2,12 @@
 
 The files (``../shared/data/digicam-s40``, see ``shared_data.py``) are two sessions of one
 camera 13 days apart: 2021-03-26 evening (1/8-1/4 s and 1/60 s) and 2021-04-08 afternoon
-(1/100-1/80 s), all ISO 50, different scenes. ``real_sensor_oracle.py`` finds what stands out
+(1/100-1/80 s), all ISO 50, different scenes. ``support/sensor_oracle.py`` finds what stands out
 in each frame on its own (same-colour residual over a 32 px local MAD, z > 4). Here the real
 ``hotwatch scan`` reads the same files with a fresh home and its ``defects --json`` list is
 held against the oracle, in the raw_image_visible coordinates both use.
 
-Thresholds, measured on these files (``python tests/real_sensor_oracle.py`` prints them):
+Thresholds, measured on these files (``python -m tests.support.sensor_oracle`` prints them):
 
 - A photosite that stands out in >= 3 of the 8 frames is no chance outlier: with every
   frame's outlier map moved by its own random offset, 2 photosites in 8 trials reach 3
