@@ -135,30 +135,32 @@ def _resample_to_mosaic(
     Bayer's are the same either way, 0.79-1.09 against 0.77-1.10).
     """
     n = pattern.shape[0]
-    if n > 2:
-        planes = [
-            _resample_to_mosaic(base, np.array([[c]]), width, height, shift) for c in range(3)
-        ]
-        rows, cols = np.arange(height)[:, None] % n, np.arange(width)[None, :] % n
-        return np.choose(pattern[rows, cols], planes).astype(np.float32)
+    step = n if n <= 2 else 1  # the sub-lattices' spacing: full resolution for X-Trans
     bh, bw = base.shape[:2]
     sx, sy = bw / width, bh / height  # source px per frame px
     dx, dy = shift[0] * sx, shift[1] * sy
-    pad = math.ceil(max(n * max(sx, sy), 1.0)) + 2
+    pad = math.ceil(max(step * max(sx, sy), 1.0)) + 2
     yi = np.clip(np.arange(-pad, bh + pad), 0, bh - 1)
     xi = np.clip(np.arange(-pad, bw + pad), 0, bw - 1)
     padded = base[yi][:, xi]
     planes = [Image.fromarray(np.ascontiguousarray(padded[..., c])) for c in range(3)]
+
+    def sample(colour: int, oy: int, ox: int) -> np.ndarray:
+        """The colour's plane on the sub-lattice (oy, ox, ``step``)."""
+        oh, ow = len(range(oy, height, step)), len(range(ox, width, step))
+        by0 = pad + dy + (oy + 0.5 - 0.5 * step) * sy
+        bx0 = pad + dx + (ox + 0.5 - 0.5 * step) * sx
+        box = (bx0, by0, bx0 + step * sx * ow, by0 + step * sy * oh)
+        return np.asarray(planes[colour].resize((ow, oh), Image.Resampling.BILINEAR, box))
+
+    if step == 1:
+        full = [sample(c, 0, 0) for c in range(3)]
+        rows, cols = np.arange(height)[:, None] % n, np.arange(width)[None, :] % n
+        return np.choose(pattern[rows, cols], full).astype(np.float32)
     out = np.empty((height, width), dtype=np.float32)
     for oy in range(n):
-        oh = len(range(oy, height, n))
-        by0 = pad + dy + (oy + 0.5 - 0.5 * n) * sy
         for ox in range(n):
-            ow = len(range(ox, width, n))
-            bx0 = pad + dx + (ox + 0.5 - 0.5 * n) * sx
-            box = (bx0, by0, bx0 + n * sx * ow, by0 + n * sy * oh)
-            img = planes[int(pattern[oy, ox])].resize((ow, oh), Image.Resampling.BILINEAR, box)
-            out[oy::n, ox::n] = np.asarray(img)
+            out[oy::n, ox::n] = sample(int(pattern[oy, ox]), oy, ox)
     return out
 
 
